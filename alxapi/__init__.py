@@ -1,0 +1,1 @@
+"""ALX Report core services, HTTP API, worker and CLI."""

@@ -1,0 +1,53 @@
+"""The few SQL spellings that differ between SQLite, MariaDB/MySQL and PostgreSQL."""
+
+from __future__ import annotations
+
+import functools
+
+import peewee
+
+from models.db import dialect as dialect_of
+from models.db import quote
+
+
+class Dialect:
+    def __init__(self, db: peewee.Database):
+        self.db = db
+        self.name = dialect_of(db)
+        self.param = db.param
+        self.q = functools.partial(quote, db=db)
+
+    def insert_ignore(self, table: str, columns: str, select_sql: str) -> str:
+        """INSERT … SELECT that silently skips rows violating a unique key."""
+        if self.name == "mysql":
+            return f"INSERT IGNORE INTO {table} ({columns}) {select_sql}"
+        # SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT (parsing ambiguity).
+        where = "" if " WHERE " in select_sql.upper() else " WHERE 1 = 1"
+        return f"INSERT INTO {table} ({columns}) {select_sql}{where} ON CONFLICT DO NOTHING"
+
+    def upsert(self, table: str, columns: list[str], select_sql: str, keys: list[str],
+               update: list[str]) -> str:
+        """INSERT … SELECT that updates ``update`` columns of rows whose ``keys`` already exist."""
+        cols = ", ".join(columns)
+        if self.name == "mysql":
+            sets = ", ".join(f"{c} = VALUES({c})" for c in update)
+            return f"INSERT INTO {table} ({cols}) {select_sql} ON DUPLICATE KEY UPDATE {sets}"
+        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+        return f"INSERT INTO {table} ({cols}) {select_sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+
+    def text_differs(self, a: str, b: str) -> str:
+        """a <> b compared byte for byte (MariaDB's default collation ignores case and accents)."""
+        if self.name == "mysql":
+            return f"(BINARY {a} <> BINARY {b})"
+        return f"({a} <> {b})"
+
+    def create_work_table(self, name: str, columns: str) -> list[str]:
+        """DDL for a per-connection scratch table (TEMPORARY where the engine allows it).
+
+        MariaDB cannot refer to a TEMPORARY table twice in one statement, so there the work
+        tables are ordinary tables; only the lock holder (one sync at a time) uses them.
+        """
+        if self.name == "mysql":
+            return [f"DROP TABLE IF EXISTS {name}",
+                    f"CREATE TABLE {name} ({columns}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"]
+        return [f"DROP TABLE IF EXISTS {name}", f"CREATE TEMPORARY TABLE {name} ({columns})"]

@@ -1,0 +1,325 @@
+"""The sync engine (SPEC §3.4): keep the reporting table equal to the §3.2 rules, writing only changes.
+
+A run: take the database lock, record the run, build the members work table, then either
+snapshot the baseline and queue every course (full sync) or detect changes and queue them
+(incremental), then apply the queue in batches — one transaction each, a new change sequence
+per batch — until it is empty, the time budget is spent or a stop is requested. Work left in the
+queue is picked up by the next run, whatever kind it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import peewee
+
+from models.db import table_prefix
+from models.plugin import Reporting, State, SyncQueue, SyncRun
+
+from .changes import ChangeDetector
+from .dialect import Dialect
+from .lock import SyncLock
+from .rules import KEY_COLUMNS, VALUE_COLUMNS, Tables, members_sql, rows_query
+
+log = logging.getLogger("alx.sync")
+
+CHANGE_SEQ = "change_seq"
+TEXT_COLUMNS = ("firstname", "lastname", "email", "username", "coursename", "status")
+
+
+@dataclass
+class SyncOptions:
+    full: bool = False
+    companyid: int | None = None
+    batch_size: int = 1000
+    max_sync_time: int = 300
+    report_roles: list[str] = field(default_factory=lambda: ["student"])
+    overlap_seconds: int = 300
+    lock_stale_seconds: int = 900
+
+
+@dataclass
+class SyncResult:
+    run_id: int = 0
+    mode: str = "incremental"
+    companyid: int = 0
+    status: str = "running"
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    batches: int = 0
+    remaining: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Progress = Callable[[SyncResult, int, int], None]  # (so far, batches done, batches queued)
+
+
+class SyncEngine:
+    def __init__(self, db: peewee.Database, options: SyncOptions, *, clock: Callable[[], int],
+                 stop: threading.Event | None = None, progress: Progress | None = None):
+        self.db = db
+        self.opt = options
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.progress = progress
+        self.d = Dialect(db)
+        work_prefix = table_prefix() if self.d.name == "mysql" else ""
+        self.t = Tables.current(db, work_prefix)
+        self.reporting = self.d.q(Reporting._meta.table_name)
+        self.detector = ChangeDetector(db, self.t, options.report_roles, options.overlap_seconds)
+
+    # -- run ------------------------------------------------------------------------------
+    def run(self) -> SyncResult:
+        """Run one sync. Raises LockHeld if another sync holds the lock."""
+        started = time.monotonic()
+        now = self.clock()
+        lock = SyncLock(self.opt.lock_stale_seconds)
+        with self.db.connection_context():
+            with self.db.atomic():
+                lock.acquire(now)
+            result = SyncResult(companyid=self.opt.companyid or 0)
+            try:
+                self._close_abandoned_runs(now)
+                result.run_id = SyncRun.insert(mode="pending", companyid=result.companyid, status="running",
+                                               timestarted=now, host=socket.gethostname(),
+                                               pid=os.getpid()).execute()
+                self._create_work_tables()
+                self._fill_members()
+                result.mode = self._queue_work(now)
+                self._apply_queue(result, now, lock, started)
+            except Exception as exc:  # recorded, then re-raised for the caller to report
+                result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+                log.exception("sync failed")
+                raise
+            finally:
+                result.seconds = round(time.monotonic() - started, 3)
+                self._finish_run(result)
+                self._drop_work_tables()
+                lock.release()
+        return result
+
+    def _close_abandoned_runs(self, now: int) -> None:
+        """Runs still 'running' while we hold the lock were killed: mark them failed."""
+        (SyncRun.update(status="failed", timefinished=now, error="interrupted (process ended mid-run)")
+         .where(SyncRun.status == "running").execute())
+
+    def _finish_run(self, result: SyncResult) -> None:
+        try:
+            with self.db.atomic():
+                (SyncRun.update(mode=result.mode, status=result.status, timefinished=self.clock(),
+                                created=result.created, updated=result.updated, deleted=result.deleted,
+                                unchanged=result.unchanged, duration_ms=int(result.seconds * 1000),
+                                error=result.error)
+                 .where(SyncRun.id == result.run_id).execute())
+        except peewee.DatabaseError:
+            log.exception("could not record the end of sync run %s", result.run_id)
+
+    # -- work tables ----------------------------------------------------------------------
+    def _create_work_tables(self) -> None:
+        t = self.t
+        values = ("firstname VARCHAR(100), lastname VARCHAR(100), email VARCHAR(100), username VARCHAR(100), "
+                  "coursename VARCHAR(1333), timecompleted BIGINT, timestarted BIGINT, "
+                  "percentage DECIMAL(5,2), status VARCHAR(20)")
+        for name, columns in (
+            (t.members, "userid BIGINT NOT NULL, companyid BIGINT NOT NULL, PRIMARY KEY (userid, companyid)"),
+            (t.scope, "userid BIGINT NOT NULL, courseid BIGINT NOT NULL, PRIMARY KEY (userid, courseid)"),
+            (t.fresh, f"companyid BIGINT NOT NULL, userid BIGINT NOT NULL, courseid BIGINT NOT NULL, {values}, "
+                      "action SMALLINT NOT NULL, PRIMARY KEY (companyid, userid, courseid)"),
+        ):
+            for sql in self.d.create_work_table(name, columns):
+                self.db.execute_sql(sql)
+
+    def _drop_work_tables(self) -> None:
+        for name in (self.t.members, self.t.scope, self.t.fresh):
+            try:
+                self.db.execute_sql(f"DROP TABLE IF EXISTS {name}")
+            except peewee.DatabaseError:
+                log.warning("could not drop work table %s", name)
+
+    def _fill_members(self) -> None:
+        with self.db.atomic():
+            self.db.execute_sql(f"DELETE FROM {self.t.members}")
+            self.db.execute_sql(f"INSERT INTO {self.t.members} (userid, companyid) {members_sql(self.t)}")
+
+    # -- what to do -----------------------------------------------------------------------
+    def _queue_work(self, now: int) -> str:
+        """Fill the queue; return the run's mode."""
+        opt = self.opt
+        with self.db.atomic():
+            if opt.companyid is not None:
+                self.detector.enqueue_courses(self._all_courses(opt.companyid), companyid=opt.companyid)
+                return "full"
+            if opt.full or self.detector.watermark() is None:
+                courses = self.detector.snapshot_all(now)
+                self.detector.enqueue_courses(set(courses) | set(self._all_courses(None)))
+                return "full"
+            found = self.detector.detect(now)
+            log.info("changes: %d pairs, %d users, %d courses, deletions in %s",
+                     found.pairs, found.users, len(found.courses), found.deletions_in or "none")
+            return "incremental"
+
+    def _all_courses(self, companyid: int | None) -> list[int]:
+        """Courses that may hold rows: every Moodle course plus every course already reported."""
+        courses = {r[0] for r in self.db.execute_sql(f"SELECT id FROM {self.t.course}").fetchall()}
+        if companyid is None:
+            sql, params = f"SELECT DISTINCT courseid FROM {self.reporting}", []
+        else:
+            sql, params = f"SELECT DISTINCT courseid FROM {self.reporting} WHERE companyid = {self.d.param}", [companyid]
+        courses |= {r[0] for r in self.db.execute_sql(sql, params).fetchall()}
+        return sorted(courses)
+
+    # -- applying the queue ---------------------------------------------------------------
+    def _apply_queue(self, result: SyncResult, now: int, lock: SyncLock, started: float) -> None:
+        total = SyncQueue.select().count()
+        courses_per_batch = self._courses_per_batch()
+        done = 0
+        while True:
+            if self.stop.is_set():
+                result.status, result.error = "partial", "stopped on request; the next run resumes"
+                break
+            if time.monotonic() - started > self.opt.max_sync_time:
+                result.status, result.error = "partial", f"time budget of {self.opt.max_sync_time}s spent; the next run resumes"
+                break
+            batch = self._next_batch(courses_per_batch)
+            if not batch:
+                result.status = "success"
+                break
+            with self.db.atomic():
+                self._apply_batch(batch, result, now)
+                lock.renew(self.clock())
+            result.batches += 1
+            done += len(batch)
+            if self.progress:
+                self.progress(result, done, total)
+        result.remaining = SyncQueue.select().count()
+
+    def _courses_per_batch(self) -> int:
+        """How many whole courses make about ``batch_size`` rows (a course is never split)."""
+        row = self.db.execute_sql(f"SELECT COUNT(*), COUNT(DISTINCT courseid) FROM {self.reporting}").fetchone()
+        rows, courses = (row[0] or 0), (row[1] or 0)
+        if not courses:
+            n = self.db.execute_sql(f"SELECT COUNT(*) FROM {self.t.user_enrolments}").fetchone()[0] or 0
+            c = self.db.execute_sql(f"SELECT COUNT(*) FROM {self.t.course}").fetchone()[0] or 1
+            rows, courses = n, c
+        per_course = max(rows / max(courses, 1), 1)
+        return max(1, int(self.opt.batch_size / per_course))
+
+    def _next_batch(self, courses_per_batch: int) -> list[SyncQueue]:
+        """Course items first (by company scope), then pair/user items, each up to the batch size."""
+        first = SyncQueue.select().order_by(SyncQueue.kind, SyncQueue.b, SyncQueue.a).first()
+        if first is None:
+            return []
+        if first.kind == "course":
+            return list(SyncQueue.select().where((SyncQueue.kind == "course") & (SyncQueue.b == first.b))
+                        .order_by(SyncQueue.a).limit(courses_per_batch))
+        return list(SyncQueue.select().where(SyncQueue.kind != "course")
+                    .order_by(SyncQueue.id).limit(self.opt.batch_size))
+
+    def _apply_batch(self, batch: list[SyncQueue], result: SyncResult, now: int) -> None:
+        t, p = self.t, self.d.param
+        self.db.execute_sql(f"DELETE FROM {t.fresh}")
+        self.db.execute_sql(f"DELETE FROM {t.scope}")
+        if batch[0].kind == "course":
+            courses = [item.a for item in batch]
+            companyid = batch[0].b or None
+            select, params = rows_query(t, p, now=now, roles=self.opt.report_roles, courses=courses,
+                                        companyid=companyid)
+            in_list = ", ".join([p] * len(courses))
+            scope_sql = f"{self.reporting}.courseid IN ({in_list})"
+            scope_params: list = list(courses)
+            if companyid:
+                scope_sql += f" AND {self.reporting}.companyid = {p}"
+                scope_params.append(companyid)
+        else:
+            self._fill_scope(batch)
+            select, params = rows_query(t, p, now=now, roles=self.opt.report_roles)
+            scope_sql = (f"EXISTS (SELECT 1 FROM {t.scope} s WHERE s.userid = {self.reporting}.userid "
+                         f"AND s.courseid = {self.reporting}.courseid)")
+            scope_params = []
+
+        self._fill_fresh(select, params)
+        counts = dict(self.db.execute_sql(f"SELECT action, COUNT(*) FROM {t.fresh} GROUP BY action").fetchall())
+        seq = self._current_seq() + 1
+        changed = (counts.get(1, 0) or 0) + (counts.get(2, 0) or 0)
+        if changed:
+            self._write_changes(seq, now)
+        tombstoned = self.db.execute_sql(
+            f"UPDATE {self.reporting} SET is_deleted = 1, change_seq = {p}, last_updated = {p}, timemodified = {p} "
+            f"WHERE {scope_sql} AND is_deleted = 0 AND NOT EXISTS (SELECT 1 FROM {t.fresh} f "
+            f"WHERE f.companyid = {self.reporting}.companyid AND f.userid = {self.reporting}.userid "
+            f"AND f.courseid = {self.reporting}.courseid)", [seq, now, now, *scope_params]).rowcount or 0
+        if changed or tombstoned:
+            State.update(value_int=seq, timemodified=now).where(State.name == CHANGE_SEQ).execute()
+        result.created += counts.get(1, 0) or 0
+        result.updated += counts.get(2, 0) or 0
+        result.unchanged += counts.get(0, 0) or 0
+        result.deleted += tombstoned
+        SyncQueue.delete().where(SyncQueue.id.in_([item.id for item in batch])).execute()
+
+    def _fill_scope(self, batch: list[SyncQueue]) -> None:
+        """Expand pair and user items into the (user, course) pairs to recompute."""
+        t, p = self.t, self.d.param
+        pairs = [(item.a, item.b) for item in batch if item.kind == "pair"]
+        users = sorted({item.a for item in batch if item.kind == "user"})
+        scope_insert = lambda select: self.d.insert_ignore(t.scope, "userid, courseid", select)  # noqa: E731
+        for i in range(0, len(pairs), 400):
+            chunk = pairs[i:i + 400]
+            values = " UNION ALL ".join([f"SELECT {p}, {p}"] * len(chunk))
+            flat = [v for pair in chunk for v in pair]
+            self.db.execute_sql(scope_insert(f"SELECT * FROM ({values}) v"), flat)
+        for i in range(0, len(users), 400):
+            chunk = users[i:i + 400]
+            in_list = ", ".join([p] * len(chunk))
+            self.db.execute_sql(scope_insert(
+                f"SELECT ue.userid, e.courseid FROM {t.user_enrolments} ue JOIN {t.enrol} e ON e.id = ue.enrolid "
+                f"WHERE ue.userid IN ({in_list})"), chunk)
+            self.db.execute_sql(scope_insert(
+                f"SELECT userid, courseid FROM {self.reporting} WHERE userid IN ({in_list})"), chunk)
+
+    def _fill_fresh(self, select: str, params: list) -> None:
+        """Recompute the batch's rows into the fresh table with their action: 0 same, 1 new, 2 changed."""
+        t = self.t
+        differs = " OR ".join(
+            self.d.text_differs(f"r.{c}", f"q.{c}") if c in TEXT_COLUMNS else f"r.{c} <> q.{c}"
+            for c in VALUE_COLUMNS)
+        columns = ", ".join((*KEY_COLUMNS, *VALUE_COLUMNS))
+        q_columns = ", ".join(f"q.{c}" for c in (*KEY_COLUMNS, *VALUE_COLUMNS))
+        self.db.execute_sql(
+            f"INSERT INTO {t.fresh} ({columns}, action) "
+            f"SELECT {q_columns}, CASE WHEN r.id IS NULL THEN 1 WHEN r.is_deleted = 1 OR {differs} THEN 2 ELSE 0 END "
+            f"FROM ({select}) q LEFT JOIN {self.reporting} r "
+            f"ON r.companyid = q.companyid AND r.userid = q.userid AND r.courseid = q.courseid", params)
+
+    def _write_changes(self, seq: int, now: int) -> None:
+        p = self.d.param
+        columns = [*KEY_COLUMNS, *VALUE_COLUMNS, "is_deleted", "change_seq", "last_updated", "timecreated",
+                   "timemodified"]
+        select = (f"SELECT {', '.join((*KEY_COLUMNS, *VALUE_COLUMNS))}, 0, {p}, {p}, {p}, {p} "
+                  f"FROM {self.t.fresh} WHERE action > 0")
+        update = [*VALUE_COLUMNS, "is_deleted", "change_seq", "last_updated", "timemodified"]
+        self.db.execute_sql(self.d.upsert(self.reporting, columns, select, list(KEY_COLUMNS), update),
+                            [seq, now, now, now])
+
+    def _current_seq(self) -> int:
+        row = State.get_or_none(State.name == CHANGE_SEQ)
+        if row is None:
+            State.insert(name=CHANGE_SEQ, value_int=0).execute()
+            return 0
+        return row.value_int
+
+
+def current_change_seq() -> int:
+    row = State.get_or_none(State.name == CHANGE_SEQ)
+    return row.value_int if row else 0

@@ -1,0 +1,73 @@
+"""Opening the configured database safely: clear errors instead of tracebacks, nothing created by accident."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import peewee
+
+from models import schema
+from models.db import DatabaseURLError, open_database, redact_url
+
+from .config import Config
+
+
+class UserError(RuntimeError):
+    """A problem the operator can fix; the message says what to do. ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def connect(config: Config, *, create: bool = False, pooled: bool = False) -> peewee.Database:
+    """Open and test the configured database, or raise UserError naming the problem.
+
+    A SQLite file that does not exist is an error unless ``create`` (only ``alx demo`` creates):
+    a typo in a path must not silently create an empty database.
+    """
+    url = config.database_url
+    shown = redact_url(url)
+    parsed = urlparse(url)
+    if parsed.scheme.startswith("sqlite") and not create:
+        path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+        if path and path != ":memory:" and not os.path.exists(path):
+            raise UserError(f"database file not found: {path} (from {config.source('database_url')}). "
+                            "Check --db / ALX_DATABASE_URL; `alx demo` builds a demo database.")
+    try:
+        db = open_database(url, config.table_prefix, pooled=pooled)
+        db.connect(reuse_if_open=True)
+        db.execute_sql("SELECT 1")
+    except DatabaseURLError as exc:
+        raise UserError(f"bad database URL {shown}: {exc}", code=78) from None
+    except peewee.ImproperlyConfigured as exc:
+        raise UserError(f"cannot use {shown}: {exc}. Install the driver: pip install 'alx-report[mysql]' "
+                        "or 'alx-report[postgresql]'", code=78) from None
+    except (peewee.DatabaseError, OSError) as exc:
+        raise UserError(f"cannot connect to {shown}: {first_line(exc)}. "
+                        "Check the URL (--db / ALX_DATABASE_URL), that the server is running and reachable, "
+                        "and the credentials.") from None
+    return db
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def require_schema(db: peewee.Database, config: Config) -> None:
+    """Refuse to run against a database without the Moodle tables or without our installed tables."""
+    report = schema.check(db)
+    moodle_missing = [t.table for t in report.tables if t.owner == "moodle" and not t.ok]
+    if moodle_missing:
+        raise UserError(
+            f"Moodle/IOMAD tables missing or incomplete: {', '.join(moodle_missing[:5])}"
+            f"{' …' if len(moodle_missing) > 5 else ''}. Is the table prefix right? It is "
+            f"{config.table_prefix!r} (from {config.source('table_prefix')}); set --prefix / ALX_TABLE_PREFIX.")
+    if report.schema_version < report.latest_version:
+        raise UserError(f"ALX tables are not installed or not up to date (schema {report.schema_version} of "
+                        f"{report.latest_version}): run `alx install`.")
+    broken = [f"{t.table} ({t.problem})" for t in report.tables if t.owner == "plugin" and not t.ok]
+    if broken:
+        raise UserError(f"ALX tables damaged: {', '.join(broken)}. Run `alx check --repair`.")

@@ -1,0 +1,1 @@
+"""peewee models: Moodle core + IOMAD (read-only), the product's own tables, schema install/upgrade."""
