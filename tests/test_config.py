@@ -6,7 +6,6 @@ home directory and /etc never leak in.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -223,8 +222,7 @@ def test_default_search_uses_the_given_environment(tmp_path, monkeypatch):
     home = tmp_path / "home"
     user_file = write_toml(home / ".config" / "alx" / "alx.toml", "rate_limit = 11\n")
     monkeypatch.chdir(tmp_path)  # no ./alx.toml here
-    if Path("/etc/alx/alx.toml").exists():
-        pytest.skip("this machine has /etc/alx/alx.toml")
+    # ~/.config comes before /etc/alx in the search, so a system file on this machine cannot interfere.
     cfg = load_config(env={"HOME": str(home)})
     assert cfg.file == str(user_file)
     assert cfg.rate_limit == 11
@@ -257,17 +255,6 @@ def test_named_file_must_exist(tmp_path):
         load(config_path=missing)
     with pytest.raises(ConfigError, match=r"nope\.toml \(given by ALX_CONFIG\) does not exist"):
         load(env={"ALX_CONFIG": str(missing)})
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
-def test_unreadable_file_says_permission_denied(toml_file):
-    path = toml_file("max_records = 5\n")
-    path.chmod(0)
-    try:
-        with pytest.raises(ConfigError, match=f"cannot read config file {path}: permission denied"):
-            load(config_path=path)
-    finally:
-        path.chmod(0o600)
 
 
 def test_unreadable_file_says_permission_denied_even_as_root(toml_file, monkeypatch):

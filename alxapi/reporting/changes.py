@@ -212,6 +212,8 @@ class ChangeDetector:
                 new_pc = self.per_course_fingerprints(big)
                 found.courses |= {c for c in set(new_pc) | set(old_pc) if new_pc.get(c) != old_pc.get(c)}
                 self._store_fps(big.name + ":c", new_pc, old_pc)
+            elif new_rows:
+                self._refresh_course_fps_after_inserts(big, old_max)
             self._store_fps(big.name, {0: f"{n}/{max_id}"}, {0: old_global})
             found.pairs += self._enqueue_pairs(big, since, last, now, old_max)
 
@@ -225,6 +227,23 @@ class ChangeDetector:
             self.enqueue_courses(found.courses)
         self._set_watermark(now)
         return found
+
+    def _refresh_course_fps_after_inserts(self, big: BigTable, old_max: int) -> None:
+        """Keep the per-course fingerprints of courses that gained rows current.
+
+        Otherwise a later deletion of those rows would compare equal to a stale fingerprint.
+        """
+        p = self.d.param
+        courses = [r[0] for r in self._rows(
+            f"SELECT DISTINCT src.courseid FROM ({big.source}) src WHERE src.id > {p}", [old_max])]
+        kind = big.name + ":c"
+        for i in range(0, len(courses), 500):
+            chunk = courses[i:i + 500]
+            fresh = {cid: f"{n}/{ids}/{users}" for cid, n, ids, users in self._rows(
+                f"SELECT src.courseid, COUNT(*), SUM(src.id), SUM(src.userid) FROM ({big.source}) src "
+                f"WHERE src.courseid IN ({', '.join([p] * len(chunk))}) GROUP BY src.courseid", chunk)}
+            old = {c: f for c, f in self._load_fps(kind).items() if c in set(chunk)}
+            self._store_fps(kind, fresh, old)
 
     def _enqueue_pairs(self, big: BigTable, since: int, last: int, now: int, old_max: int) -> int:
         """Pairs named by new ids or timestamps of one big table (and enrolment dates passing)."""
