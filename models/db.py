@@ -17,6 +17,7 @@ from playhouse import pool
 database = peewee.DatabaseProxy()
 
 DEFAULT_PREFIX = "mdl_"
+_MYSQL_FOUND_ROWS = 2  # pymysql.constants.CLIENT.FOUND_ROWS
 _PREFIX_RE = re.compile(r"^[a-z0-9_]{0,20}$")
 
 _state = {"prefix": DEFAULT_PREFIX}
@@ -114,6 +115,8 @@ def make_database(url: str, *, pooled: bool = False, max_connections: int = 8) -
             password=unquote(parsed.password or ""),
             charset="utf8mb4",
             connect_timeout=10,
+            # UPDATE reports rows matched, not rows changed, as SQLite and PostgreSQL do.
+            client_flag=_MYSQL_FOUND_ROWS,
         )
         if parsed.port:
             kwargs["port"] = parsed.port

@@ -6,7 +6,7 @@ Times are integer epoch seconds like Moodle's. Every table here is created and u
 
 from __future__ import annotations
 
-from peewee import BigIntegerField, CharField, CompositeKey, DecimalField, IntegerField, TextField
+from peewee import BigAutoField, BigIntegerField, CharField, CompositeKey, DecimalField, IntegerField, TextField
 
 from .base import BaseModel
 from .db import prefixed
@@ -19,7 +19,7 @@ class Reporting(BaseModel):
     clients page by it, because second-resolution timestamps lose changes at window edges.
     """
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     companyid = BigIntegerField()
     userid = BigIntegerField()
     courseid = BigIntegerField()
@@ -56,7 +56,7 @@ REPORTING_VALUE_FIELDS = ("firstname", "lastname", "email", "username", "coursen
 class Setting(BaseModel):
     """Per-company settings (field_*, course_*, sync_mode, ...). Values up to 10^12 fit (BIGINT)."""
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     companyid = BigIntegerField()
     setting_name = CharField(max_length=100)
     setting_value = BigIntegerField()
@@ -71,7 +71,7 @@ class Setting(BaseModel):
 class SyncStatus(BaseModel):
     """Per-token sync state of the Moodle-compatible endpoint (one row per company + token hash)."""
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     companyid = BigIntegerField()
     token_hash = CharField(max_length=64)
     last_sync_timestamp = BigIntegerField(default=0)
@@ -90,7 +90,7 @@ class SyncStatus(BaseModel):
 
 
 class Cache(BaseModel):
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     cache_key = CharField(max_length=255)
     companyid = BigIntegerField()
     cache_data = TextField()
@@ -107,7 +107,7 @@ class Cache(BaseModel):
 class ApiLog(BaseModel):
     """One row per API request. Never holds a token or a query string."""
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     userid = BigIntegerField(default=0)
     companyid = BigIntegerField(default=0)
     company_shortname = CharField(max_length=100, default="")
@@ -126,7 +126,7 @@ class ApiLog(BaseModel):
 
 
 class Alert(BaseModel):
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     alert_type = CharField(max_length=50)
     severity = CharField(max_length=20)
     message = TextField()
@@ -143,7 +143,7 @@ class Alert(BaseModel):
 class SyncRun(BaseModel):
     """History of sync runs: the monitoring panes' 7-day trend and the alert rules read it."""
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     mode = CharField(max_length=20)  # full | incremental
     companyid = BigIntegerField(default=0)  # 0 = all companies
     status = CharField(max_length=20)  # running | success | partial | failed
@@ -166,7 +166,7 @@ class SyncRun(BaseModel):
 class ApiToken(BaseModel):
     """Tokens managed by ALX: only the SHA-256 of the token is stored."""
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     token_hash = CharField(max_length=64, unique=True)
     name = CharField(max_length=255, default="")
     companyid = BigIntegerField()
@@ -185,7 +185,7 @@ class ApiToken(BaseModel):
 class Audit(BaseModel):
     """Admin audit trail: who changed what, from the console or the CLI."""
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     timecreated = BigIntegerField()
     actor = CharField(max_length=100)
     action = CharField(max_length=100)
@@ -200,7 +200,7 @@ class Audit(BaseModel):
 class Heartbeat(BaseModel):
     """Liveness of long-running processes (worker, API), one row per component and host."""
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     component = CharField(max_length=50)
     hostname = CharField(max_length=255)
     pid = BigIntegerField(default=0)
@@ -215,7 +215,7 @@ class Heartbeat(BaseModel):
 class State(BaseModel):
     """Small named values: schema version, the change-sequence counter, the sync lock, watermarks."""
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     name = CharField(max_length=100, unique=True)
     value_int = BigIntegerField(default=0)
     value_text = TextField(null=True)
@@ -232,7 +232,7 @@ class SyncFingerprint(BaseModel):
     (a course id, a company id, or 0 for a whole table).
     """
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     kind = CharField(max_length=30)
     partition = BigIntegerField()
     fingerprint = CharField(max_length=255)
@@ -249,7 +249,7 @@ class SyncQueue(BaseModel):
     ``pair`` (user ``a`` in course ``b``).
     """
 
-    id = BigIntegerField(primary_key=True)
+    id = BigAutoField()
     kind = CharField(max_length=10)
     a = BigIntegerField()
     b = BigIntegerField(default=0)

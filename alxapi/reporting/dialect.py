@@ -35,6 +35,14 @@ class Dialect:
         sets = ", ".join(f"{c} = excluded.{c}" for c in update)
         return f"INSERT INTO {table} ({cols}) {select_sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
 
+    def driving_join(self) -> str:
+        """JOIN that keeps the left table as the driver of the loop.
+
+        SQLite has no statistics for work tables and would scan a million-row source table instead
+        of looking up the few pairs listed in the scope; CROSS JOIN fixes its join order.
+        """
+        return "CROSS JOIN" if self.name == "sqlite" else "JOIN"
+
     def text_differs(self, a: str, b: str) -> str:
         """a <> b compared byte for byte (MariaDB's default collation ignores case and accents)."""
         if self.name == "mysql":

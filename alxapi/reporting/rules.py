@@ -96,7 +96,8 @@ class _Params:
 
 
 def rows_query(t: Tables, placeholder: str, *, now: int, roles: list[str],
-               courses: list[int] | None = None, companyid: int | None = None) -> tuple[str, list]:
+               courses: list[int] | None = None, companyid: int | None = None,
+               driving_join: str = "JOIN") -> tuple[str, list]:
     """(sql, params) of the SELECT computing reporting rows, in KEY_COLUMNS + VALUE_COLUMNS order.
 
     With ``courses`` the scope is every key of those courses; without, the pairs in ``alx_scope``.
@@ -104,10 +105,12 @@ def rows_query(t: Tables, placeholder: str, *, now: int, roles: list[str],
     """
     p = _Params(placeholder)
     if courses is not None:
-        enrol_scope, enrol_join = f"e.courseid IN ({p.many(courses)})", ""
+        enrolments = (f"FROM {t.enrol} e JOIN {t.user_enrolments} ue ON ue.enrolid = e.id "
+                      f"WHERE e.courseid IN ({p.many(courses)}) AND ")
     else:
-        enrol_scope = "1 = 1"
-        enrol_join = f"JOIN {t.scope} s ON s.userid = ue.userid AND s.courseid = e.courseid"
+        # Drive from the few listed pairs: user_enrolments by userid, then the enrol instance.
+        enrolments = (f"FROM {t.scope} s {driving_join} {t.user_enrolments} ue ON ue.userid = s.userid "
+                      f"JOIN {t.enrol} e ON e.id = ue.enrolid AND e.courseid = s.courseid WHERE ")
     active_enrolment = f"ue.timestart <= {p(now)} AND (ue.timeend = 0 OR ue.timeend > {p(now)})"
     company_filter = f"AND m.companyid = {p(companyid)}" if companyid is not None else ""
     if courses is not None:
@@ -116,7 +119,7 @@ def rows_query(t: Tables, placeholder: str, *, now: int, roles: list[str],
                      f"WHERE cm.course IN ({p.many(courses)}) AND ")
     else:
         tracked_scope = f"cm.course IN (SELECT DISTINCT courseid FROM {t.scope})"
-        done_from = (f"FROM {t.scope} s JOIN {t.cmc} cmc ON cmc.userid = s.userid "
+        done_from = (f"FROM {t.scope} s {driving_join} {t.cmc} cmc ON cmc.userid = s.userid "
                      f"JOIN {t.course_modules} cm ON cm.id = cmc.coursemoduleid AND cm.course = s.courseid "
                      "WHERE ")
     role_list = p.many(roles)
@@ -143,10 +146,7 @@ def rows_query(t: Tables, placeholder: str, *, now: int, roles: list[str],
             SELECT ue.userid, e.courseid,
                    MIN(CASE WHEN ue.timestart > 0 THEN ue.timestart END) AS firststart,
                    MIN(CASE WHEN ue.timecreated > 0 THEN ue.timecreated END) AS firstcreated
-            FROM {t.enrol} e
-            JOIN {t.user_enrolments} ue ON ue.enrolid = e.id
-            {enrol_join}
-            WHERE {enrol_scope} AND e.status = 0 AND ue.status = 0 AND {active_enrolment}
+            {enrolments}e.status = 0 AND ue.status = 0 AND {active_enrolment}
             GROUP BY ue.userid, e.courseid
         ) a
         JOIN {t.course} c ON c.id = a.courseid AND c.visible = 1 AND c.category <> 0

@@ -244,14 +244,23 @@ class SyncEngine:
                 scope_params.append(companyid)
         else:
             self._fill_scope(batch)
-            select, params = rows_query(t, p, now=now, roles=self.opt.report_roles)
+            select, params = rows_query(t, p, now=now, roles=self.opt.report_roles,
+                                        driving_join=self.d.driving_join())
             scope_sql = (f"EXISTS (SELECT 1 FROM {t.scope} s WHERE s.userid = {self.reporting}.userid "
                          f"AND s.courseid = {self.reporting}.courseid)")
             scope_params = []
 
+        seq = self._current_seq() + 1
+        if not self._has_rows(scope_sql, scope_params):
+            # Nothing to diff against (first sync, new course): every row is new, insert directly.
+            created = self._insert_new(select, params, seq, now)
+            if created:
+                State.update(value_int=seq, timemodified=now).where(State.name == CHANGE_SEQ).execute()
+            result.created += created
+            SyncQueue.delete().where(SyncQueue.id.in_([item.id for item in batch])).execute()
+            return
         self._fill_fresh(select, params)
         counts = dict(self.db.execute_sql(f"SELECT action, COUNT(*) FROM {t.fresh} GROUP BY action").fetchall())
-        seq = self._current_seq() + 1
         changed = (counts.get(1, 0) or 0) + (counts.get(2, 0) or 0)
         if changed:
             self._write_changes(seq, now)
@@ -267,6 +276,20 @@ class SyncEngine:
         result.unchanged += counts.get(0, 0) or 0
         result.deleted += tombstoned
         SyncQueue.delete().where(SyncQueue.id.in_([item.id for item in batch])).execute()
+
+    def _has_rows(self, scope_sql: str, scope_params: list) -> bool:
+        """Does the reporting table hold any row (live or tombstoned) in the batch's scope?"""
+        row = self.db.execute_sql(f"SELECT 1 FROM {self.reporting} WHERE {scope_sql} LIMIT 1", scope_params).fetchone()
+        return row is not None
+
+    def _insert_new(self, select: str, params: list, seq: int, now: int) -> int:
+        p = self.d.param
+        columns = ", ".join((*KEY_COLUMNS, *VALUE_COLUMNS, "is_deleted", "change_seq", "last_updated",
+                             "timecreated", "timemodified"))
+        cursor = self.db.execute_sql(
+            f"INSERT INTO {self.reporting} ({columns}) SELECT q.*, 0, {p}, {p}, {p}, {p} FROM ({select}) q",
+            [seq, now, now, now, *params])
+        return max(cursor.rowcount or 0, 0)
 
     def _fill_scope(self, batch: list[SyncQueue]) -> None:
         """Expand pair and user items into the (user, course) pairs to recompute."""

@@ -1,0 +1,7 @@
+"""`python -m alxapi` is the same as `alx`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

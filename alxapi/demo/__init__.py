@@ -1,0 +1,1 @@
+"""Demo and test support: the real Moodle/IOMAD schema and a deterministic data generator."""

@@ -1,0 +1,71 @@
+"""`alx demo`: a ready-to-explore SQLite database with realistic Moodle+IOMAD data, synced."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from models import schema
+from models.db import open_database
+
+from .. import clock
+from ..reporting.sync import SyncEngine, SyncOptions
+
+DEMO_SEED = 42
+
+
+def build_demo_database(path: Path, size: str, now: int, prefix: str = "mdl_") -> dict:
+    """Generate into ``path`` atomically: a half-built file is never left under the final name."""
+    from .generator import generate
+    from .moodle_schema import create_moodle_schema
+
+    partial = path.with_name(path.name + ".partial")
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)
+    db = open_database(f"sqlite:///{partial}", prefix)
+    with db.connection_context():
+        create_moodle_schema(db, prefix)
+        counts = generate(db, prefix, size=size, seed=DEMO_SEED, now=now)
+        schema.install(db)
+        db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    os.replace(partial, path)
+    return counts
+
+
+def run_demo(args, load_config, say) -> int:
+    path = Path(args.file).resolve()
+    url = f"sqlite:///{path}"
+    config = load_config(args, database_url=url)
+    now = clock.now()
+    if args.rebuild or not path.exists():
+        say(f"building the {args.size} demo database in {path} …")
+        started = time.monotonic()
+        counts = build_demo_database(path, args.size, now, config.table_prefix)
+        say(f"generated {counts.get('user_enrolments', 0):,} enrolments of {counts.get('user', 0):,} users "
+            f"in {time.monotonic() - started:.1f}s")
+    else:
+        say(f"reusing {path} (use --rebuild to start again)")
+    db = open_database(url, config.table_prefix)
+    with db.connection_context():
+        schema.install(db)
+        options = SyncOptions(batch_size=config.batch_size, max_sync_time=config.max_sync_time,
+                              report_roles=list(config.report_roles),
+                              overlap_seconds=config.sync_overlap_seconds)
+        result = SyncEngine(db, options, clock=clock.now).run()
+    say(f"{result.mode} sync: {result.created} created, {result.updated} updated, {result.deleted} tombstoned, "
+        f"{result.unchanged} unchanged in {result.seconds:.2f}s")
+    alx = "alx" if sys.argv and Path(sys.argv[0]).name == "alx" else f"{sys.executable} -m alxapi"
+    print(f"""
+The demo database is ready: {path}
+
+Try next (or export ALX_DATABASE_URL={url} and drop --db):
+  {alx} --db {url} runs              # sync history
+  {alx} --db {url} sync              # incremental sync: nothing changed, nothing written
+  {alx} --db {url} sync --full --json
+  {alx} --db {url} check             # tables and schema health
+  {alx} --db {url} config            # every setting and where it came from
+""")
+    return 0

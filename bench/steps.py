@@ -1,0 +1,59 @@
+"""One measured step, run in its own process so its peak RSS is its own (see run.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from alxapi.reporting.rules import Tables, members_sql, rows_query
+from alxapi.reporting.sync import SyncEngine, SyncOptions
+from models.db import open_database, quote
+from models.plugin import Reporting
+
+NOW = 1_767_225_600  # 2026-01-01 00:00:00 UTC: the generator's "now" for the bench database
+
+
+def baseline(db) -> dict:
+    """The bare set-based computation: one INSERT … SELECT of every reporting row, nothing else."""
+    t = Tables.current(db)
+    courses = [r[0] for r in db.execute_sql(f"SELECT id FROM {t.course}").fetchall()]
+    started = time.perf_counter()
+    with db.atomic():
+        db.execute_sql(f"CREATE TEMPORARY TABLE {t.members} (userid BIGINT, companyid BIGINT, "
+                       "PRIMARY KEY (userid, companyid))")
+        db.execute_sql(f"INSERT INTO {t.members} (userid, companyid) {members_sql(t)}")
+        select, params = rows_query(t, db.param, now=NOW, roles=["student"], courses=courses)
+        columns = ("companyid, userid, courseid, firstname, lastname, email, username, coursename, "
+                   "timecompleted, timestarted, percentage, status, is_deleted, change_seq, last_updated, "
+                   "timecreated, timemodified")
+        select = f"SELECT q.*, 0, 1, {NOW}, {NOW}, {NOW} FROM ({select}) q"
+        cursor = db.execute_sql(f"INSERT INTO {quote(Reporting._meta.table_name, db)} ({columns}) {select}", params)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": cursor.rowcount}
+
+
+def sync(db, full: bool, now: int) -> dict:
+    started = time.perf_counter()
+    result = SyncEngine(db, SyncOptions(full=full, max_sync_time=86_400, overlap_seconds=300),
+                        clock=lambda: now).run()
+    return {"seconds": time.perf_counter() - started, **result.to_dict()}
+
+
+def main() -> None:
+    step, url, now = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    db = open_database(url, "mdl_")
+    with db.connection_context():
+        if step == "baseline":
+            out = baseline(db)
+        elif step == "full":
+            out = sync(db, True, now)
+        elif step == "incremental":
+            out = sync(db, False, now)
+        else:
+            raise SystemExit(f"unknown step {step}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

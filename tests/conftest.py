@@ -1,0 +1,129 @@
+"""Shared pytest fixtures.
+
+Databases: tests run against every selected backend, with real servers started by the test run itself
+(see ``tests/dbservers.py``). Select backends with ``--databases=sqlite,mariadb`` or the environment
+variable ``ALX_TEST_DATABASES`` (default: all three).
+
+Fixtures:
+    db_url          function  URL of a fresh, empty database; the test runs once per selected backend,
+                              with ids [sqlite] / [mariadb] / [postgresql]
+    db_backend      function  the current backend's name ("sqlite", "mariadb" or "postgresql")
+    db_server       function  the running server (MariaDBServer / PostgreSQLServer) of the current
+                              backend; tests using it run on the server backends only
+    mariadb_server  session   the MariaDB server (started on first use, stopped at session end)
+    postgresql_server session the PostgreSQL server (likewise)
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+
+import pytest
+
+from .dbservers import SERVER_CLASSES
+
+ALL_BACKENDS = ("sqlite", "mariadb", "postgresql")
+SERVER_BACKENDS = tuple(SERVER_CLASSES)
+
+_database_numbers = itertools.count(1)
+_started_servers: dict[str, tuple[object, float]] = {}  # backend -> (server, seconds to ready)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--databases",
+        default=os.environ.get("ALX_TEST_DATABASES", ",".join(ALL_BACKENDS)),
+        help="comma-separated database backends to test: sqlite,mariadb,postgresql "
+        "(default: $ALX_TEST_DATABASES, else all)",
+    )
+
+
+def selected_backends(config) -> list[str]:
+    names = [name.strip().lower() for name in config.getoption("--databases").split(",") if name.strip()]
+    unknown = sorted(set(names) - set(ALL_BACKENDS))
+    if unknown:
+        raise pytest.UsageError(f"unknown database backend(s) {', '.join(unknown)}; choose from {', '.join(ALL_BACKENDS)}")
+    return [name for name in ALL_BACKENDS if name in names]  # canonical order, no duplicates
+
+
+def pytest_configure(config):
+    selected_backends(config)  # fail on a typo before collecting anything
+
+
+def pytest_generate_tests(metafunc):
+    # One test per selected backend. Tests that need a server object run on the server backends
+    # only; a plain db_url test also runs on SQLite.
+    if "db_backend" in metafunc.fixturenames:
+        backends = selected_backends(metafunc.config)
+        if "db_server" in metafunc.fixturenames:
+            backends = [name for name in backends if name in SERVER_BACKENDS]
+        metafunc.parametrize("db_backend", backends, ids=backends)
+
+
+def _server_fixture(request, backend: str):
+    """Start the backend's server once per session; a selected server that cannot start fails loudly."""
+    if backend not in selected_backends(request.config):
+        pytest.skip(f"{backend} is not among the selected databases (--databases / ALX_TEST_DATABASES)")
+    error = None
+    try:
+        server = SERVER_CLASSES[backend]()
+        # Registered before start(): a start that fails half-way still gets cleaned up.
+        request.addfinalizer(server.stop)
+        t0 = time.monotonic()
+        server.start()
+    except Exception as exc:
+        error = f"could not start the {backend} test server: {exc}"
+    if error:
+        # Not a skip: CI must never silently drop a backend. Every test using it errors with this.
+        pytest.fail(error, pytrace=False)
+    _started_servers[backend] = (server, time.monotonic() - t0)
+    return server
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(request):
+    return _server_fixture(request, "mariadb")
+
+
+@pytest.fixture(scope="session")
+def postgresql_server(request):
+    return _server_fixture(request, "postgresql")
+
+
+@pytest.fixture
+def db_backend(request):
+    """Name of the backend under test; parametrized by ``pytest_generate_tests``."""
+    return request.param
+
+
+@pytest.fixture
+def db_server(request, db_backend):
+    """The current backend's server; restarted afterwards if the test left it stopped."""
+    server = request.getfixturevalue(f"{db_backend}_server")
+    yield server
+    server.ensure_running()
+
+
+@pytest.fixture
+def db_url(request, db_backend, tmp_path):
+    """URL of a fresh, empty database of the current backend, dropped after the test."""
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'moodle.sqlite3'}"  # absolute path: sqlite:////tmp/...
+        return
+    server = request.getfixturevalue(f"{db_backend}_server")
+    name = f"alx_t_{next(_database_numbers)}"
+    url = server.create_database(name)
+    yield url
+    server.ensure_running()  # a fault test may have stopped it
+    server.drop_database(name)
+
+
+def pytest_terminal_summary(terminalreporter):
+    # Start-up cost in CI logs: data directory creation, start until connectable, whole set-up.
+    for backend, (server, seconds) in _started_servers.items():
+        terminalreporter.write_line(
+            f"{backend} test server {server.version}: ready in {seconds:.2f} s "
+            f"(data directory {server.install_seconds:.2f} s, first start {server.first_start_seconds:.2f} s)"
+        )
