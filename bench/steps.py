@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from alxapi.reporting.rules import Tables, members_sql, rows_query
+from alxapi.reporting.rules import Tables, members_sql, role_ids, rows_query
 from alxapi.reporting.sync import SyncEngine, SyncOptions
 from models.db import open_database, quote
 from models.plugin import Reporting
@@ -23,7 +23,7 @@ def baseline(db) -> dict:
         db.execute_sql(f"CREATE TEMPORARY TABLE {t.members} (userid BIGINT, companyid BIGINT, "
                        "PRIMARY KEY (userid, companyid))")
         db.execute_sql(f"INSERT INTO {t.members} (userid, companyid) {members_sql(t)}")
-        select, params = rows_query(t, db.param, now=NOW, roles=["student"], courses=courses)
+        select, params = rows_query(t, db.param, now=NOW, role_ids=role_ids(db, t, ["student"]), courses=courses)
         columns = ("companyid, userid, courseid, firstname, lastname, email, username, coursename, "
                    "timecompleted, timestarted, percentage, status, is_deleted, change_seq, last_updated, "
                    "timecreated, timemodified")

@@ -6,7 +6,15 @@ Times are integer epoch seconds like Moodle's. Every table here is created and u
 
 from __future__ import annotations
 
-from peewee import BigAutoField, BigIntegerField, CharField, CompositeKey, DecimalField, IntegerField, TextField
+from peewee import (
+    BigAutoField,
+    BigIntegerField,
+    CharField,
+    CompositeKey,
+    DecimalField,
+    IntegerField,
+    TextField,
+)
 
 from .base import BaseModel
 from .db import prefixed

@@ -2,7 +2,7 @@
 
 ``generate(db, size="small", seed=42, now=...)`` fills the Moodle/IOMAD tables of
 :mod:`alxapi.demo.moodle_schema` with companies, departments, users, courses, activities,
-enrolments, role assignments, activity and course completions and a web-service token, the way a
+enrolments, role assignments, activity and course completions and web-service tokens, the way a
 real IOMAD site would hold them, including the awkward cases a reporting product must survive
 (suspended and deleted users, users in two departments or two companies, disabled enrolment
 methods, expired and future enrolments, hidden courses, courses without completion tracking,
@@ -11,8 +11,8 @@ activities being deleted, duplicate e-mail addresses, non-ASCII names).
 Determinism: all randomness comes from one ``random.Random(seed)`` and all times from ``now``, so
 the same seed, size and ``now`` give byte-identical tables. Ids are assigned here (no read-back).
 
-Speed: the "1m" size (exactly 1,000,000 enrolments, ~3.5M activity completions) is streamed in
-blocks of users, so memory stays flat; on SQLite the tables are loaded without indexes and indexed
+Speed: the "1m" size (exactly 1,000,000 enrolments, ~3.3M activity completions) is streamed in
+blocks of users, so memory stays flat; the tables are loaded without indexes and indexed
 afterwards.
 """
 
@@ -23,7 +23,6 @@ import random
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import peewee
 
@@ -56,7 +55,8 @@ ALX_SERVICE_NAME = "ALX Report API Custom Service"
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How much data to make. ``enrolments`` is exact; the rest are exact counts of rows too."""
+    """How much data to make. Every number is an exact row count (guest, admin and the site course
+    come on top of ``users`` and ``courses``)."""
 
     companies: int
     users: int  # users in companies (guest and admin come on top)
@@ -166,6 +166,7 @@ DEPARTMENTS = (
     "Logistics", "Training", "Health & Safety",
 )
 REGIONS = ("North", "South", "East", "West", "Central")
+STREETS = ("High Street", "Market Square", "Harbour Road", "Park Avenue", "Station Road", "Riverside Drive")
 
 CATEGORIES = (
     "Compliance", "Health & Safety", "Leadership & Management", "Technical Skills", "Customer Service",
@@ -302,6 +303,8 @@ class _DemoGenerator:
         self.category_context: dict[int, int] = {}
         self.company_courses: dict[int, list[_Course]] = {}
         self.company_weights: list[float] = []
+        self.usernames: set[str] = {"guest", "admin"}
+        self.department_manager_done: set[int] = set()
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -361,7 +364,7 @@ class _DemoGenerator:
             parentid = self.companies[0].id if self.size.companies >= 10 and company.index == 9 else 0
             company_rows.append((
                 company.id, company.name, company.shortname, f"{company.shortname.upper()}-{company.id:03d}",
-                f"{rng.randint(1, 250)} {rng.choice(('High Street', 'Market Square', 'Harbour Road', 'Park Avenue'))}",
+                f"{rng.randint(1, 250)} {rng.choice(STREETS)}",
                 company.city, company.country, "iomad", company.category_id, suspended, parentid,
                 f"{company.shortname}.example.com" if rng.random() < 0.3 else None,
             ))
@@ -387,44 +390,48 @@ class _DemoGenerator:
             company.department_ids.append(department_id)
             yield (department_id, name, _login_part(name)[:32], company.id, parent)
 
+    COURSE_COLUMNS = ("id", "category", "sortorder", "fullname", "shortname", "idnumber", "summary",
+                      "summaryformat", "format", "startdate", "enddate", "visible", "visibleold", "timecreated",
+                      "timemodified", "enablecompletion", "cacherev", "showcompletionconditions")
+
     def make_courses(self) -> None:
-        rng, now, size = self.rng, self.now, self.size
-        topic_ids = [self.ids.take("course_categories") for _ in range(size.categories)]
-        site_created = now - 3 * YEAR
-
-        course_rows, homes, course_categories = [], [], []
-        for number, (fullname, shortname) in enumerate(self.course_names(size.courses)):
-            course_id = SITE_COURSE_ID + 1 + number
-            home = self.companies[number % len(self.companies)]
-            # IOMAD puts courses a company creates into the company's category; the rest are by topic.
-            category = home.category_id if rng.random() < 0.3 else rng.choice(topic_ids)
-            created = self.between(site_created + 30 * DAY, now - 14 * DAY)
-            visible = 0 if rng.random() < 0.06 else 1
-            enablecompletion = 0 if rng.random() < 0.07 else 1
-            course = _Course(course_id, 0, created, enablecompletion)
-            self.courses.append(course)
-            homes.append(home)
-            course_categories.append(category)
-            startdate = created + rng.randint(0, 14) * DAY
-            course_rows.append((
-                course_id, category, 10_000 + number,
-                fullname, shortname, f"CRS-{course_id:05d}" if rng.random() < 0.5 else "",
-                f"<p>{fullname}: an online course for all staff.</p>", 1, rng.choice(("topics", "topics", "weeks")),
-                startdate, startdate + YEAR if rng.random() < 0.4 else 0, visible, visible,
-                created, self.between(created, now), enablecompletion, rng.randint(1, 9999) + created, 1,
-            ))
-
-        self.make_categories(topic_ids, course_categories, site_created)
-        self.make_course_contexts(course_categories)
+        """The site course, the courses with their contexts, activities, enrol methods and companies."""
+        topic_ids = [self.ids.take("course_categories") for _ in range(self.size.categories)]
+        site_created = self.now - 3 * YEAR
         site = (SITE_COURSE_ID, 0, 1, "ALX Demo Learning Portal", "ALX Demo", "", "", 1, "site",
                 0, 0, 1, 1, site_created, site_created, 0, site_created, None)
-        self.insert("course", ("id", "category", "sortorder", "fullname", "shortname", "idnumber", "summary",
-                               "summaryformat", "format", "startdate", "enddate", "visible", "visibleold",
-                               "timecreated", "timemodified", "enablecompletion", "cacherev",
-                               "showcompletionconditions"), [site, *course_rows])
+        course_rows, homes, course_categories = [site], [], []
+        for number, (fullname, shortname) in enumerate(self.course_names(self.size.courses)):
+            home = self.companies[number % len(self.companies)]
+            # IOMAD puts courses a company creates into the company's category; the rest are by topic.
+            category = home.category_id if self.rng.random() < 0.3 else self.rng.choice(topic_ids)
+            course_rows.append(self.course_row(SITE_COURSE_ID + 1 + number, category, number, fullname, shortname,
+                                               site_created))
+            homes.append(home)
+            course_categories.append(category)
+        self.make_categories(topic_ids, course_categories, site_created)
+        self.make_course_contexts(course_categories)
+        self.insert("course", self.COURSE_COLUMNS, course_rows)
         self.make_course_modules()
         self.make_enrol_instances()
         self.make_company_courses(homes)
+
+    def course_row(self, course_id: int, category: int, number: int, fullname: str, shortname: str,
+                   site_created: int) -> tuple:
+        """A course: a few are hidden, a few do not track completion."""
+        rng, now = self.rng, self.now
+        created = self.between(site_created + 30 * DAY, now - 14 * DAY)
+        visible = 0 if rng.random() < 0.06 else 1
+        enablecompletion = 0 if rng.random() < 0.07 else 1
+        self.courses.append(_Course(course_id, 0, created, enablecompletion))
+        startdate = created + rng.randint(0, 14) * DAY
+        return (
+            course_id, category, 10_000 + number, fullname, shortname,
+            f"CRS-{course_id:05d}" if rng.random() < 0.5 else "",
+            f"<p>{fullname}: an online course for all staff.</p>", 1, rng.choice(("topics", "topics", "weeks")),
+            startdate, startdate + YEAR if rng.random() < 0.4 else 0, visible, visible,
+            created, self.between(created, now), enablecompletion, created + rng.randint(1, 9999), 1,
+        )
 
     def course_names(self, count: int) -> Iterator[tuple[str, str]]:
         """Unique (fullname, shortname) pairs: titles first, then titles with variants, then editions."""
@@ -445,7 +452,8 @@ class _DemoGenerator:
         for company in self.companies:
             rows.append((company.category_id, company.name, None, 0, company.category_id))
         for number, category_id in enumerate(topic_ids):
-            rows.append((category_id, CATEGORIES[number % len(CATEGORIES)], f"CAT{number + 1:02d}", 0, category_id))
+            name = CATEGORIES[number % len(CATEGORIES)]
+            rows.append((category_id, name, f"CAT{number + 1:02d}", 0, category_id))
         full_rows = [
             (category_id, name, idnumber, parent, sortorder * 10_000, counts.get(category_id, 0), 1,
              self.between(created, self.now), 1, f"/{category_id}", "<p></p>", 1)
@@ -559,12 +567,10 @@ class _DemoGenerator:
 
     def make_users(self) -> None:
         """Guest and admin as the installer makes them, then the company users with their memberships."""
-        self.usernames: set[str] = {"guest", "admin"}
-        self.company_manager_done: set[int] = set()
-        self.department_manager_done: set[int] = set()
         installed = self.now - 3 * YEAR
         specials = [
-            (GUEST_USER_ID, "manual", 1, 0, 0, 1, "guest", self.password_hash(), "", "Guest user", " ", "root@localhost",
+            (GUEST_USER_ID, "manual", 1, 0, 0, 1, "guest", self.password_hash(), "", "Guest user", " ",
+             "root@localhost",
              "", "", "", "", "", 0, 0, 0, 0, "", installed, installed, "This user is a special user that allows "
              "read-only access to some courses.", None),
             (ADMIN_USER_ID, "manual", 1, 0, 0, 1, "admin", self.password_hash(), "", "Admin", "User",
@@ -626,19 +632,22 @@ class _DemoGenerator:
         lastaccess = 0 if never_logged_in else self.between(firstaccess, now)
         idnumber = f"E{100_000 + user_id}" if rng.random() < 0.7 else ""
         auth = "manual" if rng.random() < 0.95 else rng.choice(("email", "email", "nologin"))
+        confirmed = 0 if rng.random() < 0.005 else 1
         if deleted:  # what Moodle's delete_user() leaves behind
             username, email, idnumber = self.deleted_username(email, modified), _md5(username), ""
         self.users.append(_User(user_id, created, company_indexes, deleted))
         row = (
-            user_id, auth, 0 if rng.random() < 0.005 else 1, int(deleted), suspended, 1, username,
+            user_id, auth, confirmed, int(deleted), suspended, 1, username,
             self.password_hash(), idnumber, first, last, email,
             f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}" if rng.random() < 0.3 else "",
-            company.name if company else "", "", company.city if company else "", company.country if company else "",
+            company.name if company else "", "",
+            company.city if company else "", company.country if company else "",
             firstaccess, lastaccess, lastaccess, lastaccess,
             "" if never_logged_in else f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
             created, modified, None, None,
         )
-        memberships = [self.membership(user_id, index, rng.random() < 0.03 and position == 0)
+        can_manage = not deleted and not suspended and confirmed and auth == "manual"
+        memberships = [self.membership(user_id, index, rng.random() < 0.03 and position == 0, can_manage)
                        for position, index in enumerate(company_indexes)]
         return row, [row for rows in memberships for row in rows]
 
@@ -657,35 +666,38 @@ class _DemoGenerator:
     def weighted_company(self) -> int:
         return self.rng.choices(range(len(self.companies)), self.company_weights)[0]
 
-    def membership(self, user_id: int, company_index: int, two_departments: bool) -> list[tuple]:
+    def membership(self, user_id: int, company_index: int, two_departments: bool, can_manage: bool) -> list[tuple]:
         """company_users rows: one per department (IOMAD allows several departments per company).
 
-        The first user of each company becomes its company manager (top department); the first user
-        of a department often becomes its department manager.
+        The first active user of each company becomes its company manager (in the top department;
+        the API tokens belong to managers); the first user of a department often manages it.
         """
         rng, company = self.rng, self.companies[company_index]
         departments = company.department_ids
-        managertype = 0
-        if company.index not in self.company_manager_done:
-            self.company_manager_done.add(company.index)
+        company_manager = can_manage and not company.manager_user_id
+        if company_manager:
             company.manager_user_id = user_id
-            chosen, managertype = [departments[0]], 1
+            chosen = [departments[0]]
         else:
             chosen = [departments[0] if rng.random() < 0.1 else rng.choice(departments[1:] or departments)]
             if two_departments and len(departments) > 1:
                 chosen.append(rng.choice([d for d in departments if d != chosen[0]]))
         rows = []
         for department in chosen:
-            if not managertype and department != departments[0] and department not in self.department_manager_done:
-                self.department_manager_done.add(department)
-                managertype = 2 if rng.random() < 0.6 else 0
-            suspended = int(rng.random() < 0.01)
+            managertype = 1 if company_manager else self.department_manager_type(department, departments[0])
+            suspended = 0 if company_manager else int(rng.random() < 0.01)
             educator = int(rng.random() < 0.02)
             lastused = self.between(self.now - 90 * DAY, self.now) if rng.random() < 0.4 else None
             rows.append((self.ids.take("company_users"), company.id, user_id, managertype, department,
                          suspended, educator, lastused))
-            managertype = 0 if managertype == 2 else managertype
         return rows
+
+    def department_manager_type(self, department: int, top_department: int) -> int:
+        """2 (department manager) for the first member of most departments, else 0 (user)."""
+        if department == top_department or department in self.department_manager_done:
+            return 0
+        self.department_manager_done.add(department)
+        return 2 if self.rng.random() < 0.6 else 0
 
     # -- enrolments ------------------------------------------------------------------------------------
 
@@ -695,8 +707,8 @@ class _DemoGenerator:
         counts = self.enrolment_counts(offered)
         for start in range(0, len(self.users), _USER_BLOCK):
             block = _EnrolmentBlock()
-            for user, courses, count in zip(self.users[start:start + _USER_BLOCK], offered[start:start + _USER_BLOCK],
-                                            counts[start:start + _USER_BLOCK], strict=True):
+            end = start + _USER_BLOCK
+            for user, courses, count in zip(self.users[start:end], offered[start:end], counts[start:end], strict=True):
                 if count:
                     for course in self.rng.sample(courses, count):
                         self.enrol(block, user, course)
@@ -743,41 +755,53 @@ class _DemoGenerator:
         return counts
 
     def enrol(self, block: _EnrolmentBlock, user: _User, course: _Course) -> None:
+        """One user_enrolments row, its role assignment and, for students, their progress."""
         rng, now = self.rng, self.now
-        enrolment_id = self.ids.take("user_enrolments")
         # Most people are enrolled by a manager; some enrolled themselves, a few through a self
         # enrolment method that was disabled afterwards.
         by_self = course.self_enrol_id and rng.random() < (0.15 if course.self_enrol_enabled else 0.03)
         enrol_id = course.self_enrol_id if by_self else course.manual_enrol_id
-        status = 1 if rng.random() < 0.06 else 0
-        created = self.between(max(user.created, course.created, now - YEAR), now - HOUR)
-        r = rng.random()
-        timestart = 0 if r < 0.35 else created if r < 0.97 else now + rng.randint(1, 60) * DAY
-        start = timestart or created
-        r = rng.random()
-        if r < 0.85:
-            timeend = 0
-        elif r < 0.93:
-            timeend = start + rng.randint(30, 180) * DAY
-            timeend = timeend if timeend < now else 0  # expired enrolments
-        else:
-            timeend = now + rng.randint(30, 365) * DAY
+        status = 1 if rng.random() < 0.06 else 0  # suspended enrolment
+        created, timestart, timeend = self.enrolment_dates(user, course)
         modified = self.between(created, now) if status else created
-        block.enrolments.append((enrolment_id, status, enrol_id, user.id, timestart, timeend, ADMIN_USER_ID,
-                                 created, modified))
+        block.enrolments.append((self.ids.take("user_enrolments"), status, enrol_id, user.id, timestart, timeend,
+                                 ADMIN_USER_ID, created, modified))
 
-        if not course.has_teacher:  # the first person enrolled in a course teaches it
-            course.has_teacher = True
-            roleid = ROLE_EDITINGTEACHER
-        else:
-            roleid = ROLE_TEACHER if rng.random() < 0.02 else ROLE_STUDENT
+        roleid = self.course_role(course)
         manual_component = not by_self and rng.random() < 0.15
         block.roles.append((self.ids.take("role_assignments"), roleid, course.context_id, user.id, created,
                             ADMIN_USER_ID, "enrol_manual" if manual_component else "",
                             enrol_id if manual_component else 0))
+        start = timestart or created
         if roleid == ROLE_STUDENT and course.enablecompletion and course.tracked_modules and start < now:
-            end = min(now, timeend) if timeend else now
-            self.progress(block, user, course, start, end)
+            self.progress(block, user, course, start, min(now, timeend) if timeend else now)
+
+    def enrolment_dates(self, user: _User, course: _Course) -> tuple[int, int, int]:
+        """(timecreated, timestart, timeend) over the last year.
+
+        timestart: 0 (no start date) or the enrolment day, a few in the future; timeend: mostly 0
+        (no end), some already past (expired), some in the future.
+        """
+        rng, now = self.rng, self.now
+        created = self.between(max(user.created, course.created, now - YEAR), now - HOUR)
+        r = rng.random()
+        timestart = 0 if r < 0.35 else created if r < 0.97 else now + rng.randint(1, 60) * DAY
+        r = rng.random()
+        if r < 0.85:
+            timeend = 0
+        elif r < 0.93:
+            timeend = (timestart or created) + rng.randint(30, 180) * DAY
+            timeend = timeend if timeend < now else 0
+        else:
+            timeend = now + rng.randint(30, 365) * DAY
+        return created, timestart, timeend
+
+    def course_role(self, course: _Course) -> int:
+        """The first person enrolled in a course teaches it; a few others are non-editing teachers."""
+        if not course.has_teacher:
+            course.has_teacher = True
+            return ROLE_EDITINGTEACHER
+        return ROLE_TEACHER if self.rng.random() < 0.02 else ROLE_STUDENT
 
     def progress(self, block: _EnrolmentBlock, user: _User, course: _Course, start: int, end: int) -> None:
         """Activity completions in course order, and the course_completions row when Moodle has one."""
@@ -816,7 +840,8 @@ class _DemoGenerator:
         rng, now = self.rng, self.now
         installed = now - 3 * YEAR
         services = [
-            (1, "Moodle mobile web service", 0, None, 0, "moodle", installed, installed, "moodle_mobile_app", 1, 1),
+            (1, "Moodle mobile web service", 0, None, 0, "moodle", installed, installed, "moodle_mobile_app",
+             1, 1),
             (2, ALX_SERVICE_NAME, 1, None, 0, None, now - 200 * DAY, now - 200 * DAY, ALX_SERVICE_SHORTNAME, 0, 0),
         ]
         self.insert("external_services", ("id", "name", "enabled", "requiredcapability", "restrictedusers",
@@ -848,8 +873,8 @@ class _DemoGenerator:
                            validuntil, created, lastaccess,
                            f"Power BI - {company.name}"))
         self.insert("external_tokens", ("id", "token", "privatetoken", "tokentype", "userid", "externalserviceid",
-                                        "contextid", "creatorid", "validuntil", "timecreated", "lastaccess", "name"),
-                    tokens)
+                                        "contextid", "creatorid", "validuntil", "timecreated", "lastaccess",
+                                        "name"), tokens)
 
 
 class _EnrolmentBlock:
@@ -888,19 +913,26 @@ def generate(db: peewee.Database, prefix: str = "mdl_", *, size: str | DemoSize 
     sqlite_pragmas = _fast_sqlite_load(db) if dialect_of(db) == "sqlite" else None
     try:
         counts = _DemoGenerator(db, prefix, demo_size, seed, now).run()
+        create_moodle_indexes(db, prefix, missing)
     finally:
         if sqlite_pragmas is not None:
             _restore_sqlite(db, sqlite_pragmas)
-    create_moodle_indexes(db, prefix, missing)
     return counts
 
 
-def _fast_sqlite_load(db: peewee.Database) -> dict[str, Any]:
-    """Skip fsyncs while bulk loading a demo file (nothing is lost but the demo if the machine dies)."""
-    previous = {"synchronous": db.execute_sql("PRAGMA synchronous").fetchone()[0]}
-    db.execute_sql("PRAGMA synchronous = OFF")
+def _fast_sqlite_load(db: peewee.Database) -> dict[str, int]:
+    """Pragmas for bulk loading a demo file, returning the previous values.
+
+    No fsyncs (a crash loses only the demo being built), and index sorts spill to temporary files
+    rather than RAM (``temp_store=MEMORY`` would keep the sort of 3M rows in memory).
+    """
+    wanted = {"synchronous": 0, "temp_store": 1}
+    previous = {name: db.execute_sql(f"PRAGMA {name}").fetchone()[0] for name in wanted}
+    for name, value in wanted.items():
+        db.execute_sql(f"PRAGMA {name} = {value}")
     return previous
 
 
-def _restore_sqlite(db: peewee.Database, previous: dict[str, Any]) -> None:
-    db.execute_sql(f"PRAGMA synchronous = {int(previous['synchronous'])}")
+def _restore_sqlite(db: peewee.Database, previous: dict[str, int]) -> None:
+    for name, value in previous.items():
+        db.execute_sql(f"PRAGMA {name} = {int(value)}")

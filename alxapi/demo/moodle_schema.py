@@ -608,9 +608,8 @@ IOMAD_TABLES: tuple[str, ...] = ("company", "company_users", "company_course", "
 
 # Moodle keeps key/index/sequence names within 30 characters ($names_max_length) for every database.
 _NAME_MAX_LENGTH = 30
-# SQLite refuses statements with more than 32766 bound parameters (SQLITE_MAX_VARIABLE_NUMBER);
-# PostgreSQL's protocol allows 65535.
-_SQLITE_MAX_PARAMS = 32766
+# PostgreSQL's protocol allows at most 65535 bound parameters per statement. (SQLite's limit of
+# 32766 does not apply: it gets one single-row statement executed many times.)
 _POSTGRESQL_MAX_PARAMS = 65535
 # Rows per multi-row INSERT on MySQL/PostgreSQL (well under max_allowed_packet), and rows per
 # transaction on SQLite, where executemany() makes each row cheap but a commit is an fsync.
@@ -889,8 +888,9 @@ def insert_tuples(db: peewee.Database, table: str, columns: Sequence[str], rows:
     if dialect == "sqlite":
         count = _insert_sqlite(db, head + placeholders, rows)
     else:
-        max_params = _POSTGRESQL_MAX_PARAMS if dialect == "postgresql" else 60_000
-        per_statement = max(1, min(_SERVER_ROWS_PER_STATEMENT, max_params // len(all_columns)))
+        per_statement = _SERVER_ROWS_PER_STATEMENT
+        if dialect == "postgresql":
+            per_statement = max(1, min(per_statement, _POSTGRESQL_MAX_PARAMS // len(all_columns)))
         count = _insert_multirow(db, head, placeholders, rows, per_statement)
     if dialect == "postgresql" and "id" in columns and count:
         reset_id_sequence(db, table, prefix)

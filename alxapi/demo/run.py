@@ -19,14 +19,13 @@ DEMO_SEED = 42
 def build_demo_database(path: Path, size: str, now: int, prefix: str = "mdl_") -> dict:
     """Generate into ``path`` atomically: a half-built file is never left under the final name."""
     from .generator import generate
-    from .moodle_schema import create_moodle_schema
 
     partial = path.with_name(path.name + ".partial")
     for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
         leftover.unlink(missing_ok=True)
     db = open_database(f"sqlite:///{partial}", prefix)
     with db.connection_context():
-        create_moodle_schema(db, prefix)
+        # generate() creates the Moodle tables itself and indexes them after loading (faster).
         counts = generate(db, prefix, size=size, seed=DEMO_SEED, now=now)
         schema.install(db)
         db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -58,7 +57,7 @@ def run_demo(args, load_config, say) -> int:
     say(f"{result.mode} sync: {result.created} created, {result.updated} updated, {result.deleted} tombstoned, "
         f"{result.unchanged} unchanged in {result.seconds:.2f}s")
     alx = "alx" if sys.argv and Path(sys.argv[0]).name == "alx" else f"{sys.executable} -m alxapi"
-    print(f"""
+    sys.stdout.write(f"""
 The demo database is ready: {path}
 
 Try next (or export ALX_DATABASE_URL={url} and drop --db):

@@ -138,6 +138,10 @@ class ChangeDetector:
             fps.setdefault(cid, ["-"]).append(f"m{n}/{ids}/{tracked}")
         return {cid: "|".join(parts) for cid, parts in fps.items()}
 
+    def course_sizes(self) -> dict[int, int]:
+        """Enrolments per course, from the stored fingerprints: sizes batches without a query."""
+        return {cid: int(fp.split("/")[0]) for cid, fp in self._load_fps("user_enrolments:c").items()}
+
     def roles_fingerprint(self) -> str:
         p = self.d.param
         ids = [r[0] for r in self._rows(
@@ -150,9 +154,11 @@ class ChangeDetector:
         return int(row[0]), int(row[1])
 
     def per_course_fingerprints(self, big: BigTable) -> dict[int, str]:
-        return {cid: f"{n}/{ids}/{users}" for cid, n, ids, users in self._rows(
-            f"SELECT src.courseid, COUNT(*), SUM(src.id), SUM(src.userid) FROM ({big.source}) src "
-            f"GROUP BY src.courseid")}
+        # (count, sum of ids) per course: a deletion always changes it, even when an insert in the
+        # same course keeps the count (ids are never reused). Both come from the course-side index
+        # alone (the id is part of every index entry), so no table rows are read.
+        return {cid: f"{n}/{ids}" for cid, n, ids in self._rows(
+            f"SELECT src.courseid, COUNT(*), SUM(src.id) FROM ({big.source}) src GROUP BY src.courseid")}
 
     # -- the baseline written by full syncs ---------------------------------------------
     def snapshot_all(self, now: int) -> list[int]:
@@ -229,21 +235,22 @@ class ChangeDetector:
         return found
 
     def _refresh_course_fps_after_inserts(self, big: BigTable, old_max: int) -> None:
-        """Keep the per-course fingerprints of courses that gained rows current.
+        """Add the new rows (ids above the last maximum) to their courses' fingerprints.
 
-        Otherwise a later deletion of those rows would compare equal to a stale fingerprint.
+        (count, sum of ids) is additive, so only the new rows are read — by primary-key range.
+        Without this, a later deletion of those rows would compare equal to a stale fingerprint.
         """
-        p = self.d.param
-        courses = [r[0] for r in self._rows(
-            f"SELECT DISTINCT src.courseid FROM ({big.source}) src WHERE src.id > {p}", [old_max])]
         kind = big.name + ":c"
-        for i in range(0, len(courses), 500):
-            chunk = courses[i:i + 500]
-            fresh = {cid: f"{n}/{ids}/{users}" for cid, n, ids, users in self._rows(
-                f"SELECT src.courseid, COUNT(*), SUM(src.id), SUM(src.userid) FROM ({big.source}) src "
-                f"WHERE src.courseid IN ({', '.join([p] * len(chunk))}) GROUP BY src.courseid", chunk)}
-            old = {c: f for c, f in self._load_fps(kind).items() if c in set(chunk)}
-            self._store_fps(kind, fresh, old)
+        deltas = self._rows(f"SELECT src.courseid, COUNT(*), SUM(src.id) FROM ({big.source}) src "
+                            f"WHERE src.id > {self.d.param} GROUP BY src.courseid", [old_max])
+        if not deltas:
+            return
+        old = self._load_fps(kind)
+        new = dict(old)
+        for cid, n, ids in deltas:
+            n0, ids0 = (int(x) for x in old.get(cid, "0/0").split("/"))
+            new[cid] = f"{n0 + n}/{ids0 + ids}"
+        self._store_fps(kind, new, old)
 
     def _enqueue_pairs(self, big: BigTable, since: int, last: int, now: int, old_max: int) -> int:
         """Pairs named by new ids or timestamps of one big table (and enrolment dates passing)."""

@@ -95,13 +95,14 @@ class _Params:
         return ", ".join(self(v) for v in values)
 
 
-def rows_query(t: Tables, placeholder: str, *, now: int, roles: list[str],
+def rows_query(t: Tables, placeholder: str, *, now: int, role_ids: list[int],
                courses: list[int] | None = None, companyid: int | None = None,
                driving_join: str = "JOIN") -> tuple[str, list]:
     """(sql, params) of the SELECT computing reporting rows, in KEY_COLUMNS + VALUE_COLUMNS order.
 
     With ``courses`` the scope is every key of those courses; without, the pairs in ``alx_scope``.
-    ``companyid`` restricts the rows to one company.
+    ``companyid`` restricts the rows to one company. ``role_ids`` are the ids of the reported
+    roles (resolved once per run by :func:`role_ids`).
     """
     p = _Params(placeholder)
     if courses is not None:
@@ -122,7 +123,7 @@ def rows_query(t: Tables, placeholder: str, *, now: int, roles: list[str],
         done_from = (f"FROM {t.scope} s {driving_join} {t.cmc} cmc ON cmc.userid = s.userid "
                      f"JOIN {t.course_modules} cm ON cm.id = cmc.coursemoduleid AND cm.course = s.courseid "
                      "WHERE ")
-    role_list = p.many(roles)
+    role_list = p.many(role_ids or [-1])  # no reported role exists: nothing qualifies
     # M(K): tracked activities; none when completion tracking is off for the course.
     tracked = "(CASE WHEN c.enablecompletion = 1 THEN COALESCE(tr.n, 0) ELSE 0 END)"
     done = "(CASE WHEN c.enablecompletion = 1 THEN COALESCE(d.n, 0) ELSE 0 END)"
@@ -150,6 +151,7 @@ def rows_query(t: Tables, placeholder: str, *, now: int, roles: list[str],
             GROUP BY ue.userid, e.courseid
         ) a
         JOIN {t.course} c ON c.id = a.courseid AND c.visible = 1 AND c.category <> 0
+        JOIN {t.context} ctx ON ctx.contextlevel = {CONTEXT_COURSE} AND ctx.instanceid = a.courseid
         JOIN {t.user} u ON u.id = a.userid
         JOIN {t.members} m ON m.userid = a.userid {company_filter}
         LEFT JOIN (
@@ -165,10 +167,16 @@ def rows_query(t: Tables, placeholder: str, *, now: int, roles: list[str],
         ) d ON d.userid = a.userid AND d.course = a.courseid
         LEFT JOIN {t.course_completions} cc ON cc.userid = a.userid AND cc.course = a.courseid
         WHERE EXISTS (
-            SELECT 1 FROM {t.context} ctx
-            JOIN {t.role_assignments} ra ON ra.contextid = ctx.id
-            JOIN {t.role} r ON r.id = ra.roleid
-            WHERE ctx.contextlevel = {CONTEXT_COURSE} AND ctx.instanceid = a.courseid
-              AND ra.userid = a.userid AND r.shortname IN ({role_list})
+            SELECT 1 FROM {t.role_assignments} ra
+            WHERE ra.userid = a.userid AND ra.contextid = ctx.id AND ra.roleid IN ({role_list})
         )"""
     return sql, p.values
+
+
+def role_ids(db: peewee.Database, t: Tables, shortnames: list[str]) -> list[int]:
+    """Ids of the reported roles, matched exactly by shortname (never by a case-insensitive collation)."""
+    if not shortnames:
+        return []
+    rows = db.execute_sql(f"SELECT id, shortname FROM {t.role} WHERE shortname IN "
+                          f"({', '.join([db.param] * len(shortnames))})", list(shortnames)).fetchall()
+    return sorted(rid for rid, shortname in rows if shortname in shortnames)

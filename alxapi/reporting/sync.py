@@ -25,7 +25,7 @@ from models.plugin import Reporting, State, SyncQueue, SyncRun
 from .changes import ChangeDetector
 from .dialect import Dialect
 from .lock import SyncLock
-from .rules import KEY_COLUMNS, VALUE_COLUMNS, Tables, members_sql, rows_query
+from .rules import KEY_COLUMNS, VALUE_COLUMNS, Tables, members_sql, role_ids, rows_query
 
 log = logging.getLogger("alx.sync")
 
@@ -97,6 +97,7 @@ class SyncEngine:
                                                pid=os.getpid()).execute()
                 self._create_work_tables()
                 self._fill_members()
+                self.role_ids = role_ids(self.db, self.t, self.opt.report_roles)
                 result.mode = self._queue_work(now)
                 self._apply_queue(result, now, lock, started)
             except Exception as exc:  # recorded, then re-raised for the caller to report
@@ -136,7 +137,8 @@ class SyncEngine:
             (t.members, "userid BIGINT NOT NULL, companyid BIGINT NOT NULL, PRIMARY KEY (userid, companyid)"),
             (t.scope, "userid BIGINT NOT NULL, courseid BIGINT NOT NULL, PRIMARY KEY (userid, courseid)"),
             (t.fresh, f"companyid BIGINT NOT NULL, userid BIGINT NOT NULL, courseid BIGINT NOT NULL, {values}, "
-                      "action SMALLINT NOT NULL, PRIMARY KEY (companyid, userid, courseid)"),
+                      # Keyed in the order rows are computed (by user, course), so inserts append.
+                      "action SMALLINT NOT NULL, PRIMARY KEY (userid, courseid, companyid)"),
         ):
             for sql in self.d.create_work_table(name, columns):
                 self.db.execute_sql(sql)
@@ -183,7 +185,7 @@ class SyncEngine:
     # -- applying the queue ---------------------------------------------------------------
     def _apply_queue(self, result: SyncResult, now: int, lock: SyncLock, started: float) -> None:
         total = SyncQueue.select().count()
-        courses_per_batch = self._courses_per_batch()
+        sizes = self.detector.course_sizes()
         done = 0
         while True:
             if self.stop.is_set():
@@ -192,7 +194,7 @@ class SyncEngine:
             if time.monotonic() - started > self.opt.max_sync_time:
                 result.status, result.error = "partial", f"time budget of {self.opt.max_sync_time}s spent; the next run resumes"
                 break
-            batch = self._next_batch(courses_per_batch)
+            batch = self._next_batch(sizes)
             if not batch:
                 result.status = "success"
                 break
@@ -205,25 +207,19 @@ class SyncEngine:
                 self.progress(result, done, total)
         result.remaining = SyncQueue.select().count()
 
-    def _courses_per_batch(self) -> int:
-        """How many whole courses make about ``batch_size`` rows (a course is never split)."""
-        row = self.db.execute_sql(f"SELECT COUNT(*), COUNT(DISTINCT courseid) FROM {self.reporting}").fetchone()
-        rows, courses = (row[0] or 0), (row[1] or 0)
-        if not courses:
-            n = self.db.execute_sql(f"SELECT COUNT(*) FROM {self.t.user_enrolments}").fetchone()[0] or 0
-            c = self.db.execute_sql(f"SELECT COUNT(*) FROM {self.t.course}").fetchone()[0] or 1
-            rows, courses = n, c
-        per_course = max(rows / max(courses, 1), 1)
-        return max(1, int(self.opt.batch_size / per_course))
-
-    def _next_batch(self, courses_per_batch: int) -> list[SyncQueue]:
-        """Course items first (by company scope), then pair/user items, each up to the batch size."""
-        first = SyncQueue.select().order_by(SyncQueue.kind, SyncQueue.b, SyncQueue.a).first()
-        if first is None:
-            return []
-        if first.kind == "course":
-            return list(SyncQueue.select().where((SyncQueue.kind == "course") & (SyncQueue.b == first.b))
-                        .order_by(SyncQueue.a).limit(courses_per_batch))
+    def _next_batch(self, sizes: dict[int, int]) -> list[SyncQueue]:
+        """The next transaction's work: whole courses making up at least ``batch_size`` rows (by
+        their enrolment counts), or up to ``batch_size`` pair/user items. Courses go first."""
+        candidates = list(SyncQueue.select().where(SyncQueue.kind == "course")
+                          .order_by(SyncQueue.b, SyncQueue.a).limit(self.opt.batch_size))
+        if candidates:
+            batch, rows = [], 0
+            for item in candidates:
+                if item.b != candidates[0].b or rows >= self.opt.batch_size:
+                    break
+                batch.append(item)
+                rows += max(sizes.get(item.a, 1), 1)
+            return batch
         return list(SyncQueue.select().where(SyncQueue.kind != "course")
                     .order_by(SyncQueue.id).limit(self.opt.batch_size))
 
@@ -234,7 +230,7 @@ class SyncEngine:
         if batch[0].kind == "course":
             courses = [item.a for item in batch]
             companyid = batch[0].b or None
-            select, params = rows_query(t, p, now=now, roles=self.opt.report_roles, courses=courses,
+            select, params = rows_query(t, p, now=now, role_ids=self.role_ids, courses=courses,
                                         companyid=companyid)
             in_list = ", ".join([p] * len(courses))
             scope_sql = f"{self.reporting}.courseid IN ({in_list})"
@@ -244,10 +240,13 @@ class SyncEngine:
                 scope_params.append(companyid)
         else:
             self._fill_scope(batch)
-            select, params = rows_query(t, p, now=now, roles=self.opt.report_roles,
+            select, params = rows_query(t, p, now=now, role_ids=self.role_ids,
                                         driving_join=self.d.driving_join())
-            scope_sql = (f"EXISTS (SELECT 1 FROM {t.scope} s WHERE s.userid = {self.reporting}.userid "
-                         f"AND s.courseid = {self.reporting}.courseid)")
+            # Driven from the scope's few pairs (an EXISTS per reporting row would read them all); the
+            # extra derived table lets MariaDB update a table that its own subquery reads.
+            scope_sql = (f"{self.reporting}.id IN (SELECT id FROM (SELECT r.id FROM {t.scope} s "
+                         f"{self.d.driving_join()} {self.reporting} r ON r.userid = s.userid "
+                         f"AND r.courseid = s.courseid) x)")
             scope_params = []
 
         seq = self._current_seq() + 1
