@@ -14,7 +14,7 @@ from models.plugin import Reporting
 NOW = 1_767_225_600  # 2026-01-01 00:00:00 UTC: the generator's "now" for the bench database
 
 
-def baseline(db) -> dict:
+def baseline(db, now: int) -> dict:
     """The bare set-based computation: one INSERT … SELECT of every reporting row, nothing else."""
     t = Tables.current(db)
     courses = [r[0] for r in db.execute_sql(f"SELECT id FROM {t.course}").fetchall()]
@@ -23,11 +23,11 @@ def baseline(db) -> dict:
         db.execute_sql(f"CREATE TEMPORARY TABLE {t.members} (userid BIGINT, companyid BIGINT, "
                        "PRIMARY KEY (userid, companyid))")
         db.execute_sql(f"INSERT INTO {t.members} (userid, companyid) {members_sql(t)}")
-        select, params = rows_query(t, db.param, now=NOW, role_ids=role_ids(db, t, ["student"]), courses=courses)
+        select, params = rows_query(t, db.param, now=now, role_ids=role_ids(db, t, ["student"]), courses=courses)
         columns = ("companyid, userid, courseid, firstname, lastname, email, username, coursename, "
                    "timecompleted, timestarted, percentage, status, is_deleted, change_seq, last_updated, "
                    "timecreated, timemodified")
-        select = f"SELECT q.*, 0, 1, {NOW}, {NOW}, {NOW} FROM ({select}) q"
+        select = f"SELECT q.*, 0, 1, {now}, {now}, {now} FROM ({select}) q"
         cursor = db.execute_sql(f"INSERT INTO {quote(Reporting._meta.table_name, db)} ({columns}) {select}", params)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": cursor.rowcount}
@@ -45,7 +45,7 @@ def main() -> None:
     db = open_database(url, "mdl_")
     with db.connection_context():
         if step == "baseline":
-            out = baseline(db)
+            out = baseline(db, now)
         elif step == "full":
             out = sync(db, True, now)
         elif step == "incremental":

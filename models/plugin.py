@@ -48,11 +48,11 @@ class Reporting(BaseModel):
 
     class Meta:
         table_function = prefixed("local_alx_api_reporting")
+        # Few indexes on purpose: each one costs on every write of a sync.
         indexes = (
-            (("companyid", "userid", "courseid"), True),
-            (("courseid",), False),
-            (("userid",), False),
-            (("companyid", "change_seq"), False),
+            (("companyid", "userid", "courseid"), True),  # the key; API pages by company
+            (("courseid", "userid"), False),  # a sync's course and (user, course) scopes
+            (("companyid", "change_seq"), False),  # change feeds and the company data version
         )
 
 

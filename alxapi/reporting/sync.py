@@ -307,8 +307,10 @@ class SyncEngine:
             self.db.execute_sql(scope_insert(
                 f"SELECT ue.userid, e.courseid FROM {t.user_enrolments} ue JOIN {t.enrol} e ON e.id = ue.enrolid "
                 f"WHERE ue.userid IN ({in_list})"), chunk)
+            # The key index leads with the company: look the users up in every company.
             self.db.execute_sql(scope_insert(
-                f"SELECT userid, courseid FROM {self.reporting} WHERE userid IN ({in_list})"), chunk)
+                f"SELECT r.userid, r.courseid FROM {self.reporting} r WHERE r.companyid IN "
+                f"(SELECT DISTINCT companyid FROM {self.reporting}) AND r.userid IN ({in_list})"), chunk)
 
     def _fill_fresh(self, select: str, params: list) -> None:
         """Recompute the batch's rows into the fresh table with their action: 0 same, 1 new, 2 changed."""
