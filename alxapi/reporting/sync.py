@@ -30,6 +30,9 @@ from .rules import KEY_COLUMNS, VALUE_COLUMNS, Tables, members_sql, role_ids, ro
 log = logging.getLogger("alx.sync")
 
 CHANGE_SEQ = "change_seq"
+# A full sync computes this many batches' worth of courses in one statement, then writes them
+# one batch per transaction (see SyncEngine._apply_courses).
+COMPUTE_BATCHES = 10
 TEXT_COLUMNS = ("firstname", "lastname", "email", "username", "coursename", "status")
 
 
@@ -186,95 +189,163 @@ class SyncEngine:
     def _apply_queue(self, result: SyncResult, now: int, lock: SyncLock, started: float) -> None:
         total = SyncQueue.select().count()
         sizes = self.detector.course_sizes()
-        done = 0
-        while True:
-            if self.stop.is_set():
-                result.status, result.error = "partial", "stopped on request; the next run resumes"
-                break
-            if time.monotonic() - started > self.opt.max_sync_time:
-                result.status, result.error = "partial", f"time budget of {self.opt.max_sync_time}s spent; the next run resumes"
-                break
-            batch = self._next_batch(sizes)
-            if not batch:
+        progress = {"done": 0}
+
+        def committed(items: int) -> bool:
+            """Called after each committed transaction: renew the lease, report, say whether to go on."""
+            lock.renew(self.clock())
+            result.batches += 1
+            progress["done"] += items
+            if self.progress:
+                self.progress(result, progress["done"], total)
+            return self._may_continue(result, started)
+
+        while self._may_continue(result, started):
+            courses = self._next_courses(sizes)
+            if courses:
+                self._apply_courses(courses, sizes, result, now, committed)
+                continue
+            pairs = self._next_pairs()
+            if not pairs:
                 result.status = "success"
                 break
             with self.db.atomic():
-                self._apply_batch(batch, result, now)
-                lock.renew(self.clock())
-            result.batches += 1
-            done += len(batch)
-            if self.progress:
-                self.progress(result, done, total)
+                self._apply_pairs(pairs, result, now)
+            committed(len(pairs))
         result.remaining = SyncQueue.select().count()
 
-    def _next_batch(self, sizes: dict[int, int]) -> list[SyncQueue]:
-        """The next transaction's work: whole courses making up at least ``batch_size`` rows (by
-        their enrolment counts), or up to ``batch_size`` pair/user items. Courses go first."""
+    def _may_continue(self, result: SyncResult, started: float) -> bool:
+        if self.stop.is_set():
+            result.status, result.error = "partial", "stopped on request; the next run resumes"
+            return False
+        if time.monotonic() - started > self.opt.max_sync_time:
+            result.status = "partial"
+            result.error = f"time budget of {self.opt.max_sync_time}s spent; the next run resumes"
+            return False
+        return True
+
+    def _next_courses(self, sizes: dict[int, int]) -> list[SyncQueue]:
+        """Queued courses (one company scope) for one computation: about COMPUTE_BATCHES batches."""
+        wanted = self.opt.batch_size * COMPUTE_BATCHES
         candidates = list(SyncQueue.select().where(SyncQueue.kind == "course")
-                          .order_by(SyncQueue.b, SyncQueue.a).limit(self.opt.batch_size))
-        if candidates:
-            batch, rows = [], 0
-            for item in candidates:
-                if item.b != candidates[0].b or rows >= self.opt.batch_size:
-                    break
-                batch.append(item)
-                rows += max(sizes.get(item.a, 1), 1)
-            return batch
+                          .order_by(SyncQueue.b, SyncQueue.a).limit(wanted))
+        chunk, rows = [], 0
+        for item in candidates:
+            if item.b != candidates[0].b or rows >= wanted:
+                break
+            chunk.append(item)
+            rows += max(sizes.get(item.a, 1), 1)
+        return chunk
+
+    def _next_pairs(self) -> list[SyncQueue]:
         return list(SyncQueue.select().where(SyncQueue.kind != "course")
                     .order_by(SyncQueue.id).limit(self.opt.batch_size))
 
-    def _apply_batch(self, batch: list[SyncQueue], result: SyncResult, now: int) -> None:
+    def _split(self, items: list[SyncQueue], sizes: dict[int, int]) -> list[list[SyncQueue]]:
+        """Whole courses making up at least ``batch_size`` rows each (by their enrolment counts)."""
+        batches, batch, rows = [], [], 0
+        for item in items:
+            batch.append(item)
+            rows += max(sizes.get(item.a, 1), 1)
+            if rows >= self.opt.batch_size:
+                batches.append(batch)
+                batch, rows = [], 0
+        return batches + ([batch] if batch else [])
+
+    def _course_scope(self, courses: list[int], companyid: int | None) -> tuple[str, list]:
+        p = self.d.param
+        sql = f"{self.reporting}.courseid IN ({', '.join([p] * len(courses))})"
+        params: list = list(courses)
+        if companyid:
+            sql += f" AND {self.reporting}.companyid = {p}"
+            params.append(companyid)
+        return sql, params
+
+    def _apply_courses(self, chunk: list[SyncQueue], sizes: dict[int, int], result: SyncResult, now: int,
+                       committed: Callable[[int], bool]) -> None:
+        """Recompute a chunk of courses in one statement, then write it one batch per transaction.
+
+        Computing many courses at once is markedly cheaper than one statement per batch; the
+        writes still commit batch by batch, so a stop or crash loses at most the batch in flight.
+        """
+        t, p = self.t, self.d.param
+        companyid = chunk[0].b or None
+        courses = [item.a for item in chunk]
+        select, params = rows_query(t, p, now=now, role_ids=self.role_ids, courses=courses, companyid=companyid)
+        if not self._has_rows(*self._course_scope(courses, companyid)):
+            # Nothing to diff against (first sync, new courses): every row is new, insert directly.
+            for batch in self._split(chunk, sizes):
+                ids = [item.a for item in batch]
+                select, params = rows_query(t, p, now=now, role_ids=self.role_ids, courses=ids,
+                                            companyid=companyid)
+                with self.db.atomic():
+                    seq = self._current_seq() + 1
+                    created = self._insert_new(select, params, seq, now)
+                    if created:
+                        self._set_seq(seq, now)
+                    result.created += created
+                    self._dequeue(batch)
+                if not committed(len(batch)):
+                    return
+            return
+        self.db.execute_sql(f"DELETE FROM {t.fresh}")
+        self._fill_fresh(select, params)
+        for batch in self._split(chunk, sizes):
+            with self.db.atomic():
+                self._write_batch(result, now, *self._course_scope([item.a for item in batch], companyid),
+                                  fresh_filter=f"f.courseid IN ({', '.join([p] * len(batch))})",
+                                  fresh_params=[item.a for item in batch])
+                self._dequeue(batch)
+            if not committed(len(batch)):
+                return
+
+    def _apply_pairs(self, batch: list[SyncQueue], result: SyncResult, now: int) -> None:
         t, p = self.t, self.d.param
         self.db.execute_sql(f"DELETE FROM {t.fresh}")
         self.db.execute_sql(f"DELETE FROM {t.scope}")
-        if batch[0].kind == "course":
-            courses = [item.a for item in batch]
-            companyid = batch[0].b or None
-            select, params = rows_query(t, p, now=now, role_ids=self.role_ids, courses=courses,
-                                        companyid=companyid)
-            in_list = ", ".join([p] * len(courses))
-            scope_sql = f"{self.reporting}.courseid IN ({in_list})"
-            scope_params: list = list(courses)
-            if companyid:
-                scope_sql += f" AND {self.reporting}.companyid = {p}"
-                scope_params.append(companyid)
-        else:
-            self._fill_scope(batch)
-            select, params = rows_query(t, p, now=now, role_ids=self.role_ids,
-                                        driving_join=self.d.driving_join())
-            # Driven from the scope's few pairs (an EXISTS per reporting row would read them all); the
-            # extra derived table lets MariaDB update a table that its own subquery reads.
-            scope_sql = (f"{self.reporting}.id IN (SELECT id FROM (SELECT r.id FROM {t.scope} s "
-                         f"{self.d.driving_join()} {self.reporting} r ON r.userid = s.userid "
-                         f"AND r.courseid = s.courseid) x)")
-            scope_params = []
-
-        seq = self._current_seq() + 1
-        if not self._has_rows(scope_sql, scope_params):
-            # Nothing to diff against (first sync, new course): every row is new, insert directly.
-            created = self._insert_new(select, params, seq, now)
-            if created:
-                State.update(value_int=seq, timemodified=now).where(State.name == CHANGE_SEQ).execute()
-            result.created += created
-            SyncQueue.delete().where(SyncQueue.id.in_([item.id for item in batch])).execute()
-            return
+        self._fill_scope(batch)
+        select, params = rows_query(t, p, now=now, role_ids=self.role_ids, driving_join=self.d.driving_join())
         self._fill_fresh(select, params)
-        counts = dict(self.db.execute_sql(f"SELECT action, COUNT(*) FROM {t.fresh} GROUP BY action").fetchall())
+        # Driven from the scope's few pairs (an EXISTS per reporting row would read them all); the
+        # extra derived table lets MariaDB update a table that its own subquery reads.
+        scope_sql = (f"{self.reporting}.id IN (SELECT id FROM (SELECT r.id FROM {t.scope} s "
+                     f"{self.d.driving_join()} {self.reporting} r ON r.userid = s.userid "
+                     f"AND r.courseid = s.courseid) x)")
+        self._write_batch(result, now, scope_sql, [], fresh_filter="1 = 1", fresh_params=[])
+        self._dequeue(batch)
+
+    def _write_batch(self, result: SyncResult, now: int, scope_sql: str, scope_params: list, *,
+                     fresh_filter: str, fresh_params: list) -> None:
+        """Apply the diff held in the fresh table for one batch's scope (inside its transaction)."""
+        t, p = self.t, self.d.param
+        counts = dict(self.db.execute_sql(
+            f"SELECT action, COUNT(*) FROM {t.fresh} f WHERE {fresh_filter} GROUP BY action", fresh_params
+        ).fetchall())
+        seq = self._current_seq() + 1
         changed = (counts.get(1, 0) or 0) + (counts.get(2, 0) or 0)
         if changed:
-            self._write_changes(seq, now)
+            self._write_changes(seq, now, fresh_filter, fresh_params)
         tombstoned = self.db.execute_sql(
             f"UPDATE {self.reporting} SET is_deleted = 1, change_seq = {p}, last_updated = {p}, timemodified = {p} "
             f"WHERE {scope_sql} AND is_deleted = 0 AND NOT EXISTS (SELECT 1 FROM {t.fresh} f "
             f"WHERE f.companyid = {self.reporting}.companyid AND f.userid = {self.reporting}.userid "
             f"AND f.courseid = {self.reporting}.courseid)", [seq, now, now, *scope_params]).rowcount or 0
         if changed or tombstoned:
-            State.update(value_int=seq, timemodified=now).where(State.name == CHANGE_SEQ).execute()
+            self._set_seq(seq, now)
         result.created += counts.get(1, 0) or 0
         result.updated += counts.get(2, 0) or 0
         result.unchanged += counts.get(0, 0) or 0
         result.deleted += tombstoned
-        SyncQueue.delete().where(SyncQueue.id.in_([item.id for item in batch])).execute()
+
+    @staticmethod
+    def _dequeue(items: list[SyncQueue]) -> None:
+        ids = [item.id for item in items]
+        for i in range(0, len(ids), 500):
+            SyncQueue.delete().where(SyncQueue.id.in_(ids[i:i + 500])).execute()
+
+    @staticmethod
+    def _set_seq(seq: int, now: int) -> None:
+        State.update(value_int=seq, timemodified=now).where(State.name == CHANGE_SEQ).execute()
 
     def _has_rows(self, scope_sql: str, scope_params: list) -> bool:
         """Does the reporting table hold any row (live or tombstoned) in the batch's scope?"""
@@ -326,15 +397,15 @@ class SyncEngine:
             f"FROM ({select}) q LEFT JOIN {self.reporting} r "
             f"ON r.companyid = q.companyid AND r.userid = q.userid AND r.courseid = q.courseid", params)
 
-    def _write_changes(self, seq: int, now: int) -> None:
+    def _write_changes(self, seq: int, now: int, fresh_filter: str, fresh_params: list) -> None:
         p = self.d.param
         columns = [*KEY_COLUMNS, *VALUE_COLUMNS, "is_deleted", "change_seq", "last_updated", "timecreated",
                    "timemodified"]
-        select = (f"SELECT {', '.join((*KEY_COLUMNS, *VALUE_COLUMNS))}, 0, {p}, {p}, {p}, {p} "
-                  f"FROM {self.t.fresh} WHERE action > 0")
+        select = (f"SELECT {', '.join(f'f.{c}' for c in (*KEY_COLUMNS, *VALUE_COLUMNS))}, 0, {p}, {p}, {p}, {p} "
+                  f"FROM {self.t.fresh} f WHERE f.action > 0 AND {fresh_filter}")
         update = [*VALUE_COLUMNS, "is_deleted", "change_seq", "last_updated", "timemodified"]
         self.db.execute_sql(self.d.upsert(self.reporting, columns, select, list(KEY_COLUMNS), update),
-                            [seq, now, now, now])
+                            [seq, now, now, now, *fresh_params])
 
     def _current_seq(self) -> int:
         row = State.get_or_none(State.name == CHANGE_SEQ)
