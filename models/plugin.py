@@ -51,7 +51,8 @@ class Reporting(BaseModel):
         # Few indexes on purpose: each one costs on every write of a sync.
         indexes = (
             (("companyid", "userid", "courseid"), True),  # the key; API pages by company
-            (("courseid", "userid"), False),  # a sync's course and (user, course) scopes
+            # a sync's course and (user, course) scopes; is_deleted lets it count live rows from the index
+            (("courseid", "userid", "is_deleted"), False),
             (("companyid", "change_seq"), False),  # change feeds and the company data version
         )
 

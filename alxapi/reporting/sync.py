@@ -33,6 +33,9 @@ CHANGE_SEQ = "change_seq"
 # A full sync computes this many batches' worth of courses in one statement, then writes them
 # one batch per transaction (see SyncEngine._apply_courses).
 COMPUTE_BATCHES = 10
+# What a recomputed row means for the reporting table (the fresh table's ``action``).
+SAME, NEW, CHANGED, REVIVED = 0, 1, 2, 3
+ACTIONS = (SAME, NEW, CHANGED, REVIVED)
 TEXT_COLUMNS = ("firstname", "lastname", "email", "username", "coursename", "status")
 
 
@@ -272,32 +275,35 @@ class SyncEngine:
         companyid = chunk[0].b or None
         courses = [item.a for item in chunk]
         select, params = rows_query(t, p, now=now, role_ids=self.role_ids, courses=courses, companyid=companyid)
-        if not self._has_rows(*self._course_scope(courses, companyid)):
-            # Nothing to diff against (first sync, new courses): every row is new, insert directly.
-            for batch in self._split(chunk, sizes):
-                ids = [item.a for item in batch]
-                select, params = rows_query(t, p, now=now, role_ids=self.role_ids, courses=ids,
-                                            companyid=companyid)
-                with self.db.atomic():
-                    seq = self._current_seq() + 1
-                    created = self._insert_new(select, params, seq, now)
-                    if created:
-                        self._set_seq(seq, now)
-                    result.created += created
-                    self._dequeue(batch)
-                if not committed(len(batch)):
-                    return
-            return
         self.db.execute_sql(f"DELETE FROM {t.fresh}")
-        self._fill_fresh(select, params)
+        # With no row of these courses in the table yet (first sync, new courses), there is
+        # nothing to compare with: skip the per-row lookups.
+        self._fill_fresh(select, params, compare=self._has_rows(*self._course_scope(courses, companyid)))
+        actions = self._actions_by_course()
+        live = self._live_rows_by_course(courses, companyid)
         for batch in self._split(chunk, sizes):
+            ids = [item.a for item in batch]
+            counts = {action: sum(actions.get((c, action), 0) for c in ids) for action in ACTIONS}
+            # Rows vanished only where a course has more live rows than live rows recomputed.
+            vanished = any(live.get(c, 0) > actions.get((c, SAME), 0) + actions.get((c, CHANGED), 0)
+                           for c in ids)
             with self.db.atomic():
-                self._write_batch(result, now, *self._course_scope([item.a for item in batch], companyid),
-                                  fresh_filter=f"f.courseid IN ({', '.join([p] * len(batch))})",
-                                  fresh_params=[item.a for item in batch])
+                self._write_batch(result, now, *self._course_scope(ids, companyid), counts=counts,
+                                  may_tombstone=vanished, fresh_filter=f"f.courseid IN ({', '.join([p] * len(ids))})",
+                                  fresh_params=ids)
                 self._dequeue(batch)
             if not committed(len(batch)):
                 return
+
+    def _actions_by_course(self) -> dict[tuple[int, int], int]:
+        rows = self.db.execute_sql(f"SELECT courseid, action, COUNT(*) FROM {self.t.fresh} GROUP BY courseid, action")
+        return {(course, action): n for course, action, n in rows.fetchall()}
+
+    def _live_rows_by_course(self, courses: list[int], companyid: int | None) -> dict[int, int]:
+        scope_sql, params = self._course_scope(courses, companyid)
+        rows = self.db.execute_sql(f"SELECT courseid, COUNT(*) FROM {self.reporting} WHERE {scope_sql} "
+                                   f"AND is_deleted = 0 GROUP BY courseid", params)
+        return dict(rows.fetchall())
 
     def _apply_pairs(self, batch: list[SyncQueue], result: SyncResult, now: int) -> None:
         t, p = self.t, self.d.param
@@ -311,30 +317,31 @@ class SyncEngine:
         scope_sql = (f"{self.reporting}.id IN (SELECT id FROM (SELECT r.id FROM {t.scope} s "
                      f"{self.d.driving_join()} {self.reporting} r ON r.userid = s.userid "
                      f"AND r.courseid = s.courseid) x)")
-        self._write_batch(result, now, scope_sql, [], fresh_filter="1 = 1", fresh_params=[])
+        counts = dict(self.db.execute_sql(f"SELECT action, COUNT(*) FROM {t.fresh} GROUP BY action").fetchall())
+        self._write_batch(result, now, scope_sql, [], counts=counts, may_tombstone=True, fresh_filter="1 = 1",
+                          fresh_params=[])
         self._dequeue(batch)
 
     def _write_batch(self, result: SyncResult, now: int, scope_sql: str, scope_params: list, *,
-                     fresh_filter: str, fresh_params: list) -> None:
+                     counts: dict[int, int], may_tombstone: bool, fresh_filter: str, fresh_params: list) -> None:
         """Apply the diff held in the fresh table for one batch's scope (inside its transaction)."""
         t, p = self.t, self.d.param
-        counts = dict(self.db.execute_sql(
-            f"SELECT action, COUNT(*) FROM {t.fresh} f WHERE {fresh_filter} GROUP BY action", fresh_params
-        ).fetchall())
         seq = self._current_seq() + 1
-        changed = (counts.get(1, 0) or 0) + (counts.get(2, 0) or 0)
+        changed = sum(counts.get(a, 0) for a in (NEW, CHANGED, REVIVED))
         if changed:
             self._write_changes(seq, now, fresh_filter, fresh_params)
-        tombstoned = self.db.execute_sql(
-            f"UPDATE {self.reporting} SET is_deleted = 1, change_seq = {p}, last_updated = {p}, timemodified = {p} "
-            f"WHERE {scope_sql} AND is_deleted = 0 AND NOT EXISTS (SELECT 1 FROM {t.fresh} f "
-            f"WHERE f.companyid = {self.reporting}.companyid AND f.userid = {self.reporting}.userid "
-            f"AND f.courseid = {self.reporting}.courseid)", [seq, now, now, *scope_params]).rowcount or 0
+        tombstoned = 0
+        if may_tombstone:
+            tombstoned = self.db.execute_sql(
+                f"UPDATE {self.reporting} SET is_deleted = 1, change_seq = {p}, last_updated = {p}, timemodified = {p} "
+                f"WHERE {scope_sql} AND is_deleted = 0 AND NOT EXISTS (SELECT 1 FROM {t.fresh} f "
+                f"WHERE f.companyid = {self.reporting}.companyid AND f.userid = {self.reporting}.userid "
+                f"AND f.courseid = {self.reporting}.courseid)", [seq, now, now, *scope_params]).rowcount or 0
         if changed or tombstoned:
             self._set_seq(seq, now)
-        result.created += counts.get(1, 0) or 0
-        result.updated += counts.get(2, 0) or 0
-        result.unchanged += counts.get(0, 0) or 0
+        result.created += counts.get(NEW, 0)
+        result.updated += counts.get(CHANGED, 0) + counts.get(REVIVED, 0)
+        result.unchanged += counts.get(SAME, 0)
         result.deleted += tombstoned
 
     @staticmethod
@@ -351,15 +358,6 @@ class SyncEngine:
         """Does the reporting table hold any row (live or tombstoned) in the batch's scope?"""
         row = self.db.execute_sql(f"SELECT 1 FROM {self.reporting} WHERE {scope_sql} LIMIT 1", scope_params).fetchone()
         return row is not None
-
-    def _insert_new(self, select: str, params: list, seq: int, now: int) -> int:
-        p = self.d.param
-        columns = ", ".join((*KEY_COLUMNS, *VALUE_COLUMNS, "is_deleted", "change_seq", "last_updated",
-                             "timecreated", "timemodified"))
-        cursor = self.db.execute_sql(
-            f"INSERT INTO {self.reporting} ({columns}) SELECT q.*, 0, {p}, {p}, {p}, {p} FROM ({select}) q",
-            [seq, now, now, now, *params])
-        return max(cursor.rowcount or 0, 0)
 
     def _fill_scope(self, batch: list[SyncQueue]) -> None:
         """Expand pair and user items into the (user, course) pairs to recompute."""
@@ -383,17 +381,22 @@ class SyncEngine:
                 f"SELECT r.userid, r.courseid FROM {self.reporting} r WHERE r.companyid IN "
                 f"(SELECT DISTINCT companyid FROM {self.reporting}) AND r.userid IN ({in_list})"), chunk)
 
-    def _fill_fresh(self, select: str, params: list) -> None:
-        """Recompute the batch's rows into the fresh table with their action: 0 same, 1 new, 2 changed."""
+    def _fill_fresh(self, select: str, params: list, compare: bool = True) -> None:
+        """Recompute rows into the fresh table with their action (SAME, NEW, CHANGED or REVIVED)."""
         t = self.t
+        columns = ", ".join((*KEY_COLUMNS, *VALUE_COLUMNS))
+        q_columns = ", ".join(f"q.{c}" for c in (*KEY_COLUMNS, *VALUE_COLUMNS))
+        if not compare:
+            self.db.execute_sql(f"INSERT INTO {t.fresh} ({columns}, action) SELECT {q_columns}, {NEW} "
+                                f"FROM ({select}) q", params)
+            return
         differs = " OR ".join(
             self.d.text_differs(f"r.{c}", f"q.{c}") if c in TEXT_COLUMNS else f"r.{c} <> q.{c}"
             for c in VALUE_COLUMNS)
-        columns = ", ".join((*KEY_COLUMNS, *VALUE_COLUMNS))
-        q_columns = ", ".join(f"q.{c}" for c in (*KEY_COLUMNS, *VALUE_COLUMNS))
         self.db.execute_sql(
             f"INSERT INTO {t.fresh} ({columns}, action) "
-            f"SELECT {q_columns}, CASE WHEN r.id IS NULL THEN 1 WHEN r.is_deleted = 1 OR {differs} THEN 2 ELSE 0 END "
+            f"SELECT {q_columns}, CASE WHEN r.id IS NULL THEN {NEW} WHEN r.is_deleted = 1 THEN {REVIVED} "
+            f"WHEN {differs} THEN {CHANGED} ELSE {SAME} END "
             f"FROM ({select}) q LEFT JOIN {self.reporting} r "
             f"ON r.companyid = q.companyid AND r.userid = q.userid AND r.courseid = q.courseid", params)
 
