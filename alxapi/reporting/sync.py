@@ -32,7 +32,7 @@ log = logging.getLogger("alx.sync")
 CHANGE_SEQ = "change_seq"
 # A full sync computes this many batches' worth of courses in one statement, then writes them
 # one batch per transaction (see SyncEngine._apply_courses).
-COMPUTE_BATCHES = 10
+COMPUTE_BATCHES = 30
 # What a recomputed row means for the reporting table (the fresh table's ``action``).
 SAME, NEW, CHANGED, REVIVED = 0, 1, 2, 3
 ACTIONS = (SAME, NEW, CHANGED, REVIVED)
