@@ -36,6 +36,12 @@ have_postgresql() {
     return 1
 }
 
+# `ALX_TEST_DATABASES=sqlite make test` needs no server: nothing to install.
+case ",${ALX_TEST_DATABASES:-sqlite,mariadb,postgresql}," in
+    *,mariadb,*|*,postgresql,*) ;;
+    *) log "ALX_TEST_DATABASES=${ALX_TEST_DATABASES} selects no server: nothing to do"; exit 0 ;;
+esac
+
 installed_now=no
 if have_mariadb && have_postgresql; then
     log "mariadb-server and postgresql already installed, nothing to install"

@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 
+import peewee
+
 from . import clock
 from .config import ConfigError, load_config
-from .runtime import UserError, connect, require_schema
+from .runtime import UserError, connect, first_line, require_schema
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED, EXIT_CONFIG = 0, 1, 2, 75, 78
 
@@ -119,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("alx: interrupted")
         return 130
+    except peewee.DatabaseError as exc:
+        # Anything the database refused that the commands did not foresee (a missing privilege,
+        # a lost connection): one line, no traceback; details with --verbose.
+        logging.getLogger("alx").debug("database error", exc_info=True)
+        _say(f"alx: database error: {first_line(exc)}. Check the database user's privileges "
+             "(README: LEAST-PRIVILEGE GRANTS) and that the server is up; --verbose shows details.")
+        return EXIT_ERROR
     except BrokenPipeError:
         # `alx … | head`: the reader left; exit quietly like other Unix tools.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -57,7 +57,7 @@ EX_CONFIG = 78  # sysexits.h EX_CONFIG: "something was found in an unconfigured 
 ENV_PREFIX = "ALX_"
 CONFIG_ENV = "ALX_CONFIG"
 # ALX_* variables that are not settings but are used elsewhere; never warned about.
-ENV_NOT_SETTINGS = frozenset({CONFIG_ENV, "ALX_NOW"})
+ENV_NOT_SETTINGS = frozenset({CONFIG_ENV, "ALX_NOW", "ALX_BENCH_CACHE"})
 ENV_FREE_PREFIXES = ("ALX_TEST_",)
 
 KEYMAP_TABLE = "keymap"
