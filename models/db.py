@@ -149,12 +149,16 @@ def make_database(url: str, *, pooled: bool = False, max_connections: int = 8) -
     )
 
 
-def open_database(url: str, prefix: str = DEFAULT_PREFIX, **kwargs) -> peewee.Database:
-    """Create the database for ``url``, bind every model to it and apply the table prefix."""
-    db = make_database(url, **kwargs)
+def bind(db: peewee.Database, prefix: str = DEFAULT_PREFIX) -> peewee.Database:
+    """Bind every model to ``db`` and apply the table prefix."""
     database.initialize(db)
     set_table_prefix(prefix)
     return db
+
+
+def open_database(url: str, prefix: str = DEFAULT_PREFIX, **kwargs) -> peewee.Database:
+    """Create the database for ``url``, bind every model to it and apply the table prefix."""
+    return bind(make_database(url, **kwargs), prefix)
 
 
 def redact_url(url: str) -> str:

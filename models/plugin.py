@@ -92,6 +92,18 @@ class SyncStatus(BaseModel):
     total_syncs = BigIntegerField(default=0)
     timecreated = BigIntegerField(default=0)
     timemodified = BigIntegerField(default=0)
+    # The pass in progress (schema step 2): mode and change window pinned at offset 0, and where
+    # the client is, so any API process continues it with a keyset read instead of an OFFSET.
+    pass_mode = CharField(max_length=20, default="")
+    pass_since_seq = BigIntegerField(default=0)
+    pass_start_seq = BigIntegerField(default=0)
+    pass_started_at = BigIntegerField(default=0)
+    pass_offset = BigIntegerField(default=0)
+    pass_last_userid = BigIntegerField(default=0)
+    pass_last_courseid = BigIntegerField(default=0)
+    # The last completed pass: its start is the next incremental pass's window start.
+    done_start_seq = BigIntegerField(default=0)
+    done_at = BigIntegerField(default=0)
 
     class Meta:
         table_function = prefixed("local_alx_api_sync_status")
@@ -128,10 +140,17 @@ class ApiLog(BaseModel):
     ip_address = CharField(max_length=45, default="")
     user_agent = CharField(max_length=255, default="")
     additional_data = TextField(null=True)
+    # Schema step 2: which token (a reference such as "m:12", never the token), the error code,
+    # the HTTP status and whether the cache answered — for rate limits, throttling and monitoring.
+    token_ref = CharField(max_length=32, default="")
+    error_code = CharField(max_length=50, default="")
+    http_status = IntegerField(default=200)
+    cache_hit = IntegerField(default=0)
 
     class Meta:
         table_function = prefixed("local_alx_api_logs")
-        indexes = ((("timecreated",), False), (("companyid", "timecreated"), False))
+        indexes = ((("timecreated",), False), (("companyid", "timecreated"), False),
+                   (("token_ref", "timecreated"), False), (("ip_address", "timecreated"), False))
 
 
 class Alert(BaseModel):

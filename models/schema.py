@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import peewee
+from playhouse.migrate import SchemaMigrator, migrate
 
 from . import iomad, moodle, plugin
 from .db import database
@@ -22,9 +23,39 @@ def _step_1_create_tables(db: peewee.Database) -> None:
     db.create_tables(plugin.ALL_TABLES, safe=True)
 
 
+def _add_missing_columns(db: peewee.Database, model: type[peewee.Model], names: list[str]) -> None:
+    present = {c.name for c in db.get_columns(model._meta.table_name)}
+    fields = [model._meta.fields[n] for n in names if model._meta.fields[n].column_name not in present]
+    if fields:
+        migrator = SchemaMigrator.from_database(db)
+        migrate(*(migrator.add_column(model._meta.table_name, f.column_name, f) for f in fields))
+
+
+def _add_missing_indexes(db: peewee.Database, model: type[peewee.Model]) -> list[str]:
+    existing = {tuple(i.columns) for i in db.get_indexes(model._meta.table_name)}
+    created = []
+    for index in model._meta.fields_to_index():
+        columns = tuple(e.column_name for e in index._expressions)
+        if columns not in existing:  # peewee has no CREATE INDEX IF NOT EXISTS for MariaDB
+            db.execute(model._schema._create_index(index, safe=False))
+            created.append(", ".join(columns))
+    return created
+
+
+def _step_2_api_state(db: peewee.Database) -> None:
+    """Pass state of the Moodle-compatible endpoint; token, error and cache columns in the log."""
+    _add_missing_columns(db, plugin.SyncStatus, ["pass_mode", "pass_since_seq", "pass_start_seq",
+                                                 "pass_started_at", "pass_offset", "pass_last_userid",
+                                                 "pass_last_courseid", "done_start_seq", "done_at"])
+    _add_missing_columns(db, plugin.ApiLog, ["token_ref", "error_code", "http_status", "cache_hit"])
+    _add_missing_indexes(db, plugin.ApiLog)
+
+
 # (version, description, function). Append new steps; never renumber or edit a released one.
+# Step 1 creates tables as the models now define them, so later steps skip what exists already.
 UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "create the plugin tables", _step_1_create_tables),
+    (2, "API pass state and request-log columns", _step_2_api_state),
 ]
 LATEST_VERSION = UPGRADE_STEPS[-1][0]
 
@@ -116,28 +147,20 @@ def repair(db: peewee.Database | None = None) -> list[str]:
     """Re-create missing plugin tables, columns and indexes; never touches Moodle's tables."""
     db = db or database
     done = install(db)
-    report = check(db)
-    from playhouse.migrate import SchemaMigrator, migrate
-
-    migrator = SchemaMigrator.from_database(db)
     by_name = {m._meta.table_name: m for m in plugin.ALL_TABLES}
-    for problem in report.repairable:
+    migrator = SchemaMigrator.from_database(db)
+    for problem in check(db).repairable:
         model = by_name[problem.table]
         if problem.problem == "missing":
             db.create_tables([model], safe=True)
             done.append(f"created {problem.table}")
             continue
         present = {c.name for c in db.get_columns(problem.table)}
-        ops = []
-        for f in model._meta.sorted_fields:
-            if f.column_name not in present:
-                if not f.null and f.default is None:
-                    # A NOT NULL column without a default cannot be added to a table with rows.
-                    f = f.clone() if hasattr(f, "clone") else f
-                ops.append(migrator.add_column(problem.table, f.column_name, f))
-        if ops:
-            migrate(*ops)
-            done.append(f"added columns to {problem.table}")
-        model.create_table(safe=True)  # creates missing indexes (IF NOT EXISTS)
-        done.append(f"checked indexes of {problem.table}")
+        missing = [f for f in model._meta.sorted_fields if f.column_name not in present]
+        if missing:
+            # Every plugin column has a default (or is nullable), so adding it to a table with rows works.
+            migrate(*(migrator.add_column(problem.table, f.column_name, f) for f in missing))
+            done.append(f"added {', '.join(f.column_name for f in missing)} to {problem.table}")
+        for columns in _add_missing_indexes(db, model):
+            done.append(f"created index on {problem.table} ({columns})")
     return done

@@ -1,0 +1,181 @@
+"""Reading the reporting table for API clients: passes, sync modes and pages (SPEC §4.1, §4.2).
+
+A *pass* is the run of pages a client reads from offset 0 until a page shorter than its limit.
+Its mode (full or incremental) and change window are pinned when it starts and kept in the
+database (``SyncStatus``), so any API process can serve any page. Pages are read by key
+(userid, courseid) after the last row served, not by OFFSET: rows that appear or vanish while
+a client pages cannot shift later pages, so every row that exists for the whole pass is
+delivered, and every change committed before the pass started is in it or an earlier one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import peewee
+
+from models.db import quote
+from models.plugin import Reporting, SyncStatus
+
+FULL, INCREMENTAL = "full", "incremental"
+# Company setting sync_mode.
+AUTO, ALWAYS_INCREMENTAL, ALWAYS_FULL, DISABLED = 0, 1, 2, 3
+# The Moodle endpoint's fields, in order (each switchable per company).
+FIELDS = ("userid", "firstname", "lastname", "email", "username", "courseid", "coursename",
+          "timecompleted", "timecompleted_unix", "timestarted", "timestarted_unix", "percentage", "status")
+ROW_COLUMNS = ("userid", "courseid", "firstname", "lastname", "email", "username", "coursename",
+               "timecompleted", "timestarted", "percentage", "status", "change_seq", "is_deleted")
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a pass serves: every live row (full) or the rows changed after ``since_seq``."""
+
+    mode: str
+    since_seq: int = 0
+    start_seq: int = 0
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the next page starts: after a key (keyset) or, for a jump, at an offset."""
+
+    after: tuple[int, int] | None = None
+    offset: int = 0
+
+
+def data_version(companyid: int) -> int:
+    """The company's highest change sequence: any committed change to its rows raises it."""
+    value = (Reporting.select(peewee.fn.MAX(Reporting.change_seq))
+             .where(Reporting.companyid == companyid).scalar())
+    return int(value or 0)
+
+
+def removed_since(companyid: int, seq: int) -> bool:
+    """Were any of the company's rows tombstoned after change ``seq``?"""
+    return (Reporting.select(Reporting.id)
+            .where((Reporting.companyid == companyid) & (Reporting.change_seq > seq)
+                   & (Reporting.is_deleted == 1))
+            .exists())
+
+
+def choose_window(state: SyncStatus | None, sync_mode: int, window_hours: int, companyid: int,
+                  now: int) -> Window:
+    """The mode and window of a new pass (SPEC §4.1 sync modes)."""
+    start = data_version(companyid)
+    if sync_mode in (ALWAYS_FULL, DISABLED):
+        return Window(FULL, 0, start)
+    done = state is not None and state.done_at > 0
+    if sync_mode == ALWAYS_INCREMENTAL:
+        return Window(INCREMENTAL, state.done_start_seq if done else 0, start)
+    if (not done or state.last_sync_status != "success" or now - state.done_at > window_hours * 3600
+            or removed_since(companyid, state.done_start_seq)):
+        return Window(FULL, 0, start)
+    return Window(INCREMENTAL, state.done_start_seq, start)
+
+
+class Passes:
+    """Pass bookkeeping for one (company, token) in ``SyncStatus``."""
+
+    def __init__(self, companyid: int, token_hash: str, sync_mode: int, window_hours: int):
+        self.companyid = companyid
+        self.token_hash = token_hash
+        self.sync_mode = sync_mode
+        self.window_hours = window_hours
+
+    def _state(self) -> SyncStatus | None:
+        return SyncStatus.get_or_none((SyncStatus.companyid == self.companyid)
+                                      & (SyncStatus.token_hash == self.token_hash))
+
+    def page_plan(self, offset: int, now: int) -> tuple[Window, Position]:
+        """Pin a new pass at offset 0; otherwise continue the pinned one from where it is."""
+        state = self._state()
+        active = state is not None and state.pass_mode in (FULL, INCREMENTAL)
+        if offset == 0 or not active:
+            window = choose_window(state, self.sync_mode, self.window_hours, self.companyid, now)
+            if self.sync_mode != DISABLED:
+                self._pin(state, window, now)
+            return window, Position(offset=offset)
+        window = Window(state.pass_mode, state.pass_since_seq, state.pass_start_seq)
+        if offset == state.pass_offset and offset > 0:
+            return window, Position(after=(state.pass_last_userid, state.pass_last_courseid))
+        return window, Position(offset=offset)  # a jump: honour it with an OFFSET read
+
+    def _pin(self, state: SyncStatus | None, window: Window, now: int) -> None:
+        values = dict(pass_mode=window.mode, pass_since_seq=window.since_seq, pass_start_seq=window.start_seq,
+                      pass_started_at=now, pass_offset=0, pass_last_userid=0, pass_last_courseid=0,
+                      sync_mode=window.mode, timemodified=now)
+        if state is None:
+            try:
+                with SyncStatus._meta.database.atomic():
+                    SyncStatus.insert(companyid=self.companyid, token_hash=self.token_hash, timecreated=now,
+                                      sync_window_hours=self.window_hours, **values).execute()
+                return
+            except peewee.IntegrityError:
+                pass  # another process pinned it first: update below
+        (SyncStatus.update(**values)
+         .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
+         .execute())
+
+    def served(self, window: Window, offset: int, rows: int, limit: int, last_key: tuple[int, int] | None,
+               now: int) -> None:
+        """Record a page: move the position, or complete the pass with a short page."""
+        if self.sync_mode == DISABLED:
+            return
+        where = (SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash)
+        if rows < limit:
+            (SyncStatus.update(pass_mode="", done_start_seq=window.start_seq, done_at=now,
+                               last_sync_timestamp=now, last_sync_records=offset + rows,
+                               last_sync_status="success", last_sync_error=None,
+                               total_syncs=SyncStatus.total_syncs + 1, timemodified=now)
+             .where(where).execute())
+        elif last_key is not None:
+            (SyncStatus.update(pass_offset=offset + rows, pass_last_userid=last_key[0],
+                               pass_last_courseid=last_key[1], timemodified=now)
+             .where(where).execute())
+
+    def failed(self, error: str, now: int) -> None:
+        """A page could not be served: the next pass will be full."""
+        (SyncStatus.update(pass_mode="", last_sync_status="failed", last_sync_error=error[:1000], timemodified=now)
+         .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
+         .execute())
+
+
+def read_page(db: peewee.Database, companyid: int, courses: list[int], window: Window, position: Position,
+              limit: int, *, include_deleted: bool = False) -> list[tuple]:
+    """Rows (ROW_COLUMNS) of one page in (userid, courseid) order."""
+    if not courses:
+        return []
+    p = db.param
+    table = quote(Reporting._meta.table_name, db)
+    where = [f"companyid = {p}", f"courseid IN ({', '.join([p] * len(courses))})"]
+    params: list = [companyid, *courses]
+    if not include_deleted:
+        where.append("is_deleted = 0")
+    if window.mode == INCREMENTAL or include_deleted:
+        where.append(f"change_seq > {p}")
+        params.append(window.since_seq)
+    if position.after is not None:
+        where.append(f"(userid > {p} OR (userid = {p} AND courseid > {p}))")
+        params += [position.after[0], position.after[0], position.after[1]]
+    sql = (f"SELECT {', '.join(ROW_COLUMNS)} FROM {table} WHERE {' AND '.join(where)} "
+           f"ORDER BY userid, courseid LIMIT {int(limit)}")
+    if position.after is None and position.offset:
+        sql += f" OFFSET {int(position.offset)}"
+    return db.execute_sql(sql, params).fetchall()
+
+
+def count_rows(db: peewee.Database, companyid: int, courses: list[int], window: Window,
+               include_deleted: bool = False) -> int:
+    if not courses:
+        return 0
+    p = db.param
+    table = quote(Reporting._meta.table_name, db)
+    sql = (f"SELECT COUNT(*) FROM {table} WHERE companyid = {p} AND courseid IN ({', '.join([p] * len(courses))})")
+    params: list = [companyid, *courses]
+    if not include_deleted:
+        sql += " AND is_deleted = 0"
+    if window.mode == INCREMENTAL or include_deleted:
+        sql += f" AND change_seq > {p}"
+        params.append(window.since_seq)
+    return int(db.execute_sql(sql, params).fetchone()[0])
