@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import peewee
 
 from . import clock
 from .config import ConfigError, load_config
-from .runtime import UserError, connect, first_line, require_schema
+from .runtime import UserError, connect, first_line, moodle_tables_problem, require_moodle, require_schema
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED, EXIT_CONFIG = 0, 1, 2, 75, 78
 
@@ -80,10 +81,71 @@ def build_parser() -> argparse.ArgumentParser:
                 "Build (or reuse) an SQLite demo database with synthetic Moodle+IOMAD data, install the\n"
                 "ALX tables, run a sync and print what to try next.")
     p.add_argument("--no-tui", action="store_true", help="do not open the console (the only mode for now)")
-    p.add_argument("--size", default="small", help="tiny, small (default), medium, large or 1m")
+    p.add_argument("--size", default="small", choices=["tiny", "small", "medium", "large", "1m"],
+                   help="amount of data: tiny, small (default), medium, large or 1m enrolments")
     p.add_argument("--file", default="alx-demo.sqlite3", help="demo database file (default ./alx-demo.sqlite3)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the file even if it exists")
+    _add_access_commands(sub)
     return parser
+
+
+def _add_access_commands(sub) -> None:
+    """`alx token …` and `alx company …`: API tokens and per-company settings (audited)."""
+    from .access.settings import FIELDS
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    fields = textwrap.fill(", ".join(FIELDS), width=76, initial_indent=" " * 22, subsequent_indent=" " * 22)
+
+    def group(name: str, help_text: str, description: str):
+        p = sub.add_parser(name, help=help_text, description=description, formatter_class=fmt)
+        return p.add_subparsers(dest=f"{name}_action", metavar="<action>", required=True)
+
+    def action(parent, name: str, func: Callable, help_text: str, description: str | None = None):
+        p = parent.add_parser(name, help=help_text, description=description or help_text, formatter_class=fmt)
+        p.set_defaults(func=func)
+        return p
+
+    tokens = group("token", "create, list and revoke API tokens",
+                   "API tokens managed by ALX: 32 hex characters, bound to one company, stored only as a\n"
+                   "SHA-256 hash (the token is shown once, at creation). Moodle-issued tokens of the\n"
+                   "alx_report_api services keep working and are managed in Moodle.")
+    p = action(tokens, "create", cmd_token_create, "create a token for a company (printed once)",
+               "Create an API token bound to a company. Plain output is the token alone on stdout\n"
+               "(e.g. TOKEN=$(alx token create --company 3)). The token is shown once: store it now;\n"
+               "only its SHA-256 hash is kept, so it cannot be shown again.")
+    p.add_argument("--company", type=int, required=True, metavar="ID", help="IOMAD company id the token may read")
+    p.add_argument("--user", type=int, default=0, metavar="ID", help="Moodle user id to attribute calls to")
+    p.add_argument("--name", default="", metavar="N", help="label, e.g. 'Power BI finance'")
+    p.add_argument("--expires-days", type=int, metavar="D", help="expire after D days (default: never)")
+    p.add_argument("--ip", metavar="CIDR", help="allowed client addresses: comma-separated IPs or CIDR "
+                   "networks, e.g. 10.0.0.0/8,192.0.2.7 (default: any)")
+    p.add_argument("--json", action="store_true", help="print id, token, company and expiry as JSON")
+    p = action(tokens, "list", cmd_token_list, "list managed tokens (never the tokens themselves)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = action(tokens, "revoke", cmd_token_revoke, "revoke a managed token at once (audited)",
+               "Revoke a managed token: clients using it get accessexception from now on.\n"
+               "Revoking an already revoked token changes nothing.")
+    p.add_argument("id", type=int, metavar="ID", help="token id, from `alx token list`")
+
+    companies = group("company", "show or change a company's API settings",
+                      "Per-company settings (table local_alx_api_settings): response fields, course access,\n"
+                      "sync mode and window, cache TTL, rate limit and page size. Changes are audited.")
+    p = action(companies, "show", cmd_company_show, "every effective setting, whether it is default, "
+               "and the enabled courses")
+    p.add_argument("id", type=int, metavar="ID", help="IOMAD company id")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = action(companies, "set", cmd_company_set, "change settings (all or nothing)",
+               "Change company settings: KEY=VALUE pairs, saved together or not at all.\n"
+               "  field_<name>=0|1    hide (0) or show (1) a response field; names:\n" + fields + "\n"
+               "  course_<id>=0|1     course access; once any course_<id> is set only courses set\n"
+               "                      to 1 are served, otherwise the company's IOMAD courses\n"
+               "  sync_mode=0..3      0 auto, 1 always incremental, 2 always full, 3 disabled\n"
+               "  sync_window_hours=1..8760   cache_ttl_minutes=0..1440\n"
+               "  rate_limit=0..1000000 (0 = unlimited)   max_records=1..10000\n"
+               "  KEY=default         remove the override (back to the default / global value)\n"
+               "example: alx company set 3 rate_limit=500 field_email=0 course_12=1")
+    p.add_argument("id", type=int, metavar="ID", help="IOMAD company id")
+    p.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="settings to change")
 
 
 # --- plumbing -----------------------------------------------------------------------------------
@@ -141,6 +203,7 @@ def cmd_install(args) -> int:
 
     config = _config(args)
     db = connect(config)
+    require_moodle(db, config)
     applied = schema.install(db)
     _say("\n".join(f"applied step {s}" for s in applied) if applied
          else f"ALX tables are up to date (schema {schema.LATEST_VERSION}).")
@@ -152,8 +215,12 @@ def cmd_check(args) -> int:
 
     config = _config(args)
     db = connect(config)
-    repaired = schema.repair(db) if args.repair else []
     report = schema.check(db)
+    moodle_problem = moodle_tables_problem(report, config)
+    # Never create ALX tables beside something that is not a Moodle database (a wrong prefix).
+    repaired = schema.repair(db) if args.repair and not moodle_problem else []
+    if repaired:
+        report = schema.check(db)
     if args.json:
         _print_json({"healthy": report.healthy, "schema_version": report.schema_version,
                      "latest_version": report.latest_version, "repaired": repaired,
@@ -164,10 +231,10 @@ def cmd_check(args) -> int:
         print(f"schema version {report.schema_version} (latest {report.latest_version})")
         for t in report.tables:
             print(f"{'ok     ' if t.ok else 'PROBLEM'}  {t.owner:6}  {t.table}  {t.problem}")
-        if not report.healthy:
-            fix = "run `alx check --repair`" if report.repairable or report.schema_version < report.latest_version \
-                else "check the table prefix and the Moodle installation"
-            _say(f"unhealthy: {fix}")
+        if moodle_problem:
+            _say(f"unhealthy: {moodle_problem}")
+        elif not report.healthy:
+            _say("unhealthy: run `alx check --repair`")
     return EXIT_OK if report.healthy else EXIT_ERROR
 
 
@@ -278,3 +345,133 @@ def cmd_demo(args) -> int:
     from .demo.run import run_demo
 
     return run_demo(args, _config, _say)
+
+
+# --- tokens and company settings ----------------------------------------------------------------
+
+def _connect_installed(args):
+    config = _config(args)
+    db = connect(config)
+    require_schema(db, config)
+    return config
+
+
+def cmd_token_create(args) -> int:
+    from . import audit
+    from .access.settings import company_name
+    from .access.tokens import TokenError, create_token
+
+    _connect_installed(args)
+    try:
+        token, row = create_token(args.company, userid=args.user, name=args.name, expires_days=args.expires_days,
+                                  ip=args.ip, actor=audit.current_actor(), now=clock.now())
+    except TokenError as exc:
+        raise UserError(str(exc)) from None
+    company = company_name(row.companyid) or ""
+    if args.json:
+        _print_json({"id": row.id, "token": token, "companyid": row.companyid, "company": company,
+                     "userid": row.userid, "name": row.name, "expires": row.expires_at or None,
+                     "iprestriction": row.iprestriction})
+    else:
+        print(token)
+    expiry = f"expires {_when(row.expires_at)}" if row.expires_at else "does not expire"
+    _say(f"token {row.id} created for company {row.companyid} ({company}); {expiry}. It is shown only this "
+         "once: store it now (`alx token revoke` if it leaks).")
+    return EXIT_OK
+
+
+def cmd_token_list(args) -> int:
+    from .access.tokens import list_tokens
+
+    _connect_installed(args)
+    tokens = list_tokens(clock.now())
+    if args.json:
+        _print_json(tokens)
+        return EXIT_OK
+    print(f"{'id':>5}  {'status':8}  {'company':24}  {'user':>6}  {'created':19}  {'last used':19}  "
+          f"{'expires':19}  {'ip':18}  name")
+    for t in tokens:
+        company = f"{t['companyid']} {t['company']}"[:24]
+        print(f"{t['id']:>5}  {t['status']:8}  {company:24}  {t['userid'] or '-':>6}  {_when(t['created']):19}  "
+              f"{_when(t['lastused'] or 0):19}  {_when(t['expires'] or 0) if t['expires'] else 'never':19}  "
+              f"{t['iprestriction'] or 'any':18}  {t['name']}")
+    if not tokens:
+        _say("no managed tokens yet: `alx token create --company ID` creates one")
+    return EXIT_OK
+
+
+def cmd_token_revoke(args) -> int:
+    from . import audit
+    from .access.tokens import TokenError, revoke_token
+
+    _connect_installed(args)
+    try:
+        row, revoked = revoke_token(args.id, audit.current_actor(), clock.now())
+    except TokenError as exc:
+        raise UserError(str(exc)) from None
+    if revoked:
+        _say(f"token {row.id} ({row.name or 'unnamed'}, company {row.companyid}) revoked")
+    else:
+        _say(f"token {row.id} was already revoked on {_when(row.revoked_at)}; nothing changed")
+    return EXIT_OK
+
+
+def _require_company(companyid: int) -> str:
+    from .access.settings import company_name
+
+    name = company_name(companyid)
+    if name is None:
+        raise UserError(f"no company with id {companyid} in the IOMAD company table; check the id "
+                        "(company ids are in Moodle: Site administration > IOMAD)")
+    return name
+
+
+def cmd_company_show(args) -> int:
+    from .access import settings as company_settings
+
+    config = _connect_installed(args)
+    name = _require_company(args.id)
+    current = company_settings.load(args.id)
+    rows = company_settings.describe(current, config)
+    if args.json:
+        _print_json({"companyid": args.id, "company": name,
+                     "settings": {r["key"]: {"value": r["value"], "default": r["default"],
+                                             "effective": r["effective"]} for r in rows},
+                     "course_rule": current.course_rule, "enabled_courses": list(current.courses)})
+        return EXIT_OK
+    print(f"company {args.id}: {name}")
+    width = max(len(r["key"]) for r in rows)
+    for r in rows:
+        value = r["value"]
+        if value is None:
+            shown = f"{r['effective']} (global)"
+        elif r["key"] == "sync_mode":
+            shown = f"{value} ({company_settings.SYNC_MODES[value]})"
+        elif r["key"] == "rate_limit" and value == 0:
+            shown = "0 (unlimited)"
+        else:
+            shown = str(value)
+        print(f"{r['key']:<{width}}  {shown:<22}  {'default' if r['default'] else 'set'}")
+    rule = ("course_<id> settings (only courses set to 1)" if current.course_rule == "settings"
+            else "the company's courses in IOMAD company_course (no course_<id> settings)")
+    courses = ", ".join(str(c) for c in current.courses) or "none"
+    print(f"enabled courses: {courses}")
+    print(f"course rule: {rule}")
+    return EXIT_OK
+
+
+def cmd_company_set(args) -> int:
+    from . import audit
+    from .access.settings import SettingError, parse_assignments, set_values
+
+    _connect_installed(args)
+    _require_company(args.id)
+    try:
+        changes = set_values(args.id, parse_assignments(args.assignments), audit.current_actor(), clock.now())
+    except SettingError as exc:
+        raise UserError(str(exc)) from None
+    if not changes:
+        _say(f"company {args.id}: nothing changed (the values were already set)")
+    for key, old, new in changes:
+        _say(f"company {args.id}: {key} {'default' if old is None else old} -> {'default' if new is None else new}")
+    return EXIT_OK

@@ -30,6 +30,9 @@ def connect(config: Config, *, create: bool = False, pooled: bool = False) -> pe
     url = config.database_url
     shown = redact_url(url)
     parsed = urlparse(url)
+    if parsed.scheme.startswith("sqlite") and parsed.netloc:
+        raise UserError(f"bad database URL {shown}: SQLite URLs have three slashes: "
+                        f"sqlite:///{parsed.netloc}{parsed.path}", code=78)
     if parsed.scheme.startswith("sqlite") and not create:
         path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
         if path and path != ":memory:" and not os.path.exists(path):
@@ -56,15 +59,28 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+def moodle_tables_problem(report: schema.CheckReport, config: Config) -> str | None:
+    """The message for missing Moodle/IOMAD tables (usually a wrong prefix), or None."""
+    missing = [t.table for t in report.tables if t.owner == "moodle" and not t.ok]
+    if not missing:
+        return None
+    return (f"Moodle/IOMAD tables missing or incomplete: {', '.join(missing[:5])}"
+            f"{' …' if len(missing) > 5 else ''}. Is the table prefix right? It is "
+            f"{config.table_prefix!r} (from {config.source('table_prefix')}); set --prefix / ALX_TABLE_PREFIX.")
+
+
+def require_moodle(db: peewee.Database, config: Config) -> schema.CheckReport:
+    """Refuse to touch a database that has no Moodle/IOMAD tables under the configured prefix."""
+    report = schema.check(db)
+    problem = moodle_tables_problem(report, config)
+    if problem:
+        raise UserError(problem + " Nothing was written.")
+    return report
+
+
 def require_schema(db: peewee.Database, config: Config) -> None:
     """Refuse to run against a database without the Moodle tables or without our installed tables."""
-    report = schema.check(db)
-    moodle_missing = [t.table for t in report.tables if t.owner == "moodle" and not t.ok]
-    if moodle_missing:
-        raise UserError(
-            f"Moodle/IOMAD tables missing or incomplete: {', '.join(moodle_missing[:5])}"
-            f"{' …' if len(moodle_missing) > 5 else ''}. Is the table prefix right? It is "
-            f"{config.table_prefix!r} (from {config.source('table_prefix')}); set --prefix / ALX_TABLE_PREFIX.")
+    report = require_moodle(db, config)
     if report.schema_version < report.latest_version:
         raise UserError(f"ALX tables are not installed or not up to date (schema {report.schema_version} of "
                         f"{report.latest_version}): run `alx install`.")

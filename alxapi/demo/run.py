@@ -12,6 +12,7 @@ from models.db import open_database
 
 from .. import clock
 from ..reporting.sync import SyncEngine, SyncOptions
+from ..runtime import UserError
 
 DEMO_SEED = 42
 
@@ -36,6 +37,8 @@ def build_demo_database(path: Path, size: str, now: int, prefix: str = "mdl_") -
 
 def run_demo(args, load_config, say) -> int:
     path = Path(args.file).resolve()
+    if not path.parent.is_dir():
+        raise UserError(f"cannot create the demo database {path}: the directory {path.parent} does not exist")
     url = f"sqlite:///{path}"
     config = load_config(args, database_url=url)
     now = clock.now()

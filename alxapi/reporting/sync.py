@@ -169,7 +169,8 @@ class SyncEngine:
             if opt.companyid is not None:
                 self.detector.enqueue_courses(self._all_courses(opt.companyid), companyid=opt.companyid)
                 return "full"
-            if opt.full or self.detector.watermark() is None:
+            # A table without rows (first sync, or re-created by `alx check --repair`) needs a full sync.
+            if opt.full or self.detector.watermark() is None or not self._has_rows("1 = 1", []):
                 courses = self.detector.snapshot_all(now)
                 self.detector.enqueue_courses(set(courses) | set(self._all_courses(None)))
                 return "full"

@@ -1,0 +1,74 @@
+"""The app factory: ``create_app(config)`` builds the Falcon WSGI app that `alx serve` runs."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+import falcon
+import peewee
+
+from models.db import bind, make_database
+
+from .. import clock
+from ..config import Config
+from ..service import ReportService
+from .context import AppContext
+from .metrics import Metrics
+from .middleware import BodyLimit, DatabaseSession, SecurityHeaders
+from .moodle_rest import MoodleRestResource
+from .openapi import OpenApiResource
+from .v1 import CourseProgressResource, HealthResource, MetricsResource
+
+log = logging.getLogger("alx.api")
+MAX_BODY_BYTES = 64 * 1024  # the endpoint takes a handful of short parameters
+
+
+def _problem_serializer(req, resp, exception: falcon.HTTPError) -> None:
+    body = {"title": exception.title or "Error"}
+    if exception.description:
+        body["description"] = exception.description
+    if exception.code:
+        body["code"] = exception.code
+    resp.media = body
+    resp.content_type = "application/problem+json"
+
+
+def _catch_all(req, resp, ex, params):
+    """Anything unexpected: logged with its traceback here, never sent to the client."""
+    if isinstance(ex, falcon.HTTPError):
+        raise ex
+    log.exception("unhandled error on %s %s", req.method, req.path)
+    raise falcon.HTTPInternalServerError(title="Internal error", description="the error was logged")
+
+
+def product_version() -> str:
+    try:
+        return version("alx-report")
+    except PackageNotFoundError:
+        return "0"
+
+
+def create_app(config: Config, *, db: peewee.Database | None = None, clock_fn=clock.now,
+               pool_size: int | None = None) -> falcon.App:
+    """Build the API. ``db`` defaults to a pool sized for the server's threads."""
+    if db is None:
+        db = bind(make_database(config.database_url, pooled=True, max_connections=pool_size or config.api_threads),
+                  config.table_prefix)
+    ctx = AppContext(config, db, ReportService(config, db), Metrics(), clock_fn)
+    app = falcon.App(middleware=[DatabaseSession(db), SecurityHeaders(), BodyLimit(MAX_BODY_BYTES)],
+                     cors_enable=False)
+    app.req_options.auto_parse_form_urlencoded = False
+    app.req_options.strip_url_path_trailing_slash = True
+    app.add_route("/webservice/rest/server.php", MoodleRestResource(ctx))
+    app.add_route("/api/v1/course-progress", CourseProgressResource(ctx))
+    health = HealthResource(ctx)
+    app.add_route("/api/v1/health", health)
+    app.add_route("/healthz", health)
+    app.add_route("/metrics", MetricsResource(ctx))
+    app.add_route("/api/v1/openapi.json", OpenApiResource(product_version()))
+    app.add_error_handler(Exception, _catch_all)
+    app.set_error_serializer(_problem_serializer)
+    app.ctx = ctx  # tests and `alx serve` reach the shared state through the app
+    return app
+

@@ -1,0 +1,45 @@
+"""What every resource shares: configuration, database, the service, metrics, clock, request log."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import peewee
+
+from .. import requestlog
+from ..config import Config
+from ..service import ReportService
+from .metrics import Metrics
+
+log = logging.getLogger("alx.api")
+
+
+@dataclass
+class AppContext:
+    config: Config
+    db: peewee.Database
+    service: ReportService
+    metrics: Metrics
+    clock: Callable[[], int]
+
+    def client_ip(self, req) -> str:
+        # Waitress rewrites REMOTE_ADDR from X-Forwarded-For only for a configured trusted proxy.
+        return (req.remote_addr or "")[:45]
+
+    def finish(self, req, endpoint: str, entry: requestlog.LogEntry) -> None:
+        """Record the request: metrics always, the log row when the database is reachable."""
+        seconds = time.perf_counter() - req.context.started
+        entry.response_time_ms = seconds * 1000
+        self.metrics.observe(endpoint, entry.http_status, seconds)
+        if getattr(req.context, "db_down", False):
+            return
+        try:
+            requestlog.write(entry)
+        except peewee.DatabaseError as exc:
+            log.warning("request log not written: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        # One plain line per request for the journal: never the query string, never a token.
+        log.info("%s %s %s %.1fms %s", req.method, req.path, entry.http_status, entry.response_time_ms,
+                 entry.error_code or "ok")

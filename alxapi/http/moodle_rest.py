@@ -1,0 +1,122 @@
+"""`/webservice/rest/server.php`: Moodle's REST protocol, for existing BI clients (SPEC §4.1).
+
+Errors are answered exactly as Moodle does: HTTP 200 and a body with only ``exception``,
+``errorcode`` and ``message`` (plus ``debuginfo`` when debugging is on), in JSON or Moodle's XML.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape, quoteattr
+
+import falcon
+import peewee
+
+from ..errors import ApiError
+from ..requestlog import LogEntry
+from ..service import _php_json
+from .context import AppContext
+
+FUNCTION = "local_alx_report_api_get_course_progress"
+ENDPOINT = "get_course_progress"
+_INT = re.compile(r"-?[0-9]+")
+MAX_INT = 2**63 - 1
+
+
+def moodle_int(params: dict, name: str, default: int) -> int:
+    """PARAM_INT as Moodle cleans it: the text must be exactly an integer ("1e3", "", " 5" are not)."""
+    if name not in params:
+        return default
+    text = params[name]
+    if not _INT.fullmatch(text) or str(int(text)) != text.lstrip("+") or abs(int(text)) > MAX_INT:
+        raise ApiError("invalidparameter", f'Invalid external api parameter: the value is "{text[:50]}", '
+                       'the server was expecting "int" type')
+    return int(text)
+
+
+def error_body(err: ApiError, fmt: str, debug: bool) -> tuple[bytes, str]:
+    if fmt == "json":
+        body = {"exception": err.kind.exception, "errorcode": err.code, "message": err.message}
+        if debug and err.debuginfo:
+            body["debuginfo"] = err.debuginfo
+        return _php_json(body), "application/json"
+    xml = (f'<?xml version="1.0" encoding="UTF-8" ?>\n<EXCEPTION class={quoteattr(err.kind.exception)}>\n'
+           f"<ERRORCODE>{escape(err.code)}</ERRORCODE>\n<MESSAGE>{escape(err.message)}</MESSAGE>\n")
+    if debug and err.debuginfo:
+        xml += f"<DEBUGINFO>{escape(err.debuginfo)}</DEBUGINFO>\n"
+    return (xml + "</EXCEPTION>\n").encode(), "application/xml; charset=utf-8"
+
+
+class MoodleRestResource:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    def on_get(self, req, resp):
+        self._handle(req, resp)
+
+    def on_post(self, req, resp):
+        self._handle(req, resp)
+
+    def _params(self, req) -> dict:
+        """Query string and form body merged, the body winning on a clash (PHP's array_merge)."""
+        params = dict(parse_qsl(req.query_string or "", keep_blank_values=True, strict_parsing=False,
+                                errors="strict"))
+        if req.method == "POST" and not req.context.body_too_large:
+            raw = req.bounded_stream.read()
+            if raw:
+                ctype = (req.content_type or "").split(";")[0].strip().lower()
+                if ctype not in ("", "application/x-www-form-urlencoded"):
+                    raise ApiError("invalidparameter", f"unsupported content type {ctype[:100]}: "
+                                   "send application/x-www-form-urlencoded")
+                params.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        return params
+
+    def _handle(self, req, resp):
+        ctx, now = self.ctx, self.ctx.clock()
+        entry = LogEntry(endpoint=ENDPOINT, timecreated=now, ip_address=ctx.client_ip(req),
+                         user_agent=req.user_agent or "", extra={"request_method": req.method})
+        fmt = "xml"
+        try:
+            params = self._params(req)
+            fmt = "json" if params.get("moodlewsrestformat") == "json" else "xml"
+            if req.context.body_too_large:
+                raise ApiError("requesttoolarge", "request body too large")
+            if getattr(req.context, "db_down", False):
+                raise ApiError("servicetemporarilyunavailable", "the database is unreachable")
+            principal = ctx.service.authenticate(params.get("wstoken"), entry.ip_address, now)
+            entry.token_ref, entry.userid, entry.companyid = principal.token_ref, principal.userid, principal.companyid
+            function = params.get("wsfunction", "")
+            if not function:
+                raise ApiError("invalidparameter", "Missing function name")
+            if function != FUNCTION:
+                raise ApiError("invalidrecord", f"unknown function {function[:100]}")
+            if req.method == "GET" and not ctx.config.allow_get_method:
+                raise ApiError("invalidrequestmethod", "GET is disabled (allow_get_method)")
+            settings = ctx.service.settings_for(principal)
+            ctx.service.check_rate_limit(principal, settings, now)
+            limit = moodle_int(params, "limit", 100)
+            offset = moodle_int(params, "offset", 0)
+            entry.extra.update(limit=limit, offset=offset)
+            page = ctx.service.moodle_page(principal, settings, limit, offset, fmt, now)
+            entry.record_count, entry.cache_hit = page.records, page.cache_hit
+            resp.data, resp.content_type = page.body, page.content_type
+        except (UnicodeDecodeError, ValueError) as exc:
+            self._error(resp, entry, ApiError("invalidparameter", f"undecodable parameters: {exc}"), fmt)
+        except ApiError as err:
+            self._error(resp, entry, err, fmt)
+        except peewee.DatabaseError as exc:
+            req.context.db_down = isinstance(exc, (peewee.OperationalError, peewee.InterfaceError))
+            self._error(resp, entry, ApiError("servicetemporarilyunavailable", "database error"), fmt)
+        finally:
+            resp.status = falcon.HTTP_200  # Moodle answers every error with HTTP 200
+            resp.set_header("Cache-Control", "private, must-revalidate, pre-check=0, post-check=0, max-age=0")
+            resp.set_header("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")
+            resp.set_header("Pragma", "no-cache")
+            resp.set_header("Accept-Ranges", "none")
+            resp.set_header("Access-Control-Allow-Origin", "*")
+            ctx.finish(req, ENDPOINT, entry)
+
+    def _error(self, resp, entry: LogEntry, err: ApiError, fmt: str) -> None:
+        entry.error_code, entry.error_message = err.code, err.message
+        resp.data, resp.content_type = error_body(err, fmt, self.ctx.config.api_debug)

@@ -1,0 +1,117 @@
+"""REST v1 (SPEC §4.2): `/api/v1/course-progress` with cursors and a change feed, plus health."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import falcon
+import peewee
+
+from models.plugin import Heartbeat, SyncRun
+
+from ..errors import ApiError
+from ..requestlog import LogEntry
+from .context import AppContext
+
+ENDPOINT = "v1_course_progress"
+
+
+def token_from(req) -> str | None:
+    auth = req.get_header("Authorization") or ""
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return req.get_header("X-API-Key") or req.get_param("api_key")
+
+
+def problem(err: ApiError) -> falcon.HTTPError:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
+    return falcon.HTTPError(getattr(falcon, f"HTTP_{err.kind.status}"), title=err.kind.title,
+                            description=err.message if err.code != "ratelimitexceeded" else err.debuginfo,
+                            code=err.code, headers=headers)
+
+
+class CourseProgressResource:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    def on_get(self, req, resp):
+        ctx, now = self.ctx, self.ctx.clock()
+        entry = LogEntry(endpoint=ENDPOINT, timecreated=now, ip_address=ctx.client_ip(req),
+                         user_agent=req.user_agent or "")
+        try:
+            if getattr(req.context, "db_down", False):
+                raise ApiError("servicetemporarilyunavailable", "the database is unreachable", retry_after=30)
+            principal = ctx.service.authenticate(token_from(req), entry.ip_address, now)
+            entry.token_ref, entry.userid, entry.companyid = principal.token_ref, principal.userid, principal.companyid
+            settings = ctx.service.settings_for(principal)
+            ctx.service.check_rate_limit(principal, settings, now)
+            limit = req.get_param_as_int("limit", min_value=1, max_value=1_000_000, default=100)
+            fmt = req.get_param("format", default="json")
+            if fmt not in ("json", "csv"):
+                raise falcon.HTTPInvalidParam("must be json or csv", "format")
+            generated = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            page = ctx.service.v1_page(principal, settings, limit, req.get_param("cursor"), req.get_param("since"),
+                                       fmt, now, generated)
+            entry.record_count, entry.cache_hit = page.records, page.cache_hit
+            resp.data, resp.content_type = page.body, page.content_type
+            for name, value in (page.headers or {}).items():
+                resp.set_header(name, value)
+            if fmt == "csv":
+                resp.downloadable_as = "course-progress.csv"
+            resp.set_header("Cache-Control", "no-store")
+        except ApiError as err:
+            entry.error_code, entry.error_message, entry.http_status = err.code, err.message, err.kind.status
+            raise problem(err) from None
+        except falcon.HTTPError as err:
+            entry.error_code, entry.http_status = "invalidparameter", err.status_code
+            raise
+        except peewee.DatabaseError:
+            req.context.db_down = True
+            entry.error_code, entry.http_status = "servicetemporarilyunavailable", 503
+            raise problem(ApiError("servicetemporarilyunavailable", "database error", retry_after=30)) from None
+        finally:
+            ctx.finish(req, ENDPOINT, entry)
+
+
+class HealthResource:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    def on_get(self, req, resp):
+        now = self.ctx.clock()
+        body = {"status": "ok", "database": {"reachable": False}, "worker": None, "last_sync": None}
+        try:
+            if getattr(req.context, "db_down", False):
+                raise peewee.OperationalError("unreachable")
+            started = time.perf_counter()
+            self.ctx.db.execute_sql("SELECT 1").fetchone()
+            body["database"] = {"reachable": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+            beat = Heartbeat.select().where(Heartbeat.component == "worker").order_by(Heartbeat.timebeat.desc()).first()
+            if beat:
+                body["worker"] = {"host": beat.hostname, "heartbeat_age_seconds": max(now - beat.timebeat, 0)}
+            run = SyncRun.select().order_by(SyncRun.id.desc()).first()
+            if run:
+                body["last_sync"] = {"status": run.status, "mode": run.mode, "started": run.timestarted,
+                                     "finished": run.timefinished, "error": run.error}
+        except peewee.DatabaseError:
+            body["status"] = "unavailable"
+            resp.status = falcon.HTTP_503
+        resp.media = body
+        resp.set_header("Cache-Control", "no-store")
+
+
+class MetricsResource:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    def on_get(self, req, resp):
+        runs: dict[str, int] = {}
+        try:
+            if not getattr(req.context, "db_down", False):
+                q = SyncRun.select(SyncRun.status, peewee.fn.COUNT(SyncRun.id)).group_by(SyncRun.status).tuples()
+                runs = dict(q)
+        except peewee.DatabaseError:
+            runs = {}
+        resp.text = self.ctx.metrics.render(self.ctx.service.cache.stats, runs)
+        resp.content_type = "text/plain; version=0.0.4; charset=utf-8"
