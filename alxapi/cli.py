@@ -77,10 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("config", cmd_config, "show every effective setting and where it came from (secrets masked)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = command("serve", cmd_serve, "serve the HTTP API (Moodle-compatible endpoint and REST v1) with Waitress",
+                "Serve /webservice/rest/server.php (Moodle's REST protocol), /api/v1/course-progress,\n"
+                "/api/v1/health, /healthz, /metrics and /api/v1/openapi.json until SIGTERM or Ctrl-C.\n"
+                "Put nginx (TLS) in front and set trusted_proxy so client addresses are right.")
+    p.add_argument("--host", help="address to listen on (api_host, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (api_port, default 8080; 0 picks a free one)")
+    p.add_argument("--threads", type=int, help="worker threads = database connections (api_threads, default 8)")
+
     p = command("demo", cmd_demo, "build a demo database with realistic data and sync it",
                 "Build (or reuse) an SQLite demo database with synthetic Moodle+IOMAD data, install the\n"
                 "ALX tables, run a sync and print what to try next.")
-    p.add_argument("--no-tui", action="store_true", help="do not open the console (the only mode for now)")
+    p.add_argument("--no-tui", action="store_true",
+                   help="no console (the only mode for now): serve the API in the foreground")
+    p.add_argument("--no-serve", action="store_true", help="only build and sync; do not create a token or serve")
+    p.add_argument("--port", type=int, help="API port for the demo (default 8080)")
     p.add_argument("--size", default="small", choices=["tiny", "small", "medium", "large", "1m"],
                    help="amount of data: tiny, small (default), medium, large or 1m enrolments")
     p.add_argument("--file", default="alx-demo.sqlite3", help="demo database file (default ./alx-demo.sqlite3)")
@@ -339,6 +350,17 @@ def cmd_config(args) -> int:
     for warning in config.warnings:
         _say(f"warning: {warning}")
     return EXIT_OK
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    config = _config(args, api_host=args.host, api_port=args.port, api_threads=args.threads)
+    db = connect(config)
+    require_schema(db, config)
+    db.close()
+    return serve(config, config.api_host, config.api_port, config.api_threads,
+                 lambda url: _say(f"alx: serving on {url} (Ctrl-C or SIGTERM stops)"))
 
 
 def cmd_demo(args) -> int:

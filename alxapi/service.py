@@ -87,7 +87,7 @@ class ReportService:
         self.check_limit(limit, settings)
         if offset < 0:
             raise ApiError("invalidparameter", f"offset must be 0 or more, got {offset}")
-        courses = company_settings.enabled_courses(principal.companyid)
+        courses = list(settings.courses)
         passes = feed.Passes(principal.companyid, principal.token_hash, settings.sync_mode,
                              settings.sync_window_hours)
         window, position = passes.page_plan(offset, now)
@@ -139,7 +139,7 @@ class ReportService:
                 fmt: str, now: int, generated_at: str) -> Page:
         self.check_limit(limit, settings)
         companyid = principal.companyid
-        courses = company_settings.enabled_courses(companyid)
+        courses = list(settings.courses)
         state = decode_cursor(cursor) if cursor else {}
         since_seq = decode_cursor(since, required=("s",))["s"] if since else None
         if state and state.get("s") != since_seq:

@@ -104,7 +104,7 @@ REQUIRED_OPTIONS = {
     "sync": ["--full", "--company", "--json", "--batch-size"],
     "runs": ["--limit", "--json"],
     "config": ["--json"],
-    "demo": ["--no-tui", "--size", "--file"],
+    "demo": ["--no-tui", "--no-serve", "--size", "--file"],
 }
 
 
@@ -580,7 +580,7 @@ def test_alx_tables_not_installed(site, db_url):
 # --- demo ---------------------------------------------------------------------------------------------
 
 def test_demo_builds_the_file_syncs_prints_next_steps_and_reuses_it(plain):
-    first = plain.ok("demo", "--no-tui", "--size", "tiny", "--file", "demo.sqlite3")
+    first = plain.ok("demo", "--no-tui", "--no-serve", "--size", "tiny", "--file", "demo.sqlite3")
     path = (plain.workdir / "demo.sqlite3").resolve()
     url = f"sqlite:///{path}"
     assert path.is_file()
@@ -602,7 +602,7 @@ def test_demo_builds_the_file_syncs_prints_next_steps_and_reuses_it(plain):
     assert rows == runs[0]["created"] > 0 and companies >= 2
     stamp = path.stat().st_ino
 
-    second = plain.ok("demo", "--no-tui", "--size", "tiny", "--file", "demo.sqlite3")
+    second = plain.ok("demo", "--no-tui", "--no-serve", "--size", "tiny", "--file", "demo.sqlite3")
     assert "reusing" in second.stderr and "building" not in second.stderr, second
     assert re.search(r"incremental sync: 0 created, 0 updated, 0 tombstoned", second.stderr), second
     assert path.stat().st_ino == stamp, "the file was rebuilt instead of reused"
@@ -611,7 +611,7 @@ def test_demo_builds_the_file_syncs_prints_next_steps_and_reuses_it(plain):
 
 def test_demo_into_a_directory_that_does_not_exist_fails_cleanly(plain, tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "demo.sqlite3"
-    result = plain("demo", "--no-tui", "--size", "tiny", "--file", str(target))
+    result = plain("demo", "--no-tui", "--no-serve", "--size", "tiny", "--file", str(target))
     assert_user_error(result, 1)
     error = [line for line in result.stderr.splitlines() if line.startswith("alx:")]
     assert error and str(target.parent) in error[-1], f"the error should name the missing directory:\n{result}"
@@ -619,7 +619,7 @@ def test_demo_into_a_directory_that_does_not_exist_fails_cleanly(plain, tmp_path
 
 
 def test_demo_rejects_an_unknown_size(plain):
-    result = plain("demo", "--no-tui", "--size", "enormous", "--file", "x.sqlite3")
+    result = plain("demo", "--no-tui", "--no-serve", "--size", "enormous", "--file", "x.sqlite3")
     assert result.code in (1, 2), result
     assert "Traceback" not in result.output and "enormous" in result.stderr, result
     for word in ("tiny", "small", "medium"):

@@ -7,8 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+import peewee
+
 from models import schema
 from models.db import open_database
+from models.plugin import Reporting
 
 from .. import clock
 from ..reporting.sync import SyncEngine, SyncOptions
@@ -70,4 +73,42 @@ Try next (or export ALX_DATABASE_URL={url} and drop --db):
   {alx} --db {url} check             # tables and schema health
   {alx} --db {url} config            # every setting and where it came from
 """)
-    return 0
+    if args.no_serve:
+        return 0
+    return serve_demo(url, config, args.port or config.api_port, say)
+
+
+def serve_demo(url: str, config, port: int, say) -> int:
+    """Create a demo token for the first company and serve the API in the foreground."""
+    from ..access import tokens
+    from ..serve import serve
+
+    db = open_database(url, config.table_prefix)
+    with db.connection_context():
+        companyid = Reporting.select(peewee.fn.MIN(Reporting.companyid)).where(Reporting.is_deleted == 0).scalar()
+        token, _ = tokens.create_token(companyid, name="demo", actor="demo", now=clock.now())
+    db.close()
+
+    def announce(base: str) -> None:
+        sys.stdout.write(f"""
+The API is running on {base} (Ctrl-C stops it). Demo token for company {companyid} (shown once): {token}
+
+Moodle-compatible endpoint, as Power BI or a Moodle client calls it:
+  curl -s -X POST {base}/webservice/rest/server.php \\
+       -d wstoken={token} -d wsfunction=local_alx_report_api_get_course_progress \\
+       -d moodlewsrestformat=json -d limit=5
+
+REST v1 (JSON or CSV, cursor paging, change feed):
+  curl -s -H 'Authorization: Bearer {token}' '{base}/api/v1/course-progress?limit=5'
+  curl -s -H 'Authorization: Bearer {token}' '{base}/api/v1/course-progress?format=csv&limit=5'
+
+Power BI (Get Data → Web → Advanced):
+  URL parts:      {base}/api/v1/course-progress?limit=1000
+  HTTP headers:   Authorization = Bearer {token}
+  (or Web API credential with key name api_key; the Moodle endpoint works with Web.Contents and a
+   POST body: Content=Text.ToBinary("wstoken=…&wsfunction=local_alx_report_api_get_course_progress&moodlewsrestformat=json"))
+""")
+        sys.stdout.flush()
+
+    demo_config = config.replace(database_url=url, allow_get_method=config.allow_get_method)
+    return serve(demo_config, "127.0.0.1", port, 4, announce)

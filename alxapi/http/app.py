@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
@@ -30,7 +31,7 @@ def _problem_serializer(req, resp, exception: falcon.HTTPError) -> None:
         body["description"] = exception.description
     if exception.code:
         body["code"] = exception.code
-    resp.media = body
+    resp.data = json.dumps(body).encode()
     resp.content_type = "application/problem+json"
 
 
@@ -49,14 +50,20 @@ def product_version() -> str:
         return "0"
 
 
+class AlxApp(falcon.App):
+    """falcon.App that keeps the shared state (``context``) reachable for `alx serve` and tests."""
+
+    context: AppContext
+
+
 def create_app(config: Config, *, db: peewee.Database | None = None, clock_fn=clock.now,
-               pool_size: int | None = None) -> falcon.App:
+               pool_size: int | None = None) -> AlxApp:
     """Build the API. ``db`` defaults to a pool sized for the server's threads."""
     if db is None:
         db = bind(make_database(config.database_url, pooled=True, max_connections=pool_size or config.api_threads),
                   config.table_prefix)
     ctx = AppContext(config, db, ReportService(config, db), Metrics(), clock_fn)
-    app = falcon.App(middleware=[DatabaseSession(db), SecurityHeaders(), BodyLimit(MAX_BODY_BYTES)],
+    app = AlxApp(middleware=[DatabaseSession(db), SecurityHeaders(), BodyLimit(MAX_BODY_BYTES)],
                      cors_enable=False)
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = True
@@ -69,6 +76,6 @@ def create_app(config: Config, *, db: peewee.Database | None = None, clock_fn=cl
     app.add_route("/api/v1/openapi.json", OpenApiResource(product_version()))
     app.add_error_handler(Exception, _catch_all)
     app.set_error_serializer(_problem_serializer)
-    app.ctx = ctx  # tests and `alx serve` reach the shared state through the app
+    app.context = ctx
     return app
 

@@ -1,0 +1,51 @@
+"""Running the API under Waitress with production settings (`alx serve`, `alx demo`)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+
+from waitress.server import create_server
+
+from .config import Config
+from .http.app import create_app
+
+log = logging.getLogger("alx.api")
+PROXY_HEADERS = "x-forwarded-for x-forwarded-host x-forwarded-proto x-forwarded-port"
+
+
+def build_server(config: Config, host: str, port: int, threads: int):
+    """A Waitress server for the app: one pooled DB connection per thread, no tracebacks to clients.
+
+    Behind nginx, set ``trusted_proxy`` (e.g. 127.0.0.1) so Waitress takes the client address from
+    X-Forwarded-For; otherwise those headers are dropped.
+    """
+    app = create_app(config, pool_size=threads)
+    options = dict(host=host, port=port, threads=threads, connection_limit=100, channel_timeout=120,
+                   ident="", expose_tracebacks=False, clear_untrusted_proxy_headers=True,
+                   max_request_body_size=1 << 20)
+    if config.trusted_proxy:
+        options.update(trusted_proxy=config.trusted_proxy, trusted_proxy_headers=PROXY_HEADERS)
+    return create_server(app, **options)
+
+
+def serve(config: Config, host: str, port: int, threads: int, announce: Callable[[str], None]) -> int:
+    """Serve until SIGTERM/SIGINT; return the exit status (0 on a requested stop)."""
+    server = build_server(config, host, port, threads)
+    url = f"http://{server.effective_host}:{server.effective_port}"
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    announce(url)
+    try:
+        server.run()
+    except SystemExit as exc:
+        log.info("stopping on request")
+        return int(exc.code or 0)
+    finally:
+        server.close()
+    return 0
