@@ -127,3 +127,18 @@ def pytest_terminal_summary(terminalreporter):
             f"{backend} test server {server.version}: ready in {seconds:.2f} s "
             f"(data directory {server.install_seconds:.2f} s, first start {server.first_start_seconds:.2f} s)"
         )
+
+
+@pytest.fixture
+def moodle(db_url):
+    """An empty Moodle+IOMAD site (real schema) with the ALX tables installed, bound and connected."""
+    from models.db import open_database
+    from models.schema import install
+
+    from .moodle_builder import MoodleBuilder
+
+    db = open_database(db_url, "mdl_")
+    with db.connection_context():
+        install(db)
+        yield MoodleBuilder(db, now=1_700_000_000)
+    db.close()

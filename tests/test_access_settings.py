@@ -22,32 +22,25 @@ from alxapi.access.settings import (
     set_values,
 )
 from alxapi.config import load_config
-from models.db import open_database
 from models.plugin import Audit, Setting
-from models.schema import install
-
-from .moodle_builder import MoodleBuilder
 
 NOW = 1_700_000_000
 GLOBAL = SimpleNamespace(rate_limit=100, max_records=1000)
 
 
 @pytest.fixture
-def b(db_url):
-    db = open_database(db_url, "mdl_")
-    with db.connection_context():
-        install(db)
-        builder = MoodleBuilder(db, now=NOW)
-        builder.company(1)
-        builder.company(2)
-        for cid in (10, 11, 12):
-            builder.course(cid)
-        builder.company_course(1, 11)
-        builder.company_course(1, 10)
-        builder.company_course(1, 10)  # IOMAD has no unique key here: one course, two rows
-        builder.company_course(2, 12)
-        yield builder
-    db.close()
+def b(moodle):
+    builder = moodle
+    builder.now = NOW
+    builder.company(1)
+    builder.company(2)
+    for cid in (10, 11, 12):
+        builder.course(cid)
+    builder.company_course(1, 11)
+    builder.company_course(1, 10)
+    builder.company_course(1, 10)  # IOMAD has no unique key here: one course, two rows
+    builder.company_course(2, 12)
+    yield builder
 
 
 def stored(companyid: int = 1) -> dict[str, int]:

@@ -24,9 +24,8 @@ from alxapi.access.tokens import (
     parse_ip_restriction,
     revoke_token,
 )
-from models.db import database, open_database, quote
+from models.db import database, quote
 from models.plugin import ApiToken, Audit
-from models.schema import install
 
 from .moodle_builder import MoodleBuilder
 
@@ -48,20 +47,17 @@ def moodle_token(b: MoodleBuilder, tid: int, userid: int, *, service: int = 1, t
 
 
 @pytest.fixture
-def b(db_url):
-    db = open_database(db_url, "mdl_")
-    with db.connection_context():
-        install(db)
-        builder = MoodleBuilder(db, now=NOW)
-        for cid in (1, 2, 3):
-            builder.company(cid)
-        builder.insert("external_services", [
-            dict(id=sid, name=f"Service {sid}", shortname=short, enabled=enabled, restrictedusers=restricted,
-                 timecreated=NOW - 5000) for sid, (short, enabled, restricted) in SERVICES.items()])
-        builder.user(100)
-        builder.member(1, 100)
-        yield builder
-    db.close()
+def b(moodle):
+    builder = moodle
+    builder.now = NOW
+    for cid in (1, 2, 3):
+        builder.company(cid)
+    builder.insert("external_services", [
+        dict(id=sid, name=f"Service {sid}", shortname=short, enabled=enabled, restrictedusers=restricted,
+             timecreated=NOW - 5000) for sid, (short, enabled, restricted) in SERVICES.items()])
+    builder.user(100)
+    builder.member(1, 100)
+    yield builder
 
 
 def managed(companyid: int = 1, **kw) -> tuple[str, ApiToken]:

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.db import open_database, quote
-from models.schema import install
+from models.db import quote
 
 from .moodle_builder import TEACHER, MoodleBuilder
 from .sync_helpers import all_rows, live_rows, run_sync
@@ -20,25 +19,22 @@ NOW = 1_700_000_000
 
 
 @pytest.fixture
-def b(db_url):
-    db = open_database(db_url, "mdl_")
-    with db.connection_context():
-        install(db)
-        builder = MoodleBuilder(db, now=NOW)
-        for company in (1, 2):
-            builder.company(company)
-        builder.course(10, modules=2)
-        builder.course(11, modules=2)
-        for uid in (100, 101, 102):
-            builder.user(uid)
-            builder.member(1, uid)
-            builder.enrol(uid, 10)
-            builder.enrol(uid, 11)
-        first = run_sync(builder)
-        assert (first.mode, first.created) == ("full", 6)
-        builder.now += 600
-        yield builder
-    db.close()
+def b(moodle):
+    builder = moodle
+    builder.now = NOW
+    for company in (1, 2):
+        builder.company(company)
+    builder.course(10, modules=2)
+    builder.course(11, modules=2)
+    for uid in (100, 101, 102):
+        builder.user(uid)
+        builder.member(1, uid)
+        builder.enrol(uid, 10)
+        builder.enrol(uid, 11)
+    first = run_sync(builder)
+    assert (first.mode, first.created) == ("full", 6)
+    builder.now += 600
+    yield builder
 
 
 def incremental(b: MoodleBuilder, **kw):

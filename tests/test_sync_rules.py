@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from models.db import open_database
-from models.schema import install
-
 from .moodle_builder import EDITINGTEACHER, TEACHER, MoodleBuilder
 from .sync_helpers import all_rows, live_rows, run_sync
 
@@ -14,16 +11,13 @@ NOW = 1_700_000_000
 
 
 @pytest.fixture
-def b(db_url):
-    db = open_database(db_url, "mdl_")
-    with db.connection_context():
-        install(db)
-        builder = MoodleBuilder(db, now=NOW)
-        builder.company(1)
-        builder.company(2)
-        builder.course(10, modules=4)
-        yield builder
-    db.close()
+def b(moodle):
+    builder = moodle
+    builder.now = NOW
+    builder.company(1)
+    builder.company(2)
+    builder.course(10, modules=4)
+    yield builder
 
 
 def learner(b: MoodleBuilder, uid: int, course: int = 10, company: int = 1, **enrol) -> int:

@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 
 import peewee
 
+from models.db import dialect, quote
+
 NN = True  # NOT NULL
 NULL = False
 
@@ -624,22 +626,13 @@ _TYPE_RE = re.compile(r"^(int|char|number|text)(?:\((\d+)(?:,(\d+))?\))?$")
 # --------------------------------------------------------------------------------------------------
 
 def dialect_of(db: peewee.Database) -> str:
-    """'sqlite', 'mysql' or 'postgresql' from the peewee database class (pooled subclasses included)."""
-    if isinstance(db, peewee.DatabaseProxy):
-        db = db.obj
-    if isinstance(db, peewee.SqliteDatabase):
-        return "sqlite"
-    if isinstance(db, peewee.MySQLDatabase):
-        return "mysql"
-    if isinstance(db, peewee.PostgresqlDatabase):
-        return "postgresql"
-    raise TypeError(f"unsupported database class {type(db).__name__}")
+    """'sqlite', 'mysql' or 'postgresql' (pooled subclasses and proxies included)."""
+    return dialect(db)
 
 
 def quote_name(db: peewee.Database, name: str) -> str:
     """Quote an identifier with the database's quote characters (`user` is reserved in PostgreSQL)."""
-    open_char, close_char = db.quote[0], db.quote[-1]
-    return open_char + name.replace(close_char, close_char * 2) + close_char
+    return quote(name, db)
 
 
 def table_spec(table: str) -> Table:
