@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench bench-api lint venv clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# REST v1 over HTTP on the same 1M database: uncached/cached pages, Datasette, 8 concurrent clients.
+bench-api: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.api
+
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

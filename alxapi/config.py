@@ -308,7 +308,7 @@ SETTINGS: tuple[Setting, ...] = (
             secret=True, check=_check_webhook_url, mask=mask_url_path),
     # HTTP API
     Setting("api_host", STR, "127.0.0.1", "address the API listens on", flag="--host"),
-    Setting("api_port", INT, 8080, "port the API listens on", min=1, max=65535, flag="--port"),
+    Setting("api_port", INT, 8080, "port the API listens on (0 picks a free one)", min=0, max=65535, flag="--port"),
     Setting("api_threads", INT, 8, "API worker threads", min=1, max=64, flag="--threads"),
     Setting("api_debug", BOOL, False, "include error details in API responses"),
     Setting("trusted_proxy", STR, "", "address of the reverse proxy whose X-Forwarded-* headers are trusted"),

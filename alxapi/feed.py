@@ -10,6 +10,8 @@ delivered, and every change committed before the pass started is in it or an ear
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from dataclasses import dataclass
 
 import peewee
@@ -45,9 +47,14 @@ class Position:
 
 
 def data_version(companyid: int) -> int:
-    """The company's highest change sequence: any committed change to its rows raises it."""
-    value = (Reporting.select(peewee.fn.MAX(Reporting.change_seq))
-             .where(Reporting.companyid == companyid).scalar())
+    """The company's highest change sequence: any committed change to its rows raises it.
+
+    Asked on every API request (it is part of every cache key): plain SQL, read from the
+    (companyid, change_seq) index, without the cost of building a peewee query.
+    """
+    db = Reporting._meta.database
+    sql = f"SELECT MAX(change_seq) FROM {quote(Reporting._meta.table_name)} WHERE companyid = {db.param}"
+    value = db.execute_sql(sql, [companyid]).fetchone()[0]
     return int(value or 0)
 
 
@@ -59,13 +66,22 @@ def removed_since(companyid: int, seq: int) -> bool:
             .exists())
 
 
+def scope_digest(courses, fields) -> str:
+    """What a client was given access to: a newly enabled course or field has no new change
+    sequence, so a pass under a different scope than the last completed one must be full."""
+    text = ",".join(map(str, sorted(courses))) + "|" + ",".join(fields)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 def choose_window(state: SyncStatus | None, sync_mode: int, window_hours: int, companyid: int,
-                  now: int) -> Window:
+                  now: int, scope: str = "") -> Window:
     """The mode and window of a new pass (SPEC §4.1 sync modes)."""
     start = data_version(companyid)
     if sync_mode in (ALWAYS_FULL, DISABLED):
         return Window(FULL, 0, start)
     done = state is not None and state.done_at > 0
+    if done and state.done_scope != scope:
+        return Window(FULL, 0, start)  # the enabled courses or fields changed since the last pass
     if sync_mode == ALWAYS_INCREMENTAL:
         return Window(INCREMENTAL, state.done_start_seq if done else 0, start)
     if (not done or state.last_sync_status != "success" or now - state.done_at > window_hours * 3600
@@ -77,24 +93,33 @@ def choose_window(state: SyncStatus | None, sync_mode: int, window_hours: int, c
 class Passes:
     """Pass bookkeeping for one (company, token) in ``SyncStatus``."""
 
-    def __init__(self, companyid: int, token_hash: str, sync_mode: int, window_hours: int):
+    def __init__(self, companyid: int, token_hash: str, sync_mode: int, window_hours: int, scope: str = ""):
         self.companyid = companyid
+        self.scope = scope
         self.token_hash = token_hash
         self.sync_mode = sync_mode
         self.window_hours = window_hours
+        self.tracking = sync_mode != DISABLED  # False: this page belongs to no pass (see page_plan)
 
     def _state(self) -> SyncStatus | None:
         return SyncStatus.get_or_none((SyncStatus.companyid == self.companyid)
                                       & (SyncStatus.token_hash == self.token_hash))
 
     def page_plan(self, offset: int, now: int) -> tuple[Window, Position]:
-        """Pin a new pass at offset 0; otherwise continue the pinned one from where it is."""
+        """Pin a new pass at offset 0; otherwise continue the pinned one from where it is.
+
+        A page at another offset with no pass under way (a retried last page, a client that does not
+        start at 0) is served from the window a new pass would get, but starts and completes nothing:
+        completing a pass would take changes the client never saw as delivered.
+        """
         state = self._state()
         active = state is not None and state.pass_mode in (FULL, INCREMENTAL)
         if offset == 0 or not active:
-            window = choose_window(state, self.sync_mode, self.window_hours, self.companyid, now)
-            if self.sync_mode != DISABLED:
+            window = choose_window(state, self.sync_mode, self.window_hours, self.companyid, now, self.scope)
+            if offset == 0 and self.tracking:
                 self._pin(state, window, now)
+            else:
+                self.tracking = False
             return window, Position(offset=offset)
         window = Window(state.pass_mode, state.pass_since_seq, state.pass_start_seq)
         if offset == state.pass_offset and offset > 0:
@@ -104,7 +129,7 @@ class Passes:
     def _pin(self, state: SyncStatus | None, window: Window, now: int) -> None:
         values = dict(pass_mode=window.mode, pass_since_seq=window.since_seq, pass_start_seq=window.start_seq,
                       pass_started_at=now, pass_offset=0, pass_last_userid=0, pass_last_courseid=0,
-                      sync_mode=window.mode, timemodified=now)
+                      pass_scope=self.scope, sync_mode=window.mode, timemodified=now)
         if state is None:
             try:
                 with SyncStatus._meta.database.atomic():
@@ -120,11 +145,12 @@ class Passes:
     def served(self, window: Window, offset: int, rows: int, limit: int, last_key: tuple[int, int] | None,
                now: int) -> None:
         """Record a page: move the position, or complete the pass with a short page."""
-        if self.sync_mode == DISABLED:
+        if not self.tracking:
             return
         where = (SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash)
         if rows < limit:
             (SyncStatus.update(pass_mode="", done_start_seq=window.start_seq, done_at=now,
+                               done_scope=SyncStatus.pass_scope,
                                last_sync_timestamp=now, last_sync_records=offset + rows,
                                last_sync_status="success", last_sync_error=None,
                                total_syncs=SyncStatus.total_syncs + 1, timemodified=now)
@@ -135,10 +161,15 @@ class Passes:
              .where(where).execute())
 
     def failed(self, error: str, now: int) -> None:
-        """A page could not be served: the next pass will be full."""
-        (SyncStatus.update(pass_mode="", last_sync_status="failed", last_sync_error=error[:1000], timemodified=now)
-         .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
-         .execute())
+        """A page could not be served: the next pass will be full. Best effort: the database may be down."""
+        if self.sync_mode == DISABLED:
+            return
+        # If the database is unreachable the pass stays unfinished: the client starts again from offset 0.
+        with contextlib.suppress(peewee.DatabaseError):
+            (SyncStatus.update(pass_mode="", last_sync_status="failed", last_sync_error=error[:1000],
+                               timemodified=now)
+             .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
+             .execute())
 
 
 def read_page(db: peewee.Database, companyid: int, courses: list[int], window: Window, position: Position,

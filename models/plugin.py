@@ -101,9 +101,11 @@ class SyncStatus(BaseModel):
     pass_offset = BigIntegerField(default=0)
     pass_last_userid = BigIntegerField(default=0)
     pass_last_courseid = BigIntegerField(default=0)
+    pass_scope = CharField(max_length=40, default="")  # digest of the enabled courses and fields
     # The last completed pass: its start is the next incremental pass's window start.
     done_start_seq = BigIntegerField(default=0)
     done_at = BigIntegerField(default=0)
+    done_scope = CharField(max_length=40, default="")
 
     class Meta:
         table_function = prefixed("local_alx_api_sync_status")
@@ -150,7 +152,9 @@ class ApiLog(BaseModel):
     class Meta:
         table_function = prefixed("local_alx_api_logs")
         indexes = ((("timecreated",), False), (("companyid", "timecreated"), False),
-                   (("token_ref", "timecreated"), False), (("ip_address", "timecreated"), False))
+                   # Covering the rate-limit and failed-authentication counts: read from the index alone.
+                   (("token_ref", "timecreated", "error_code"), False),
+                   (("ip_address", "error_code", "timecreated"), False))
 
 
 class Alert(BaseModel):

@@ -46,7 +46,8 @@ def _step_2_api_state(db: peewee.Database) -> None:
     """Pass state of the Moodle-compatible endpoint; token, error and cache columns in the log."""
     _add_missing_columns(db, plugin.SyncStatus, ["pass_mode", "pass_since_seq", "pass_start_seq",
                                                  "pass_started_at", "pass_offset", "pass_last_userid",
-                                                 "pass_last_courseid", "done_start_seq", "done_at"])
+                                                 "pass_last_courseid", "pass_scope", "done_start_seq", "done_at",
+                                                 "done_scope"])
     _add_missing_columns(db, plugin.ApiLog, ["token_ref", "error_code", "http_status", "cache_hit"])
     _add_missing_indexes(db, plugin.ApiLog)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import falcon.testing
 
@@ -27,6 +30,16 @@ class Site:
     app: object
     tokens: dict[int, str] = field(default_factory=dict)  # company -> managed token
     clock: dict = field(default_factory=lambda: {"now": NOW})
+    config: object = None  # the app's Config
+
+    @property
+    def now(self) -> int:
+        return self.clock["now"]
+
+    def advance(self, seconds: int) -> int:
+        self.clock["now"] += seconds
+        self.b.now = self.clock["now"]
+        return self.clock["now"]
 
     @property
     def db(self):
@@ -43,14 +56,57 @@ class Site:
         self.b.now = self.clock["now"]
         return run_sync(self.b, **options)
 
+    def call(self, *, method: str = "POST", query: dict | str | None = None, body: dict | str | bytes | None = None,
+             content_type: str | None = "application/x-www-form-urlencoded", remote_addr: str = "127.0.0.1",
+             user_agent: str | None = None, client: falcon.testing.TestClient | None = None):
+        """One raw request to the Moodle endpoint: query string and body exactly as given."""
+        headers = {}
+        if content_type is not None and body is not None:
+            headers["Content-Type"] = content_type
+        if user_agent is not None:
+            headers["User-Agent"] = user_agent
+        qs = query if isinstance(query, str) or query is None else _form(query)
+        data = _form(body) if isinstance(body, dict) else body
+        return (client or self.client).simulate_request(method, ENDPOINT, query_string=qs, body=data,
+                                                        headers=headers, remote_addr=remote_addr)
+
+    def page(self, token: str | None = None, *, company: int = 1, limit: int | None = None,
+             offset: int | None = None, client=None, **params) -> list[dict]:
+        """One JSON page of the Moodle endpoint; fails the test on anything but a bare array."""
+        body = {"wsfunction": FUNCTION, "moodlewsrestformat": "json", "limit": limit, "offset": offset,
+                "wstoken": token if token is not None else self.tokens[company], **params}
+        result = self.call(body=body, client=client)
+        assert result.status_code == 200, result.text
+        data = json.loads(result.text)
+        assert isinstance(data, list), data
+        return data
+
+    def read_pass(self, token: str | None = None, *, company: int = 1, limit: int = 100, client=None,
+                  between: Callable[[int], None] | None = None) -> list[list[dict]]:
+        """Page from offset 0 until a short page (one pass); ``between(i)`` runs after page i if not last."""
+        pages, offset = [], 0
+        while True:
+            rows = self.page(token, company=company, limit=limit, offset=offset, client=client)
+            pages.append(rows)
+            if len(rows) < limit:
+                return pages
+            if between is not None:
+                between(len(pages) - 1)
+            offset += len(rows)
+
+    def second_app(self) -> falcon.testing.TestClient:
+        """Another API process on the same database (own cache, own memory): a client for it."""
+        app = create_app(self.config, db=self.db, clock_fn=lambda: self.clock["now"])
+        return falcon.testing.TestClient(app)
+
 
 def _form(params: dict) -> str:
-    from urllib.parse import urlencode
-
     return urlencode({k: v for k, v in params.items() if v is not None})
 
 
-def build_site(db_url: str, *, companies=(1, 2), users_per_company=5, courses=(10, 11), **config) -> Site:
+def build_site(db_url: str, *, companies=(1, 2), users_per_company=5, courses=(10, 11),
+               setup: Callable[[MoodleBuilder], None] | None = None, **config) -> Site:
+    """``setup(builder)`` adds Moodle data before the first sync; ``config`` overrides settings."""
     db = open_database(db_url, "mdl_")
     db.connect(reuse_if_open=True)
     install(db)
@@ -68,11 +124,13 @@ def build_site(db_url: str, *, companies=(1, 2), users_per_company=5, courses=(1
             for course in courses:
                 b.enrol(uid, course)
             uid += 1
+    if setup is not None:
+        setup(b)
     run_sync(b)
-    cfg = load_config(env={}, search_paths=[]).replace(database_url=db_url, timezone="UTC", **config)
+    cfg = load_config(env={}, search_paths=[]).replace(**{"database_url": db_url, "timezone": "UTC", **config})
     clock = {"now": NOW}
     app = create_app(cfg, db=db, clock_fn=lambda: clock["now"])
-    site = Site(b, falcon.testing.TestClient(app), app, clock=clock)
+    site = Site(b, falcon.testing.TestClient(app), app, clock=clock, config=cfg)
     for company in companies:
         site.tokens[company], _ = tokens.create_token(company, name=f"test {company}", actor="tests", now=NOW)
     return site

@@ -26,9 +26,10 @@ MAX_BODY_BYTES = 64 * 1024  # the endpoint takes a handful of short parameters
 
 
 def _problem_serializer(req, resp, exception: falcon.HTTPError) -> None:
-    body = {"title": exception.title or "Error"}
+    # RFC 9457 (problem details) members, plus ``code``: the error code shared with the Moodle endpoint.
+    body = {"title": exception.title or "Error", "status": exception.status_code}
     if exception.description:
-        body["description"] = exception.description
+        body["detail"] = exception.description
     if exception.code:
         body["code"] = exception.code
     resp.data = json.dumps(body).encode()

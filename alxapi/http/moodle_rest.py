@@ -35,6 +35,14 @@ def moodle_int(params: dict, name: str, default: int) -> int:
     return int(text)
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a surrogate escape left by an undecodable byte
+        return False
+    return True
+
+
 def error_body(err: ApiError, fmt: str, debug: bool) -> tuple[bytes, str]:
     if fmt == "json":
         body = {"exception": err.kind.exception, "errorcode": err.code, "message": err.message}
@@ -58,19 +66,25 @@ class MoodleRestResource:
     def on_post(self, req, resp):
         self._handle(req, resp)
 
-    def _params(self, req) -> dict:
-        """Query string and form body merged, the body winning on a clash (PHP's array_merge)."""
+    def _params(self, req) -> tuple[dict, ApiError | None]:
+        """Query string and form body merged, the body winning on a clash (PHP's array_merge).
+
+        A problem with the request (a body that is not a form) is returned, not raised, and bytes that
+        are not UTF-8 are kept as surrogate escapes: ``_handle`` refuses them once it knows the format
+        the client asked for.
+        """
         params = dict(parse_qsl(req.query_string or "", keep_blank_values=True, strict_parsing=False,
-                                errors="strict"))
+                                errors="surrogateescape"))
         if req.method == "POST" and not req.context.body_too_large:
             raw = req.bounded_stream.read()
             if raw:
                 ctype = (req.content_type or "").split(";")[0].strip().lower()
                 if ctype not in ("", "application/x-www-form-urlencoded"):
-                    raise ApiError("invalidparameter", f"unsupported content type {ctype[:100]}: "
-                                   "send application/x-www-form-urlencoded")
-                params.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-        return params
+                    return params, ApiError("invalidparameter", f"unsupported content type {ctype[:100]}: "
+                                            "send application/x-www-form-urlencoded")
+                params.update(parse_qsl(raw.decode("utf-8", "surrogateescape"), keep_blank_values=True,
+                                        errors="surrogateescape"))
+        return params, None
 
     def _handle(self, req, resp):
         ctx, now = self.ctx, self.ctx.clock()
@@ -78,8 +92,12 @@ class MoodleRestResource:
                          user_agent=req.user_agent or "", extra={"request_method": req.method})
         fmt = "xml"
         try:
-            params = self._params(req)
+            params, problem = self._params(req)
             fmt = "json" if params.get("moodlewsrestformat") == "json" else "xml"
+            if problem is not None:
+                raise problem
+            if not all(_is_utf8(k) and _is_utf8(v) for k, v in params.items()):
+                raise ApiError("invalidparameter", "the parameters are not valid UTF-8")
             if req.context.body_too_large:
                 raise ApiError("requesttoolarge", "request body too large")
             if getattr(req.context, "db_down", False):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from ..requestlog import LogEntry
 from .context import AppContext
 
 ENDPOINT = "v1_course_progress"
+_LIMIT = re.compile(r"-?[0-9]{1,12}")
 
 
 def token_from(req) -> str | None:
@@ -24,11 +26,21 @@ def token_from(req) -> str | None:
     return req.get_header("X-API-Key") or req.get_param("api_key")
 
 
+def parse_limit(text: str | None) -> int:
+    """``limit``: a whole number (its range is checked against max_records by the service)."""
+    if text is None:
+        return 100
+    if not _LIMIT.fullmatch(text):
+        raise ApiError("invalidparameter", "limit must be a whole number")
+    return int(text)
+
+
 def problem(err: ApiError) -> falcon.HTTPError:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
+    # What the client did wrong is safe to say; authentication details stay in the log.
+    detail = err.debuginfo if err.code in ("invalidparameter", "ratelimitexceeded") and err.debuginfo else err.message
     return falcon.HTTPError(getattr(falcon, f"HTTP_{err.kind.status}"), title=err.kind.title,
-                            description=err.message if err.code != "ratelimitexceeded" else err.debuginfo,
-                            code=err.code, headers=headers)
+                            description=detail, code=err.code, headers=headers)
 
 
 class CourseProgressResource:
@@ -46,10 +58,10 @@ class CourseProgressResource:
             entry.token_ref, entry.userid, entry.companyid = principal.token_ref, principal.userid, principal.companyid
             settings = ctx.service.settings_for(principal)
             ctx.service.check_rate_limit(principal, settings, now)
-            limit = req.get_param_as_int("limit", min_value=1, max_value=1_000_000, default=100)
-            fmt = req.get_param("format", default="json")
+            limit = parse_limit(req.get_param("limit"))
+            fmt = req.get_param("format") or "json"
             if fmt not in ("json", "csv"):
-                raise falcon.HTTPInvalidParam("must be json or csv", "format")
+                raise ApiError("invalidparameter", "format must be json or csv")
             generated = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             page = ctx.service.v1_page(principal, settings, limit, req.get_param("cursor"), req.get_param("since"),
                                        fmt, now, generated)
@@ -72,6 +84,8 @@ class CourseProgressResource:
             raise problem(ApiError("servicetemporarilyunavailable", "database error", retry_after=30)) from None
         finally:
             ctx.finish(req, ENDPOINT, entry)
+            # Server time including the request-log write (benchmarks and BI clients can read it).
+            resp.set_header("X-Response-Time", f"{(time.perf_counter() - req.context.started) * 1000:.3f}ms")
 
 
 class HealthResource:

@@ -1,0 +1,336 @@
+"""`make bench-api`: REST v1 over HTTP on the 1M-enrolment SQLite database, all measured in one run.
+
+(a) an uncached 1000-row page through `alx serve` (Waitress, keep-alive client, response cache off)
+    vs the in-process baseline: the same SELECT fetched with the sqlite3 module and serialized to
+    JSON (goal ≤ 2.0 ×);
+(b) a cached 1000-row page: median server time from the X-Response-Time header (goal ≤ 1 ms);
+(c) Datasette serving the same file through its SQL JSON endpoint, same page, same client
+    (goal: ALX as deployed, i.e. with its response cache, ≥ 2 × faster; the ratio against ALX with
+    its cache off is printed too);
+(d) requests per second from 8 concurrent keep-alive clients (separate processes) on cached
+    100-row pages.
+
+The 1M database comes from ``bench.run.cached_database``; it is synced into the reporting table
+once and kept as ``api-<size>.sqlite3`` beside it. Servers listen on loopback and are stopped by
+their own pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+from .run import CACHE, cached_database, fresh_plugin_tables, measure
+from .steps import NOW
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+START_TIMEOUT = 60.0
+COLUMNS = ("userid", "courseid", "firstname", "lastname", "email", "username", "coursename", "timecompleted",
+           "timestarted", "percentage", "status", "change_seq", "is_deleted")
+
+
+# -- the database --------------------------------------------------------------------------------
+def synced_database(size: str) -> Path:
+    """The cached database with a fully synced reporting table (built once, reused while usable)."""
+    path = CACHE / f"api-{size}.sqlite3"
+    if path.exists():
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            con.execute(f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting LIMIT 1").fetchall()
+            con.execute("SELECT token_ref, http_status FROM mdl_local_alx_api_logs LIMIT 1").fetchall()
+            con.close()
+            return path
+        except sqlite3.Error as exc:
+            print(f"rebuilding {path.name}: {exc}", file=sys.stderr)
+    source = cached_database(size)
+    work = path.with_name(path.name + ".tmp")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{work}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(source, work)
+    url = f"sqlite:///{work}"
+    fresh_plugin_tables(url)
+    print("syncing the reporting table once …", file=sys.stderr)
+    result = measure("full", url, NOW + 86_400)
+    print(f"  {result['created']} rows in {result['seconds']:.0f}s", file=sys.stderr)
+    con = sqlite3.connect(work)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{work}{suffix}").unlink(missing_ok=True)
+    work.rename(path)
+    return path
+
+
+def prepare(url: str) -> dict:
+    """A token for the largest company (unlimited rate), its courses, and cursors to mid-table pages."""
+    import peewee
+
+    from alxapi.access import settings as company_settings
+    from alxapi.access import tokens
+    from alxapi.feed import data_version
+    from alxapi.service import encode_cursor
+    from models.db import open_database
+    from models.plugin import ApiLog, Reporting, SyncStatus
+
+    db = open_database(url)
+    with db.connection_context():
+        ApiLog.delete().execute()  # every run starts from the same request log
+        SyncStatus.delete().execute()
+        company = (Reporting.select(Reporting.companyid).where(Reporting.is_deleted == 0)
+                   .group_by(Reporting.companyid).order_by(peewee.fn.COUNT(Reporting.id).desc()).scalar())
+        now = int(time.time())
+        company_settings.set_values(company, {"rate_limit": "0"}, actor="bench", now=now)
+        token, _ = tokens.create_token(company, name="bench-api", actor="bench", now=now)
+        courses = list(company_settings.load(company).courses)
+        high = data_version(company)
+        keys = db.execute_sql(
+            f"SELECT userid, courseid FROM mdl_local_alx_api_reporting WHERE companyid = ? AND is_deleted = 0 "
+            f"AND courseid IN ({', '.join('?' * len(courses))}) ORDER BY userid, courseid",
+            [company, *courses]).fetchall()
+    db.close()
+    mid = keys[len(keys) // 3]  # a page from the middle of the company's rows
+
+    def cursor(key):  # what meta.next of the page ending at ``key`` is (the read's total included)
+        return encode_cursor({"u": int(key[0]), "c": int(key[1]), "s": None, "h": high, "t": len(keys)})
+
+    return {"company": company, "token": token, "courses": courses, "rows": len(keys), "after": tuple(mid),
+            "cursor": cursor(mid), "small_cursors": [cursor(keys[i * 100 + 99]) for i in range(10)]}
+
+
+def baseline(path: Path, setup: dict, n: int) -> tuple[list[float], int]:
+    """The same SELECT as the API's page, fetched with sqlite3 and serialized to JSON, in process."""
+    courses = setup["courses"]
+    sql = (f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting WHERE companyid = ? "
+           f"AND courseid IN ({', '.join('?' * len(courses))}) AND is_deleted = 0 "
+           "AND (userid > ? OR (userid = ? AND courseid > ?)) ORDER BY userid, courseid LIMIT 1000")
+    u, c = setup["after"]
+    params = [setup["company"], *courses, u, u, c]
+    con = sqlite3.connect(path)
+    times, size = [], 0
+    for _ in range(n):
+        started = time.perf_counter()
+        cur = con.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        body = json.dumps({"data": [dict(zip(names, row, strict=True)) for row in cur.fetchall()]},
+                          separators=(",", ":")).encode()
+        times.append(time.perf_counter() - started)
+        size = len(body)
+    con.close()
+    return times, size
+
+
+# -- servers -------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port: int, path: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server on port {port} exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            if conn.getresponse().status < 500:
+                conn.close()
+                return
+        except OSError:
+            time.sleep(0.1)
+    stop(proc)
+    raise SystemExit(f"server on port {port} did not answer {path} within {START_TIMEOUT:.0f}s")
+
+
+def start_alx(url: str, threads: int, **env) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ALX_")}
+    environ.update({k: str(v) for k, v in env.items()}, ALX_LOG_LEVEL="warning")
+    proc = subprocess.Popen([str(BIN / "alx"), "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--threads", str(threads)], env=environ, cwd=ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_http(port, "/healthz", proc)
+    return proc, port
+
+
+def start_datasette(path: Path) -> tuple[subprocess.Popen, int]:
+    exe = BIN / "datasette"
+    if not exe.exists():
+        raise SystemExit("datasette is not installed: pip install -e '.[bench]'")
+    port = free_port()
+    proc = subprocess.Popen([str(exe), "serve", str(path), "--host", "127.0.0.1", "--port", str(port),
+                             "--setting", "max_returned_rows", "1000", "--setting", "sql_time_limit_ms", "30000",
+                             "--setting", "default_cache_ttl", "0"],
+                            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_http(port, "/-/versions.json", proc)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)
+
+
+# -- clients -------------------------------------------------------------------------------------
+def timed_gets(port: int, path: str, headers: dict, n: int, warmup: int = 3) -> dict:
+    """``n`` GETs of one path on one keep-alive connection: client times, server times, body size."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    client, server, size, rows = [], [], 0, 0
+    for i in range(warmup + n):
+        started = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        r = conn.getresponse()
+        body = r.read()
+        elapsed = time.perf_counter() - started
+        if r.status != 200:
+            raise SystemExit(f"GET {path[:80]} → {r.status}: {body[:300]!r}")
+        if i >= warmup:
+            client.append(elapsed)
+            if r.getheader("X-Response-Time"):
+                server.append(float(r.getheader("X-Response-Time").removesuffix("ms")) / 1000)
+        size = len(body)
+        data = json.loads(body)
+        rows = len(data["data"] if isinstance(data, dict) else data)
+    conn.close()
+    return {"client": client, "server": server, "size": size, "rows": rows}
+
+
+def load_worker(port: int, paths: list[str], headers: dict, start_at: float, stop_at: float) -> tuple[int, int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    ok = errors = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    i = 0
+    while time.time() < stop_at:
+        conn.request("GET", paths[i % len(paths)], headers=headers)
+        r = conn.getresponse()
+        r.read()
+        if r.status == 200:
+            ok += 1
+        else:
+            errors += 1
+        i += 1
+    conn.close()
+    return ok, errors
+
+
+def throughput(port: int, paths: list[str], headers: dict, clients: int, seconds: float) -> tuple[float, int]:
+    with ProcessPoolExecutor(clients) as pool:
+        start_at = time.time() + 1.0  # every client connected and waiting
+        futures = [pool.submit(load_worker, port, paths, headers, start_at, start_at + seconds)
+                   for _ in range(clients)]
+        results = [f.result(timeout=seconds + 60) for f in futures]
+    ok = sum(r[0] for r in results)
+    return ok / seconds, sum(r[1] for r in results)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="1m", help="generator size (default 1m)")
+    parser.add_argument("-n", type=int, default=50, help="requests per latency measurement (default 50)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the throughput run (default 5)")
+    parser.add_argument("--threads", type=int, default=8, help="server threads (default 8)")
+    args = parser.parse_args()
+    path = synced_database(args.size)
+    url = f"sqlite:///{path}"
+    setup = prepare(url)
+    auth = {"Authorization": f"Bearer {setup['token']}"}
+    page = "/api/v1/course-progress?" + urlencode({"limit": 1000, "cursor": setup["cursor"]})
+    results: dict[str, dict] = {}
+
+    base_times, base_size = baseline(path, setup, args.n)
+
+    proc, port = start_alx(url, args.threads, ALX_CACHE_MAX_ENTRIES=0)
+    try:
+        results["uncached"] = timed_gets(port, page, auth, args.n)
+        results["first"] = timed_gets(port, "/api/v1/course-progress?limit=1000", auth, max(args.n // 5, 5))
+    finally:
+        stop(proc)
+
+    proc, port = start_alx(url, args.threads)
+    try:
+        results["cached"] = timed_gets(port, page, auth, max(args.n, 200))
+        small = ["/api/v1/course-progress?" + urlencode({"limit": 100, "cursor": c}) for c in setup["small_cursors"]]
+        for p in small:
+            timed_gets(port, p, auth, 1, warmup=0)  # fill the cache
+        rps, errors = throughput(port, small, auth, 8, args.seconds)
+        results["small"] = timed_gets(port, small[0], auth, args.n)
+    finally:
+        stop(proc)
+
+    proc, port = start_datasette(path)
+    try:
+        courses = setup["courses"]
+        u, c = setup["after"]
+        sql = (f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting WHERE companyid = {setup['company']} "
+               f"AND courseid IN ({', '.join(map(str, courses))}) AND is_deleted = 0 "
+               f"AND (userid > {u} OR (userid = {u} AND courseid > {c})) ORDER BY userid, courseid LIMIT 1000")
+        results["datasette"] = timed_gets(port, f"/{path.stem}.json?" + urlencode({"sql": sql, "_shape": "array"}),
+                                          {}, args.n)
+    finally:
+        stop(proc)
+
+    base = statistics.median(base_times)
+    unc = statistics.median(results["uncached"]["client"])
+    cached_server = statistics.median(results["cached"]["server"])
+    ds = statistics.median(results["datasette"]["client"])
+    for name in ("uncached", "cached", "datasette"):
+        assert results[name]["rows"] == 1000, (name, results[name]["rows"])
+
+    print(f"\nREST v1 benchmark, {args.size} enrolments, SQLite, company {setup['company']} "
+          f"({setup['rows']} rows, {len(setup['courses'])} courses), {os.cpu_count()} cores, "
+          f"{args.threads} server threads\n")
+    print(f"{'measurement':52} {'median ms':>9} {'p90 ms':>8} {'ratio':>7}  goal")
+    p90 = lambda xs: sorted(xs)[int(len(xs) * 0.9)]  # noqa: E731
+    print(f"{'baseline: SELECT 1000 rows + json.dumps (in-process)':52} {ms(base)} {ms(p90(base_times))} "
+          f"{1.0:7.2f}  ({base_size // 1024} KiB)")
+    print(f"{'(a) uncached 1000-row page over HTTP (client time)':52} {ms(unc)} "
+          f"{ms(p90(results['uncached']['client']))} {unc / base:7.2f}  ≤ 2.0 × baseline "
+          f"({results['uncached']['size'] // 1024} KiB)")
+    print(f"{'    same, server time (X-Response-Time)':52} {ms(statistics.median(results['uncached']['server']))} "
+          f"{ms(p90(results['uncached']['server']))} {statistics.median(results['uncached']['server']) / base:7.2f}")
+    first = statistics.median(results["first"]["client"])
+    print(f"{'    first page of a read (also counts the total)':52} {ms(first)} "
+          f"{ms(p90(results['first']['client']))} {first / base:7.2f}")
+    print(f"{'(b) cached 1000-row page, server time':52} {ms(cached_server)} "
+          f"{ms(p90(results['cached']['server']))} {'':>7}  ≤ 1 ms")
+    print(f"{'    same, client time':52} {ms(statistics.median(results['cached']['client']))} "
+          f"{ms(p90(results['cached']['client']))}")
+    cached_client = statistics.median(results["cached"]["client"])
+    print(f"{'(c) Datasette SQL JSON, same page (client time)':52} {ms(ds)} {ms(p90(results['datasette']['client']))} "
+          f"{ds / cached_client:7.2f}  ≥ 2: ALX as deployed (cache on) vs Datasette (ratio = Datasette / ALX)")
+    print(f"{'    vs ALX with its cache off (a)':52} {'':>9} {'':>8} {ds / unc:7.2f}  "
+          "(for information: Datasette runs only the SQL; ALX also authenticates, logs, formats dates)")
+    print(f"{'(d) cached 100-row pages, 8 keep-alive clients':52} {rps:9.0f} req/s"
+          f"{'':>8}  ({errors} errors; one client: "
+          f"{statistics.median(results['small']['client']) * 1000:.2f} ms per request)")
+    verdict = {"(a)": unc / base <= 2.0, "(b)": cached_server <= 0.001, "(c)": ds / cached_client >= 2.0}
+    print("\ngoals: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdict.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""The API served for real: `alx serve` (Waitress) in a subprocess on loopback, spoken to with a plain
+HTTP/1.1 keep-alive client. Bad input must not take the server down, and its logs never show a query
+string or a token. The server is stopped by its own pid; every wait is bounded."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from urllib.parse import urlencode
+
+import pytest
+
+from models.plugin import ApiLog
+
+from .api_helpers import FUNCTION, build_site
+from .cli_helpers import alx_command, alx_env
+
+START_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 15.0
+
+
+class Server:
+    """`alx serve` on a free loopback port; stderr collected by a reader thread."""
+
+    def __init__(self, db_url: str, home, threads: int = 4):
+        self.lines: list[str] = []
+        self.port = self._start(db_url, home, threads)
+
+    def _start(self, db_url: str, home, threads: int) -> int:
+        for _attempt in range(3):  # a free port found here may be taken before the server binds it
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            self.proc = subprocess.Popen(
+                [*alx_command(), "--db", db_url, "serve", "--host", "127.0.0.1", "--port", str(port),
+                 "--threads", str(threads)],
+                env=alx_env(home), cwd=home, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, text=True, errors="replace")
+            self.reader = threading.Thread(target=self._read, daemon=True)
+            self.reader.start()
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if any(f"127.0.0.1:{port}" in line for line in self.lines):
+                    return port
+                time.sleep(0.05)
+            self.stop()
+        raise AssertionError("alx serve did not start:\n" + "".join(self.lines))
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=15)
+        self.reader.join(timeout=5)
+        return self.proc.returncode
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.lines)
+
+
+@pytest.fixture
+def served(db_url, tmp_path):
+    site = build_site(db_url, rate_limit=0)
+    server = Server(db_url, tmp_path / "home")
+    yield site, server
+    server.stop()
+
+
+def request(conn, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+def moodle_form(token: str, **params) -> bytes:
+    return urlencode({"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json", **params}).encode()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def error_code(body: bytes) -> str:
+    """A Moodle error's code, in JSON or (when the format could not be read from the request) XML."""
+    if body.startswith(b"<?xml"):
+        return re.search(rb"<ERRORCODE>(\w+)</ERRORCODE>", body).group(1).decode()
+    return json.loads(body)["errorcode"]
+
+
+def test_served_endpoints_and_bad_input(served):
+    site, server = served
+    token = site.tokens[1]
+    conn = server.connection()
+    # Moodle endpoint: POST form, success and an error, on one kept-alive connection.
+    status, headers, body = request(conn, "POST", "/webservice/rest/server.php", moodle_form(token, limit=4), FORM)
+    rows = json.loads(body)
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert [(r["userid"], r["courseid"]) for r in rows] == [(100, 10), (100, 11), (101, 10), (101, 11)]
+    status, _, body = request(conn, "POST", "/webservice/rest/server.php", moodle_form("0" * 32), FORM)
+    assert status == 200 and json.loads(body) == {
+        "exception": "moodle_exception", "errorcode": "invalidtoken", "message": "Invalid token - token not found"}
+    # REST v1: pages followed on the same connection, with the token in each of its three places.
+    seen, cursor, page = [], None, 0
+    for page in range(20):
+        query = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        how = page % 3
+        if how == 2:
+            query["api_key"] = token
+        hdrs = {"Authorization": f"Bearer {token}"} if how == 0 else {"X-API-Key": token} if how == 1 else {}
+        status, headers, body = request(conn, "GET", "/api/v1/course-progress?" + urlencode(query), headers=hdrs)
+        assert status == 200, body
+        assert re.fullmatch(r"[0-9.]+ms", headers["x-response-time"])
+        doc = json.loads(body)
+        seen += [(d["userid"], d["courseid"]) for d in doc["data"]]
+        cursor = doc["meta"]["next"]
+        if cursor is None:
+            break
+    assert page == 3 and len(seen) == len(set(seen)) == 10
+    status, headers, body = request(conn, "GET", "/api/v1/course-progress?limit=0",
+                                    headers={"Authorization": f"Bearer {token}"})
+    assert status == 400 and headers["content-type"] == "application/problem+json"
+    for path in ("/api/v1/health", "/healthz"):
+        status, headers, body = request(conn, "GET", path)
+        assert status == 200 and json.loads(body)["database"]["reachable"] is True
+        assert headers["x-content-type-options"] == "nosniff"
+    status, _, body = request(conn, "GET", "/metrics")
+    assert status == 200 and b"alx_http_requests_total" in body
+    conn.close()
+
+    # Bad input, each on a fresh connection (the server may close one after refusing it).
+    def fresh(method, path, body=None, headers=None):
+        c = server.connection()
+        try:
+            return request(c, method, path, body, headers)
+        except (ConnectionError, http.client.HTTPException):
+            return None, {}, b""
+        finally:
+            c.close()
+
+    big = moodle_form(token) + b"&pad=" + b"x" * (200 * 1024)  # over the app's 64 KiB body limit
+    status, _, body = fresh("POST", "/webservice/rest/server.php", big, FORM)
+    assert status == 200 and error_code(body) == "requesttoolarge"
+    # Announced bigger than Waitress's limit: refused from the headers alone, before any body is read.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT) as s:
+        s.sendall(b"POST /webservice/rest/server.php HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2097152\r\n\r\nwstoken=")
+        assert s.recv(100).startswith(b"HTTP/1.1 413 ")
+    status, _, body = fresh("POST", "/webservice/rest/server.php", moodle_form(token) + b"&limit=\xff\xfe\xc3", FORM)
+    assert status == 200 and error_code(body) == "invalidparameter"
+    status, _, body = fresh("POST", "/webservice/rest/server.php", json.dumps({"wstoken": token}).encode(),
+                            {"Content-Type": "application/json"})
+    assert status == 200 and error_code(body) in ("invalidparameter", "invalidtoken")
+    status, _, body = fresh("GET", "/api/v1/course-progress?" + "cursor=" + "A" * 20_000,
+                            headers={"Authorization": f"Bearer {token}"})
+    assert status == 400
+    status, _, _ = fresh("GET", "/api/v1/course-progress?" + "x=" + "A" * 300_000)  # over the header limit
+    assert status == 431
+    status, _, _ = fresh("GET", "/api/v1/course-progress?limit=%ff%fe&api_key=%c3", headers={"X-API-Key": token})
+    assert status == 400
+    status, _, _ = fresh("GET", "/api/v1/%ff%00/../../etc/passwd")
+    assert status in (400, 404)
+    status, _, _ = fresh("POST", "/api/v1/course-progress", b"{}", {"Content-Type": "application/json"})
+    assert status == 405
+    # Half a request, then the connection drops: the server shrugs it off.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT) as s:
+        s.sendall(b"POST /webservice/rest/server.php HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nwstoken=")
+    # Still up and answering.
+    assert server.alive()
+    status, _, body = fresh("POST", "/webservice/rest/server.php", moodle_form(token, limit=1), FORM)
+    assert status == 200 and len(json.loads(body)) == 1
+
+    assert server.stop() == 0  # SIGTERM is a requested stop
+    logs = server.stderr
+    assert "GET /api/v1/course-progress 200" in logs  # the request log is there ...
+    assert token not in logs and "api_key" not in logs and "cursor=" not in logs and "?" not in logs  # ... bare
+    assert "Traceback" not in logs
+    for row in ApiLog.select():
+        assert token not in " ".join(str(v) for v in row.__data__.values())
+
+
+def test_concurrent_keep_alive_clients(served):
+    site, server = served
+    token = site.tokens[1]
+    errors: list[str] = []
+    counts: list[int] = []
+
+    def client(n: int):
+        conn = server.connection()
+        try:
+            for i in range(10):
+                if i % 2:
+                    status, _, body = request(conn, "POST", "/webservice/rest/server.php",
+                                              moodle_form(token, limit=5, offset=0), FORM)
+                    rows = json.loads(body)
+                else:
+                    status, _, body = request(conn, "GET", f"/api/v1/course-progress?limit={1 + n}",
+                                              headers={"Authorization": f"Bearer {token}"})
+                    rows = json.loads(body)["data"]
+                if status != 200:
+                    errors.append(f"{status} {body[:200]!r}")
+                counts.append(len(rows))
+        except Exception as exc:  # collected, asserted below
+            errors.append(repr(exc))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors[:5]
+    assert len(counts) == 60
