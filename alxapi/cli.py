@@ -359,8 +359,12 @@ def cmd_serve(args) -> int:
     db = connect(config)
     require_schema(db, config)
     db.close()
-    return serve(config, config.api_host, config.api_port, config.api_threads,
-                 lambda url: _say(f"alx: serving on {url} (Ctrl-C or SIGTERM stops)"))
+    try:
+        return serve(config, config.api_host, config.api_port, config.api_threads,
+                     lambda url: _say(f"alx: serving on {url} (Ctrl-C or SIGTERM stops)"))
+    except OSError as exc:  # address in use, not permitted, unknown host
+        raise UserError(f"cannot listen on {config.api_host}:{config.api_port}: {exc.strerror or exc}. "
+                        "Choose another --port/--host (api_port, api_host).") from None
 
 
 def cmd_demo(args) -> int:

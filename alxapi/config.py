@@ -279,7 +279,7 @@ SETTINGS: tuple[Setting, ...] = (
     # Reporting and API limits
     Setting("report_roles", LIST, ("student",), "role shortnames whose enrolments are reported"),
     Setting("max_records", INT, 1000, "largest page an API call may return", min=1, max=10000),
-    Setting("rate_limit", INT, 100, "API calls per company per day (0 = unlimited)", min=0, max=1_000_000),
+    Setting("rate_limit", INT, 100, "API calls per token per local day; a company setting overrides it (0 = unlimited)", min=0, max=1_000_000),
     Setting("log_retention_days", INT, 90, "days of API logs kept", min=1, max=3650),
     Setting("allow_get_method", BOOL, False, "accept GET on the Moodle-compatible endpoint (POST only if off)"),
     # Sync

@@ -1124,3 +1124,17 @@ def test_enabling_a_course_after_a_completed_pass_makes_the_next_pass_full(db_ur
     setv(site, 1, field_email=0)
     rows = flat(site.read_pass(limit=3))
     assert set(keys(rows)) == COMPANY1 and all("email" not in r for r in rows)
+
+
+def test_an_unexpected_error_is_answered_in_moodles_format_without_details(db_url, monkeypatch):
+    site = build_site(db_url)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(site.app.context.service, "moodle_page", broken)
+    result = site.call(body=body(site, limit=5))
+    assert result.status_code == 200
+    assert result.json == {"exception": "moodle_exception", "errorcode": "unexpectederror",
+                           "message": "Unexpected error"}
+    assert "secret" not in result.text

@@ -627,3 +627,15 @@ def test_demo_rejects_an_unknown_size(plain):
     assert not (plain.workdir / "x.sqlite3").exists()
     assert not any(p.name.startswith("x.sqlite3") for p in plain.workdir.iterdir())
 
+
+
+def test_serve_on_a_port_in_use_says_so_without_a_traceback(installed):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = installed("serve", "--port", str(port))
+    assert result.code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

@@ -75,7 +75,7 @@ Try next (or export ALX_DATABASE_URL={url} and drop --db):
 """)
     if args.no_serve:
         return 0
-    return serve_demo(url, config, args.port or config.api_port, say)
+    return serve_demo(url, config, config.api_port if args.port is None else args.port, say)
 
 
 def serve_demo(url: str, config, port: int, say) -> int:
@@ -110,5 +110,9 @@ Power BI (Get Data → Web → Advanced):
 """)
         sys.stdout.flush()
 
-    demo_config = config.replace(database_url=url, allow_get_method=config.allow_get_method)
-    return serve(demo_config, "127.0.0.1", port, 4, announce)
+    demo_config = config.replace(database_url=url)
+    try:
+        return serve(demo_config, config.api_host, port, config.api_threads, announce)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {config.api_host}:{port}: {exc.strerror or exc}. "
+                        "Choose another port with --port or ALX_API_PORT (0 picks a free one).") from None

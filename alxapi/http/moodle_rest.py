@@ -6,6 +6,7 @@ Errors are answered exactly as Moodle does: HTTP 200 and a body with only ``exce
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
@@ -18,6 +19,7 @@ from ..requestlog import LogEntry
 from ..service import _php_json
 from .context import AppContext
 
+log = logging.getLogger("alx.api")
 FUNCTION = "local_alx_report_api_get_course_progress"
 ENDPOINT = "get_course_progress"
 _INT = re.compile(r"-?[0-9]+")
@@ -126,6 +128,9 @@ class MoodleRestResource:
         except peewee.DatabaseError as exc:
             req.context.db_down = isinstance(exc, (peewee.OperationalError, peewee.InterfaceError))
             self._error(resp, entry, ApiError("servicetemporarilyunavailable", "database error"), fmt)
+        except Exception:  # a bug: logged with its traceback, answered in Moodle's format, never leaked
+            log.exception("unexpected error on the Moodle endpoint")
+            self._error(resp, entry, ApiError("unexpectederror", "the error was logged on the server"), fmt)
         finally:
             resp.status = falcon.HTTP_200  # Moodle answers every error with HTTP 200
             resp.set_header("Cache-Control", "private, must-revalidate, pre-check=0, post-check=0, max-age=0")
