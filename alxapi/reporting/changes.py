@@ -39,7 +39,7 @@ class BigTable:
     source: str
 
 
-def big_tables(t: Tables, roles_in: str) -> list[BigTable]:
+def big_tables(t: Tables) -> list[BigTable]:
     return [
         BigTable("user_enrolments",
                  f"SELECT ue.id AS id, ue.userid AS userid, e.courseid AS courseid "
@@ -170,7 +170,7 @@ class ChangeDetector:
         courses = self.course_fingerprints()
         self._store_fps("course", courses, self._load_fps("course"))
         self._store_fps("roles", {0: self.roles_fingerprint()}, self._load_fps("roles"))
-        for big in big_tables(self.t, ""):
+        for big in big_tables(self.t):
             n, max_id = self.global_fingerprint(big.name)
             self._store_fps(big.name, {0: f"{n}/{max_id}"}, self._load_fps(big.name))
             self._store_fps(big.name + ":c", self.per_course_fingerprints(big), self._load_fps(big.name + ":c"))
@@ -211,7 +211,7 @@ class ChangeDetector:
         self._store_fps("course", new_courses, old_courses)
 
         # 3. Big tables: new ids and timestamps name pairs; lost rows name courses.
-        for big in big_tables(t, ""):
+        for big in big_tables(t):
             old_global = self._load_fps(big.name).get(0, "0/0")
             old_n, old_max = (int(x) for x in old_global.split("/"))
             n, max_id = self.global_fingerprint(big.name)

@@ -62,12 +62,3 @@ class SyncLock:
                     State.insert(name=LOCK_NAME, value_int=0).execute()
             except peewee.IntegrityError:
                 pass  # another process created it first
-
-
-def lock_holder() -> tuple[str, int, int] | None:
-    """(holder, started, expires) of the current lease, or None when free."""
-    row = State.get_or_none(State.name == LOCK_NAME)
-    if row is None or not row.value_text:
-        return None
-    info = json.loads(row.value_text)
-    return info.get("holder", "?"), int(info.get("started", 0)), row.value_int

@@ -417,8 +417,3 @@ class SyncEngine:
             State.insert(name=CHANGE_SEQ, value_int=0).execute()
             return 0
         return row.value_int
-
-
-def current_change_seq() -> int:
-    row = State.get_or_none(State.name == CHANGE_SEQ)
-    return row.value_int if row else 0
