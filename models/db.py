@@ -110,40 +110,16 @@ def make_database(url: str, *, pooled: bool = False, max_connections: int = 8) -
             return pool.PooledSqliteDatabase(path, max_connections=max_connections, stale_timeout=300, **kwargs)
         return peewee.SqliteDatabase(path, **kwargs)
     if scheme in ("mysql", "mariadb"):
-        if not parsed.path.strip("/"):
-            raise DatabaseURLError("MySQL URL has no database name: mysql://user:password@host/moodle")
-        kwargs = dict(
-            host=parsed.hostname or "localhost",
-            user=unquote(parsed.username or ""),
-            password=unquote(parsed.password or ""),
-            charset="utf8mb4",
-            connect_timeout=10,
-            # UPDATE reports rows matched, not rows changed, as SQLite and PostgreSQL do.
-            client_flag=_MYSQL_FOUND_ROWS,
-        )
-        if parsed.port:
-            kwargs["port"] = parsed.port
-        kwargs.update(options)
-        name = parsed.path.strip("/")
-        if pooled:
-            return pool.PooledMySQLDatabase(name, max_connections=max_connections, stale_timeout=300, **kwargs)
-        return peewee.MySQLDatabase(name, **kwargs)
+        # UPDATE reports rows matched, not rows changed, as SQLite and PostgreSQL do.
+        return _server_database(parsed, options, "MySQL", "mysql", peewee.MySQLDatabase, pool.PooledMySQLDatabase,
+                                pooled, max_connections, host=parsed.hostname or "localhost",
+                                user=unquote(parsed.username or ""), password=unquote(parsed.password or ""),
+                                charset="utf8mb4", client_flag=_MYSQL_FOUND_ROWS)
     if scheme in ("postgresql", "postgres", "pgsql"):
-        if not parsed.path.strip("/"):
-            raise DatabaseURLError("PostgreSQL URL has no database name: postgresql://user:password@host/moodle")
-        kwargs = dict(
-            host=parsed.hostname or None,
-            user=unquote(parsed.username or "") or None,
-            password=unquote(parsed.password or "") or None,
-            connect_timeout=10,
-        )
-        if parsed.port:
-            kwargs["port"] = parsed.port
-        kwargs.update(options)
-        name = parsed.path.strip("/")
-        if pooled:
-            return pool.PooledPostgresqlDatabase(name, max_connections=max_connections, stale_timeout=300, **kwargs)
-        return peewee.PostgresqlDatabase(name, **kwargs)
+        return _server_database(parsed, options, "PostgreSQL", "postgresql", peewee.PostgresqlDatabase,
+                                pool.PooledPostgresqlDatabase, pooled, max_connections,
+                                host=parsed.hostname or None, user=unquote(parsed.username or "") or None,
+                                password=unquote(parsed.password or "") or None)
     raise DatabaseURLError(
         f"unsupported database URL scheme {parsed.scheme!r}: use sqlite:///path, mysql://… or postgresql://…"
     )
@@ -154,6 +130,21 @@ def bind(db: peewee.Database, prefix: str = DEFAULT_PREFIX) -> peewee.Database:
     database.initialize(db)
     set_table_prefix(prefix)
     return db
+
+
+def _server_database(parsed, options: dict, label: str, scheme: str, plain_cls, pooled_cls, pooled: bool,
+                     max_connections: int, **kwargs) -> peewee.Database:
+    """A MariaDB/MySQL or PostgreSQL database from a parsed URL: database name, port, options, pool."""
+    name = parsed.path.strip("/")
+    if not name:
+        raise DatabaseURLError(f"{label} URL has no database name: {scheme}://user:password@host/moodle")
+    kwargs["connect_timeout"] = 10
+    if parsed.port:
+        kwargs["port"] = parsed.port
+    kwargs.update(options)
+    if pooled:
+        return pooled_cls(name, max_connections=max_connections, stale_timeout=300, **kwargs)
+    return plain_cls(name, **kwargs)
 
 
 def open_database(url: str, prefix: str = DEFAULT_PREFIX, **kwargs) -> peewee.Database:
