@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (api_port, default 8080; 0 picks a free one)")
     p.add_argument("--threads", type=int, help="worker threads = database connections (api_threads, default 8)")
 
+    command("tui", cmd_tui, "open the console (Textual): monitoring, companies, tokens, alerts, export",
+            "Open the terminal console on the configured database. Keys are shown in the footer and the\n"
+            "command palette (ctrl+p); number keys 1-7 switch screens, r refreshes, p pauses, q quits.\n"
+            "Logs go to log_file (default ~/.local/state/alx/alx-tui.log), never to the screen.")
+
     p = command("demo", cmd_demo, "build a demo database with realistic data and sync it",
                 "Build (or reuse) an SQLite demo database with synthetic Moodle+IOMAD data, install the\n"
                 "ALX tables, run a sync and print what to try next.")
@@ -279,7 +284,7 @@ class _ProgressLine:
 
 def cmd_sync(args) -> int:
     from .reporting.lock import LockHeld
-    from .reporting.sync import SyncEngine, SyncOptions
+    from .reporting.runner import run_sync
 
     config = _config(args, batch_size=args.batch_size, max_sync_time=args.max_sync_time)
     db = connect(config)
@@ -292,12 +297,9 @@ def cmd_sync(args) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     progress = _ProgressLine()
-    options = SyncOptions(full=args.full, companyid=args.company, batch_size=config.batch_size,
-                          max_sync_time=config.max_sync_time, report_roles=list(config.report_roles),
-                          overlap_seconds=config.sync_overlap_seconds,
-                          lock_stale_seconds=config.lock_stale_seconds)
     try:
-        result = SyncEngine(db, options, clock=clock.now, stop=stop, progress=progress).run()
+        result = run_sync(db, config, clock=clock.now, full=args.full, companyid=args.company,
+                          stop=stop, progress=progress)
     except LockHeld as exc:
         _say(f"alx: another sync is running ({exc.holder}, started {_when(exc.started)}); try again later")
         return EXIT_LOCKED
@@ -365,6 +367,16 @@ def cmd_serve(args) -> int:
     except OSError as exc:  # address in use, not permitted, unknown host
         raise UserError(f"cannot listen on {config.api_host}:{config.api_port}: {exc.strerror or exc}. "
                         "Choose another --port/--host (api_port, api_host).") from None
+
+
+def cmd_tui(args) -> int:
+    from alxtui.app import run_console
+
+    config = _config(args)
+    db = connect(config)
+    require_schema(db, config)
+    db.close()
+    return run_console(config, db)
 
 
 def cmd_demo(args) -> int:

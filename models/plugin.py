@@ -166,10 +166,24 @@ class Alert(BaseModel):
     hostname = CharField(max_length=255, default="")
     timecreated = BigIntegerField(default=0)
     resolved = IntegerField(default=0)
+    # Beyond the original plugin: what the alert is about (the cooldown key is (alert_type, subject)),
+    # how often the condition was seen while open, how it was resolved, and delivery bookkeeping so
+    # each alert reaches each channel once and a failed delivery is retried, not lost.
+    subject = CharField(max_length=255, default="")
+    occurrences = IntegerField(default=1)
+    timelastseen = BigIntegerField(default=0)
+    timeresolved = BigIntegerField(default=0)
+    resolved_by = CharField(max_length=100, default="")
+    delivery_status = CharField(max_length=20, default="pending")  # pending|delivered|failed|skipped
+    delivered_channels = CharField(max_length=100, default="")  # comma-separated: email,webhook
+    delivery_attempts = IntegerField(default=0)
+    next_delivery_at = BigIntegerField(default=0)
+    delivery_error = TextField(null=True)
 
     class Meta:
         table_function = prefixed("local_alx_api_alerts")
-        indexes = ((("alert_type", "timecreated"), False), (("resolved",), False))
+        indexes = ((("alert_type", "timecreated"), False), (("resolved",), False),
+                   (("alert_type", "subject", "timecreated"), False), (("delivery_status", "next_delivery_at"), False))
 
 
 class SyncRun(BaseModel):

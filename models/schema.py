@@ -52,11 +52,20 @@ def _step_2_api_state(db: peewee.Database) -> None:
     _add_missing_indexes(db, plugin.ApiLog)
 
 
+def _step_3_alert_lifecycle(db: peewee.Database) -> None:
+    """Alert subject, occurrences, resolution and delivery bookkeeping."""
+    _add_missing_columns(db, plugin.Alert, ["subject", "occurrences", "timelastseen", "timeresolved", "resolved_by",
+                                            "delivery_status", "delivered_channels", "delivery_attempts",
+                                            "next_delivery_at", "delivery_error"])
+    _add_missing_indexes(db, plugin.Alert)
+
+
 # (version, description, function). Append new steps; never renumber or edit a released one.
 # Step 1 creates tables as the models now define them, so later steps skip what exists already.
 UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "create the plugin tables", _step_1_create_tables),
     (2, "API pass state and request-log columns", _step_2_api_state),
+    (3, "alert subject, resolution and delivery columns", _step_3_alert_lifecycle),
 ]
 LATEST_VERSION = UPGRADE_STEPS[-1][0]
 

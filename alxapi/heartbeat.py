@@ -1,0 +1,39 @@
+"""Liveness of the long-running processes, kept in the database so every host can see it.
+
+The worker beats every 30 s; the API health endpoint, ``alx check`` and the console read the
+beats to say whether a worker is alive and what it is doing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+from models.plugin import Heartbeat
+
+WORKER = "worker"
+
+
+def beat(component: str, now: int, info: dict | None = None) -> None:
+    """Record that ``component`` on this host is alive (one row per component and host)."""
+    host = socket.gethostname()[:255]
+    fields = {"pid": os.getpid(), "timebeat": int(now),
+              "info": None if info is None else json.dumps(info, sort_keys=True, default=str)}
+    updated = Heartbeat.update(**fields).where(
+        (Heartbeat.component == component) & (Heartbeat.hostname == host)).execute()
+    if not updated:
+        Heartbeat.insert(component=component, hostname=host, **fields).on_conflict(
+            conflict_target=[Heartbeat.component, Heartbeat.hostname], update=fields).execute()
+
+
+def latest(component: str = WORKER, now: int | None = None, stale_after: int = 90) -> list[dict]:
+    """Every host's last beat for ``component``, newest first: host, pid, timebeat, age, alive, info."""
+    rows = []
+    for row in Heartbeat.select().where(Heartbeat.component == component).order_by(Heartbeat.timebeat.desc()):
+        age = None if now is None else max(0, int(now) - row.timebeat)
+        rows.append({"component": row.component, "hostname": row.hostname, "pid": row.pid,
+                     "timebeat": row.timebeat, "age_seconds": age,
+                     "alive": age is not None and age <= stale_after,
+                     "info": json.loads(row.info) if row.info else {}})
+    return rows

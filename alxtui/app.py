@@ -1,0 +1,126 @@
+"""The console application: seven screens as modes, global keys, logging to a file, clean exits."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import peewee
+from textual.app import App
+from textual.binding import Binding
+
+from alxapi import clock
+from alxapi.config import Config
+from models.db import redact_url
+
+from .context import ConsoleContext
+from .screens.alerts import AlertsScreen
+from .screens.base import LiveScreen
+from .screens.companies import CompaniesScreen
+from .screens.control_center import ControlCenterScreen
+from .screens.data_export import DataScreen
+from .screens.diagnostics import DiagnosticsScreen
+from .screens.monitoring import MonitoringScreen
+from .screens.tokens import TokensScreen
+
+log = logging.getLogger("alxtui")
+
+#: (mode name, screen class, number key, footer label) in the order of the number keys.
+SCREENS = (
+    ("control", ControlCenterScreen, "1", "Control"),
+    ("companies", CompaniesScreen, "2", "Companies"),
+    ("tokens", TokensScreen, "3", "Tokens"),
+    ("monitoring", MonitoringScreen, "4", "Monitor"),
+    ("alerts", AlertsScreen, "5", "Alerts"),
+    ("data", DataScreen, "6", "Data"),
+    ("diagnostics", DiagnosticsScreen, "7", "Diagnostics"),
+)
+
+
+class AlxConsole(App):
+    """``alx tui``. Binding ids (``screen.*``, ``refresh.*``, ``app.*``) can be remapped in the
+    config file's ``[keymap]`` table, e.g. ``"refresh.pause" = "f5"``."""
+
+    CSS_PATH = "alx.tcss"
+    TITLE = "ALX Report"
+    MODES = {name: screen for name, screen, _key, _label in SCREENS}
+    DEFAULT_MODE = "control"
+    BINDINGS = [
+        *(Binding(key, f"switch_mode('{name}')", label, id=f"screen.{name}")
+          for name, _screen, key, label in SCREENS),
+        Binding("r", "refresh_now", "Refresh", id="refresh.now"),
+        Binding("p", "toggle_pause", "Pause", id="refresh.pause"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, ctx: ConsoleContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.paused = False
+
+    def on_mount(self) -> None:
+        if self.ctx.config.keymap:
+            self.set_keymap(self.ctx.config.keymap)
+        self.sub_title = redact_url(self.ctx.config.database_url)
+        # Over SSH the terminal can vanish without a signal reaching us: check, and leave cleanly.
+        self.set_interval(5, self._check_terminal, name="terminal watch")
+
+    def _check_terminal(self) -> None:
+        if self.is_headless:
+            return
+        try:
+            alive = os.isatty(sys.__stdin__.fileno())
+        except (OSError, ValueError, AttributeError):
+            alive = False
+        if not alive:
+            log.warning("the terminal went away; exiting")
+            self.exit(return_code=0)
+
+    def action_refresh_now(self) -> None:
+        if isinstance(self.screen, LiveScreen):
+            self.screen.request_refresh()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.notify("live refresh paused (p resumes)" if self.paused else "live refresh resumed", timeout=3)
+        if isinstance(self.screen, LiveScreen):
+            self.screen.pause_changed(self.paused)
+
+
+def setup_file_logging(config: Config) -> Path:
+    """Send all logging to a file: nothing may ever print over the console's screen."""
+    path = Path(config.log_file) if config.log_file else default_log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(config.log_level.upper())
+    return path
+
+
+def default_log_path() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "alx" / "alx-tui.log"
+
+
+def run_console(config: Config, db: peewee.Database, *, api_url: str | None = None) -> int:
+    """Run the console in this terminal until the operator quits or the terminal goes away."""
+    setup_file_logging(config)
+    app = AlxConsole(ConsoleContext(config=config, db=db, now=clock.now, api_url=api_url))
+
+    def hang_up(_signum, _frame) -> None:
+        # The SSH session ended: leave the way `q` does (children of `alx demo` are stopped by our caller).
+        app.call_later(app.exit, None, 0)
+
+    previous = signal.signal(signal.SIGHUP, hang_up)
+    try:
+        app.run()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    return app.return_code or 0

@@ -1,0 +1,43 @@
+"""A deterministic demo site for console tests, on any backend, and the console app built over it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import peewee
+
+from alxapi.config import Config, load_config
+from alxapi.demo.generator import generate
+from alxapi.reporting.sync import SyncEngine, SyncOptions
+from alxtui.app import AlxConsole
+from alxtui.context import ConsoleContext
+from models import schema
+from models.db import open_database
+
+# Fixed clock for every console test: 2026-03-02 10:00:00 UTC (a Monday), so figures and snapshots
+# do not depend on when the suite runs.
+CONSOLE_NOW = 1772445600
+
+
+@dataclass
+class ConsoleSite:
+    url: str
+    db: peewee.Database
+    config: Config
+    now: int = CONSOLE_NOW
+
+    def app(self, *, actor: str = "tester", api_url: str | None = "http://127.0.0.1:9") -> AlxConsole:
+        ctx = ConsoleContext(config=self.config, db=self.db, now=lambda: self.now, actor=actor, api_url=api_url)
+        return AlxConsole(ctx)
+
+
+def build_console_site(db_url: str, *, size: str = "tiny", **settings) -> ConsoleSite:
+    """Generate the demo Moodle site (seed 42), install ALX and run one full sync at CONSOLE_NOW."""
+    config = load_config(flags={"database_url": db_url, "timezone": "UTC", "tui_refresh_seconds": 60,
+                                **settings}, env={}, search_paths=[])
+    db = open_database(db_url, config.table_prefix)
+    with db.connection_context():
+        generate(db, config.table_prefix, size=size, seed=42, now=CONSOLE_NOW)
+        schema.install(db)
+        SyncEngine(db, SyncOptions(report_roles=list(config.report_roles)), clock=lambda: CONSOLE_NOW).run()
+    return ConsoleSite(url=db_url, db=db, config=config)
