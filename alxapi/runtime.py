@@ -39,7 +39,7 @@ def connect(config: Config, *, create: bool = False, pooled: bool = False) -> pe
             raise UserError(f"database file not found: {path} (from {config.source('database_url')}). "
                             "Check --db / ALX_DATABASE_URL; `alx demo` builds a demo database.")
     try:
-        db = open_database(url, config.table_prefix, pooled=pooled)
+        db = open_database(url, config.table_prefix, pooled=pooled, lock_timeout=config.db_lock_timeout_seconds)
         db.connect(reuse_if_open=True)
         db.execute_sql("SELECT 1")
     except DatabaseURLError as exc:

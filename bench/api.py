@@ -1,4 +1,8 @@
-"""`make bench-api`: REST v1 over HTTP on the 1M-enrolment SQLite database, all measured in one run.
+"""`make bench-api`: REST v1 over HTTP on the 1M-enrolment database, all measured in one run.
+
+``--databases sqlite,mariadb,postgresql`` (``BENCH_DATABASES`` in make) measures each backend in
+turn, each against its own in-process baseline, and prints them side by side; Datasette (c) serves
+SQLite files only. The servers are private (bench/backends.py), loaded with the same rows.
 
 (a) an uncached 1000-row page through `alx serve` (Waitress, keep-alive client, response cache off)
     vs the in-process baseline: the same SELECT fetched with the sqlite3 module and serialized to
@@ -33,6 +37,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
+from .backends import Servers, load_moodle, parse_backends
 from .run import CACHE, cached_database, fresh_plugin_tables, measure
 from .steps import NOW
 
@@ -97,9 +102,10 @@ def prepare(url: str) -> dict:
         token, _ = tokens.create_token(company, name="bench-api", actor="bench", now=now)
         courses = list(company_settings.load(company).courses)
         high = data_version(company)
+        p = db.param
         keys = db.execute_sql(
-            f"SELECT userid, courseid FROM mdl_local_alx_api_reporting WHERE companyid = ? AND is_deleted = 0 "
-            f"AND courseid IN ({', '.join('?' * len(courses))}) ORDER BY userid, courseid",
+            f"SELECT userid, courseid FROM mdl_local_alx_api_reporting WHERE companyid = {p} AND is_deleted = 0 "
+            f"AND courseid IN ({', '.join([p] * len(courses))}) ORDER BY userid, courseid",
             [company, *courses]).fetchall()
     db.close()
     mid = keys[len(keys) // 3]  # a page from the middle of the company's rows
@@ -111,25 +117,31 @@ def prepare(url: str) -> dict:
             "cursor": cursor(mid), "small_cursors": [cursor(keys[i * 100 + 99]) for i in range(10)]}
 
 
-def baseline(path: Path, setup: dict, n: int) -> tuple[list[float], int]:
-    """The same SELECT as the API's page, fetched with sqlite3 and serialized to JSON, in process."""
+def baseline(url: str, setup: dict, n: int) -> tuple[list[float], int]:
+    """The same SELECT as the API's page, fetched through the driver and serialized to JSON, in process."""
+    from models.db import make_database
+
     courses = setup["courses"]
-    sql = (f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting WHERE companyid = ? "
-           f"AND courseid IN ({', '.join('?' * len(courses))}) AND is_deleted = 0 "
-           "AND (userid > ? OR (userid = ? AND courseid > ?)) ORDER BY userid, courseid LIMIT 1000")
+    db = make_database(url)
+    p = db.param
+    sql = (f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting WHERE companyid = {p} "
+           f"AND courseid IN ({', '.join([p] * len(courses))}) AND is_deleted = 0 "
+           f"AND (userid > {p} OR (userid = {p} AND courseid > {p})) ORDER BY userid, courseid LIMIT 1000")
     u, c = setup["after"]
     params = [setup["company"], *courses, u, u, c]
-    con = sqlite3.connect(path)
     times, size = [], 0
-    for _ in range(n):
-        started = time.perf_counter()
-        cur = con.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        body = json.dumps({"data": [dict(zip(names, row, strict=True)) for row in cur.fetchall()]},
-                          separators=(",", ":")).encode()
-        times.append(time.perf_counter() - started)
-        size = len(body)
-    con.close()
+    with db.connection_context():
+        cur = db.connection().cursor()
+        for _ in range(n):
+            started = time.perf_counter()
+            cur.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            body = json.dumps({"data": [dict(zip(names, row, strict=True)) for row in cur.fetchall()]},
+                              separators=(",", ":"), default=str).encode()
+            times.append(time.perf_counter() - started)
+            size = len(body)
+        cur.close()
+    db.close()
     return times, size
 
 
@@ -248,21 +260,23 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.2f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="1m", help="generator size (default 1m)")
-    parser.add_argument("-n", type=int, default=50, help="requests per latency measurement (default 50)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the throughput run (default 5)")
-    parser.add_argument("--threads", type=int, default=8, help="server threads (default 8)")
-    args = parser.parse_args()
-    path = synced_database(args.size)
-    url = f"sqlite:///{path}"
+def server_database(backend: str, size: str, servers: Servers) -> str:
+    """The cached database loaded into a private server of the backend and synced once."""
+    url = servers.database(backend, f"alx_api_{size}")
+    print(f"loading the {size} database into {backend} …", file=sys.stderr)
+    load_moodle(cached_database(size), url)
+    fresh_plugin_tables(url)
+    result = measure("full", url, NOW + 86_400)
+    print(f"  synced {result['created']} rows in {result['seconds']:.0f}s", file=sys.stderr)
+    return url
+
+
+def measure_backend(backend: str, url: str, args, path: Path | None) -> dict:
     setup = prepare(url)
     auth = {"Authorization": f"Bearer {setup['token']}"}
     page = "/api/v1/course-progress?" + urlencode({"limit": 1000, "cursor": setup["cursor"]})
-    results: dict[str, dict] = {}
-
-    base_times, base_size = baseline(path, setup, args.n)
+    results: dict = {"setup": setup}
+    results["baseline"], results["base_size"] = baseline(url, setup, args.n)
 
     proc, port = start_alx(url, args.threads, ALX_CACHE_MAX_ENTRIES=0)
     try:
@@ -277,59 +291,89 @@ def main() -> None:
         small = ["/api/v1/course-progress?" + urlencode({"limit": 100, "cursor": c}) for c in setup["small_cursors"]]
         for p in small:
             timed_gets(port, p, auth, 1, warmup=0)  # fill the cache
-        rps, errors = throughput(port, small, auth, 8, args.seconds)
+        results["rps"], results["errors"] = throughput(port, small, auth, 8, args.seconds)
         results["small"] = timed_gets(port, small[0], auth, args.n)
     finally:
         stop(proc)
 
-    proc, port = start_datasette(path)
-    try:
-        courses = setup["courses"]
-        u, c = setup["after"]
-        sql = (f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting WHERE companyid = {setup['company']} "
-               f"AND courseid IN ({', '.join(map(str, courses))}) AND is_deleted = 0 "
-               f"AND (userid > {u} OR (userid = {u} AND courseid > {c})) ORDER BY userid, courseid LIMIT 1000")
-        results["datasette"] = timed_gets(port, f"/{path.stem}.json?" + urlencode({"sql": sql, "_shape": "array"}),
-                                          {}, args.n)
-    finally:
-        stop(proc)
-
-    base = statistics.median(base_times)
-    unc = statistics.median(results["uncached"]["client"])
-    cached_server = statistics.median(results["cached"]["server"])
-    ds = statistics.median(results["datasette"]["client"])
+    if path is not None:  # Datasette serves SQLite files only
+        proc, port = start_datasette(path)
+        try:
+            courses = setup["courses"]
+            u, c = setup["after"]
+            sql = (f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting "
+                   f"WHERE companyid = {setup['company']} AND courseid IN ({', '.join(map(str, courses))}) "
+                   f"AND is_deleted = 0 AND (userid > {u} OR (userid = {u} AND courseid > {c})) "
+                   "ORDER BY userid, courseid LIMIT 1000")
+            results["datasette"] = timed_gets(
+                port, f"/{path.stem}.json?" + urlencode({"sql": sql, "_shape": "array"}), {}, args.n)
+        finally:
+            stop(proc)
     for name in ("uncached", "cached", "datasette"):
-        assert results[name]["rows"] == 1000, (name, results[name]["rows"])
+        if name in results:
+            assert results[name]["rows"] == 1000, (backend, name, results[name]["rows"])
+    return results
 
-    print(f"\nREST v1 benchmark, {args.size} enrolments, SQLite, company {setup['company']} "
-          f"({setup['rows']} rows, {len(setup['courses'])} courses), {os.cpu_count()} cores, "
-          f"{args.threads} server threads\n")
-    print(f"{'measurement':52} {'median ms':>9} {'p90 ms':>8} {'ratio':>7}  goal")
+
+def report(args, backends: list[str], all_results: dict[str, dict]) -> None:
+    med = statistics.median
     p90 = lambda xs: sorted(xs)[int(len(xs) * 0.9)]  # noqa: E731
-    print(f"{'baseline: SELECT 1000 rows + json.dumps (in-process)':52} {ms(base)} {ms(p90(base_times))} "
-          f"{1.0:7.2f}  ({base_size // 1024} KiB)")
-    print(f"{'(a) uncached 1000-row page over HTTP (client time)':52} {ms(unc)} "
-          f"{ms(p90(results['uncached']['client']))} {unc / base:7.2f}  ≤ 2.0 × baseline "
-          f"({results['uncached']['size'] // 1024} KiB)")
-    print(f"{'    same, server time (X-Response-Time)':52} {ms(statistics.median(results['uncached']['server']))} "
-          f"{ms(p90(results['uncached']['server']))} {statistics.median(results['uncached']['server']) / base:7.2f}")
-    first = statistics.median(results["first"]["client"])
-    print(f"{'    first page of a read (also counts the total)':52} {ms(first)} "
-          f"{ms(p90(results['first']['client']))} {first / base:7.2f}")
-    print(f"{'(b) cached 1000-row page, server time':52} {ms(cached_server)} "
-          f"{ms(p90(results['cached']['server']))} {'':>7}  ≤ 1 ms")
-    print(f"{'    same, client time':52} {ms(statistics.median(results['cached']['client']))} "
-          f"{ms(p90(results['cached']['client']))}")
-    cached_client = statistics.median(results["cached"]["client"])
-    print(f"{'(c) Datasette SQL JSON, same page (client time)':52} {ms(ds)} {ms(p90(results['datasette']['client']))} "
-          f"{ds / cached_client:7.2f}  ≥ 2: ALX as deployed (cache on) vs Datasette (ratio = Datasette / ALX)")
-    print(f"{'    vs ALX with its cache off (a)':52} {'':>9} {'':>8} {ds / unc:7.2f}  "
-          "(for information: Datasette runs only the SQL; ALX also authenticates, logs, formats dates)")
-    print(f"{'(d) cached 100-row pages, 8 keep-alive clients':52} {rps:9.0f} req/s"
-          f"{'':>8}  ({errors} errors; one client: "
-          f"{statistics.median(results['small']['client']) * 1000:.2f} ms per request)")
-    verdict = {"(a)": unc / base <= 2.0, "(b)": cached_server <= 0.001, "(c)": ds / cached_client >= 2.0}
-    print("\ngoals: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdict.items()))
+    print(f"\nREST v1 benchmark, {args.size} enrolments, {os.cpu_count()} cores, {args.threads} server threads")
+    for b in backends:
+        setup = all_results[b]["setup"]
+        print(f"  {b}: company {setup['company']} ({setup['rows']} rows, {len(setup['courses'])} courses)")
+    print()
+    header = f"{'measurement (median; ratio)':50}" + "".join(f" | {b:>20}" for b in backends)
+    print(header)
+    print("-" * len(header))
+
+    def row(label: str, cell) -> None:
+        print(f"{label:50}" + "".join(f" | {cell(all_results[b]):>20}" for b in backends))
+
+    row("baseline: SELECT 1000 rows + json.dumps", lambda r: f"{med(r['baseline']) * 1000:.2f} ms")
+    row("(a) uncached 1000-row page over HTTP",
+        lambda r: f"{med(r['uncached']['client']) * 1000:.2f} ms {med(r['uncached']['client']) / med(r['baseline']):.2f}×")
+    row("    same, p90", lambda r: f"{p90(r['uncached']['client']) * 1000:.2f} ms")
+    row("    same, server time (X-Response-Time)", lambda r: f"{med(r['uncached']['server']) * 1000:.2f} ms")
+    row("    first page of a read (counts the total)", lambda r: f"{med(r['first']['client']) * 1000:.2f} ms")
+    row("(b) cached 1000-row page, server time", lambda r: f"{med(r['cached']['server']) * 1000:.2f} ms")
+    row("    same, client time", lambda r: f"{med(r['cached']['client']) * 1000:.2f} ms")
+    row("(c) Datasette, same page (SQLite only)",
+        lambda r: (f"{med(r['datasette']['client']) * 1000:.2f} ms "
+                   f"{med(r['datasette']['client']) / med(r['cached']['client']):.1f}×") if "datasette" in r else "n/a")
+    row("(d) cached 100-row pages, 8 clients", lambda r: f"{r['rps']:.0f} req/s ({r['errors']} err)")
+    print("\ngoals: (a) ≤ 2.0 × baseline; (b) ≤ 1 ms; (c) Datasette / ALX cached ≥ 2")
+    for b in backends:
+        r = all_results[b]
+        verdict = {"(a)": med(r["uncached"]["client"]) / med(r["baseline"]) <= 2.0,
+                   "(b)": med(r["cached"]["server"]) <= 0.001}
+        if "datasette" in r:
+            verdict["(c)"] = med(r["datasette"]["client"]) / med(r["cached"]["client"]) >= 2.0
+        print(f"  {b:10} " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdict.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="1m", help="generator size (default 1m)")
+    parser.add_argument("-n", type=int, default=50, help="requests per latency measurement (default 50)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the throughput run (default 5)")
+    parser.add_argument("--threads", type=int, default=8, help="server threads (default 8)")
+    parser.add_argument("--databases", default=os.environ.get("BENCH_DATABASES", "sqlite"),
+                        help="comma-separated backends: sqlite,mariadb,postgresql "
+                             "(default: $BENCH_DATABASES, else sqlite)")
+    args = parser.parse_args()
+    backends = parse_backends(args.databases)
+    all_results: dict[str, dict] = {}
+    with Servers() as servers:
+        for backend in backends:
+            print(f"\n== {backend} ==", file=sys.stderr)
+            if backend == "sqlite":
+                path = synced_database(args.size)
+                url = f"sqlite:///{path}"
+            else:
+                path, url = None, server_database(backend, args.size, servers)
+            all_results[backend] = measure_backend(backend, url, args, path)
+    report(args, backends, all_results)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""`make bench`: the sync engine on 1M enrolments (SQLite), against the bare INSERT … SELECT baseline.
+"""`make bench`: the sync engine on 1M enrolments, against the bare INSERT … SELECT baseline.
 
 The 1M-enrolment Moodle database is generated once and cached outside the repository
 (``$ALX_BENCH_CACHE``, default ``~/.cache/alx-bench``); every run works on a fresh copy of it.
 Each step runs in its own process; its peak RSS comes from ``wait4``.
+
+``--databases sqlite,mariadb,postgresql`` (``BENCH_DATABASES`` in make) runs the same steps on
+each backend, on the same rows (see bench/backends.py), each against its own baseline measured in
+the same run, and prints one table with the backends side by side.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from .backends import Servers, execute, load_moodle, parse_backends, query
 from .steps import NOW
 
 CACHE = Path(os.environ.get("ALX_BENCH_CACHE", Path.home() / ".cache" / "alx-bench"))
@@ -58,71 +63,128 @@ def measure(step: str, url: str, now: int) -> dict:
     return result
 
 
-def sql(path: Path, statements: list[str]) -> None:
-    import sqlite3
+STEPS = ("baseline", "(a)", "(c)", "(d)", "(e)")
+NAMES = {
+    "baseline": "baseline: bare INSERT … SELECT",
+    "(a)": "(a) full sync, empty table",
+    "(c)": "(c) full re-sync, nothing changed",
+    "(d)": "(d) incremental, 1 % new completions",
+    "(e)": "(e) incremental, one course unenrolled",
+}
 
-    con = sqlite3.connect(path)
-    with con:
-        for s in statements:
-            con.execute(s)
-    con.close()
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", default="1m", help="generator size (default 1m)")
-    args = parser.parse_args()
-    source = cached_database(args.size)
-    work = CACHE / f"work-{args.size}.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{work}{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(source, work)
-    url = f"sqlite:///{work}"
+def work_database(backend: str, size: str, source: Path, servers: Servers) -> str:
+    """A fresh copy of the cached database on the backend, with freshly installed ALX tables."""
+    if backend == "sqlite":
+        work = CACHE / f"work-{size}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{work}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(source, work)
+        url = f"sqlite:///{work}"
+    else:
+        url = servers.database(backend, f"alx_bench_{size}")
+        print(f"loading the {size} database into {backend} …", file=sys.stderr)
+        print(f"  took {load_moodle(source, url):.0f}s", file=sys.stderr)
     fresh_plugin_tables(url)
-    rows = {}
+    return url
 
+
+def run_steps(url: str) -> dict[str, dict]:
+    rows = {}
     # The data is "as of NOW"; the syncs run a day later, as a real site's would, so the safety
     # overlap of the incremental steps does not re-read the generator's last rows.
     day = NOW + 86_400
-    rows["baseline: bare INSERT … SELECT"] = measure("baseline", url, day)
-    sql(work, ["DELETE FROM mdl_local_alx_api_reporting"])
-    rows["(a) full sync, empty table"] = measure("full", url, day)
-    rows["(c) full re-sync, nothing changed"] = measure("full", url, day + 60)
+    rows["baseline"] = measure("baseline", url, day)
+    execute(url, ["DELETE FROM mdl_local_alx_api_reporting"])
+    rows["(a)"] = measure("full", url, day)
+    rows["(c)"] = measure("full", url, day + 60)
 
     # (d) new activity completions for 1 % of the reported pairs.
-    sql(work, [f"""
+    execute(url, [f"""
         INSERT INTO mdl_course_modules_completion (coursemoduleid, userid, completionstate, timemodified)
         SELECT cm.id, r.userid, 1, {day + 3000}
-        FROM (SELECT userid, courseid FROM mdl_local_alx_api_reporting WHERE is_deleted = 0
-              AND id % 100 = 7) r
+        FROM (SELECT DISTINCT userid, courseid FROM mdl_local_alx_api_reporting WHERE is_deleted = 0
+              AND MOD(userid * 31 + courseid, 100) = 7) r
         JOIN mdl_course_modules cm ON cm.id = (
             SELECT MIN(cm2.id) FROM mdl_course_modules cm2 WHERE cm2.course = r.courseid AND cm2.completion > 0
               AND NOT EXISTS (SELECT 1 FROM mdl_course_modules_completion x
                               WHERE x.userid = r.userid AND x.coursemoduleid = cm2.id))"""])
-    rows["(d) incremental, 1 % new completions"] = measure("incremental", url, day + 3600)
+    rows["(d)"] = measure("incremental", url, day + 3600)
 
     # (e) every learner of one (median-sized) course unenrolled.
-    import sqlite3
-
-    con = sqlite3.connect(work)
-    counts = con.execute("SELECT courseid, COUNT(*) FROM mdl_local_alx_api_reporting WHERE is_deleted = 0 "
-                         "GROUP BY courseid ORDER BY 2").fetchall()
+    counts = query(url, "SELECT courseid, COUNT(*) FROM mdl_local_alx_api_reporting WHERE is_deleted = 0 "
+                        "GROUP BY courseid ORDER BY 2, 1")
     course = counts[len(counts) // 2][0]
-    con.close()
-    sql(work, [f"DELETE FROM mdl_user_enrolments WHERE enrolid IN (SELECT id FROM mdl_enrol WHERE courseid = {course})"])
-    rows[f"(e) incremental, course {course} unenrolled"] = measure("incremental", url, day + 7200)
+    execute(url, [f"DELETE FROM mdl_user_enrolments WHERE enrolid IN "
+                  f"(SELECT id FROM mdl_enrol WHERE courseid = {course})"])
+    rows["(e)"] = measure("incremental", url, day + 7200)
+    rows["(e)"]["course"] = course
+    return rows
 
-    base = rows["baseline: bare INSERT … SELECT"]["seconds"]
-    full = rows["(a) full sync, empty table"]["seconds"]
-    print(f"\nSync benchmark, {args.size} enrolments, SQLite, {os.cpu_count()} cores\n")
-    print(f"{'step':42} {'seconds':>8} {'× base':>7} {'× full':>7} {'created':>9} {'updated':>8} "
-          f"{'deleted':>8} {'unchanged':>9} {'RSS MB':>7}")
-    for name, r in rows.items():
-        print(f"{name:42} {r['seconds']:8.2f} {r['seconds'] / base:7.2f} {r['seconds'] / full:7.3f} "
-              f"{r.get('created', r.get('rows', 0)):>9} {r.get('updated', 0):>8} {r.get('deleted', 0):>8} "
-              f"{r.get('unchanged', 0):>9} {r['peak_rss_mb']:7.0f}")
-    print("\ngoals: (a) ≤ 1.5 × base; (c) ≤ 1.2 × base and 0 rows written; (d) ≤ 0.1 × full; "
-          "(e) ≤ 0.2 × full; RSS ≤ 300 MB")
+
+def written(r: dict) -> int:
+    return r.get("created", r.get("rows", 0)) + r.get("updated", 0) + r.get("deleted", 0)
+
+
+def sync_rss(steps: dict[str, dict]) -> float:
+    return max(r["peak_rss_mb"] for step, r in steps.items() if step != "baseline")
+
+
+def report(size: str, results: dict[str, dict[str, dict]]) -> None:
+    backends = list(results)
+    print(f"\nSync benchmark, {size} enrolments, {os.cpu_count()} cores, "
+          f"backends: {', '.join(backends)} (each ratio against its own baseline and (a))\n")
+    header = f"{'':40}" + "".join(f" | {b:^25}" for b in backends)
+    print(header)
+    print(f"{'step':40}" + "".join(f" | {'s':>6} {'ratio':>9} {'written':>8}" for _ in backends))
+    print("-" * len(header))
+    for step in STEPS:
+        line = f"{NAMES[step]:40}"
+        for b in backends:
+            r = results[b][step]
+            base, full = results[b]["baseline"]["seconds"], results[b]["(a)"]["seconds"]
+            ratio = (f"{r['seconds'] / base:5.2f}×bas" if step in ("baseline", "(a)", "(c)")
+                     else f"{r['seconds'] / full:5.3f}×(a)")
+            line += f" | {r['seconds']:6.2f} {ratio:>9} {written(r):>8}"
+        print(line)
+    print(f"{'peak RSS of a sync step (a)-(e), MB':40}" + "".join(
+        f" | {sync_rss(results[b]):6.0f} {'':>9} {'':>8}" for b in backends))
+    print(f"{'peak RSS of the baseline step, MB':40}" + "".join(
+        f" | {results[b]['baseline']['peak_rss_mb']:6.0f} {'':>9} {'':>8}" for b in backends))
+    print("\ngoals: (a) ≤ 1.5 × base; (c) ≤ 1.2 × base and 0 rows written; (d) ≤ 0.1 × (a); "
+          "(e) ≤ 0.2 × (a); RSS ≤ 300 MB")
+    for b in backends:
+        r = results[b]
+        base, full = r["baseline"]["seconds"], r["(a)"]["seconds"]
+        verdict = {
+            "(a)": r["(a)"]["seconds"] <= 1.5 * base,
+            "(c)": r["(c)"]["seconds"] <= 1.2 * base and written(r["(c)"]) == 0,
+            "(d)": r["(d)"]["seconds"] <= 0.1 * full,
+            "(e)": r["(e)"]["seconds"] <= 0.2 * full,
+            "RSS": sync_rss(r) <= 300,
+        }
+        print(f"  {b:10} " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdict.items())
+              + f"; baseline {r['baseline'].get('rows', 0)} rows")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="1m", help="generator size (default 1m)")
+    parser.add_argument("--databases", default=os.environ.get("BENCH_DATABASES", "sqlite"),
+                        help="comma-separated backends: sqlite,mariadb,postgresql "
+                             "(default: $BENCH_DATABASES, else sqlite)")
+    args = parser.parse_args()
+    backends = parse_backends(args.databases)
+    source = cached_database(args.size)
+    results: dict[str, dict[str, dict]] = {}
+    with Servers() as servers:
+        for backend in backends:
+            print(f"\n== {backend} ==", file=sys.stderr)
+            started = time.monotonic()
+            url = work_database(backend, args.size, source, servers)
+            results[backend] = run_steps(url)
+            print(f"  {backend}: {time.monotonic() - started:.0f}s in all", file=sys.stderr)
+    report(args.size, results)
 
 
 if __name__ == "__main__":

@@ -6,22 +6,29 @@ import json
 import sys
 import time
 
+from alxapi.reporting.dialect import Dialect
 from alxapi.reporting.rules import Tables, members_sql, role_ids, rows_query
 from alxapi.reporting.sync import SyncEngine, SyncOptions
-from models.db import open_database, quote
+from models.db import open_database, quote, table_prefix
 from models.plugin import Reporting
 
 NOW = 1_767_225_600  # 2026-01-01 00:00:00 UTC: the generator's "now" for the bench database
 
 
 def baseline(db, now: int) -> dict:
-    """The bare set-based computation: one INSERT … SELECT of every reporting row, nothing else."""
-    t = Tables.current(db)
+    """The bare set-based computation: one INSERT … SELECT of every reporting row, nothing else.
+
+    The members work table is created as the engine creates it (TEMPORARY, or an ordinary table on
+    MariaDB/MySQL, see dialect.py).
+    """
+    d = Dialect(db)
+    t = Tables.current(db, table_prefix() if d.name == "mysql" else "")
     courses = [r[0] for r in db.execute_sql(f"SELECT id FROM {t.course}").fetchall()]
     started = time.perf_counter()
+    for sql in d.create_work_table(t.members, "userid BIGINT NOT NULL, companyid BIGINT NOT NULL, "
+                                              "PRIMARY KEY (userid, companyid)"):
+        db.execute_sql(sql)
     with db.atomic():
-        db.execute_sql(f"CREATE TEMPORARY TABLE {t.members} (userid BIGINT, companyid BIGINT, "
-                       "PRIMARY KEY (userid, companyid))")
         db.execute_sql(f"INSERT INTO {t.members} (userid, companyid) {members_sql(t)}")
         select, params = rows_query(t, db.param, now=now, role_ids=role_ids(db, t, ["student"]), courses=courses)
         columns = ("companyid, userid, courseid, firstname, lastname, email, username, coursename, "
@@ -30,6 +37,7 @@ def baseline(db, now: int) -> dict:
         select = f"SELECT q.*, 0, 1, {now}, {now}, {now} FROM ({select}) q"
         cursor = db.execute_sql(f"INSERT INTO {quote(Reporting._meta.table_name, db)} ({columns}) {select}", params)
     seconds = time.perf_counter() - started
+    db.execute_sql(f"DROP TABLE IF EXISTS {t.members}")
     return {"seconds": seconds, "rows": cursor.rowcount}
 
 

@@ -8,15 +8,31 @@ prefix (``$CFG->prefix``) is runtime configuration, so every model computes its 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+import select
+import threading
+import time
 from urllib.parse import parse_qsl, unquote, urlparse
 
 import peewee
 from playhouse import pool
 
+log = logging.getLogger("alx.db")
+
 database = peewee.DatabaseProxy()
 
 DEFAULT_PREFIX = "mdl_"
+DEFAULT_LOCK_TIMEOUT = 50  # seconds; setting db_lock_timeout_seconds (MariaDB's own default)
+CONNECT_TIMEOUT = 10  # seconds to establish a connection to MariaDB/MySQL or PostgreSQL
+# MariaDB/MySQL connections of the API pool: a socket read (one statement's answer) may take this
+# long. The sync and the CLI have none: a full sync's statements may legitimately run for minutes.
+API_READ_TIMEOUT = 120
+# PostgreSQL TCP keepalives: a server host that vanished without closing the socket (power loss,
+# network partition) is noticed after about 30 + 3 × 10 s instead of the kernel's two hours.
+PG_KEEPALIVES = dict(keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
+PING_AFTER_IDLE = 30.0  # seconds: a connection idle this long is pinged before its next statement
 _MYSQL_FOUND_ROWS = 2  # pymysql.constants.CLIENT.FOUND_ROWS
 _PREFIX_RE = re.compile(r"^[a-z0-9_]{0,20}$")
 
@@ -78,12 +94,164 @@ def _coerce(value: str):
         return value
 
 
-def make_database(url: str, *, pooled: bool = False, max_connections: int = 8) -> peewee.Database:
+# --------------------------------------------------------------------------------------------------
+# Surviving server restarts and dropped connections (MariaDB/MySQL, PostgreSQL)
+
+
+def _driver_closed(conn) -> bool:
+    """Does the driver itself know that ``conn`` is unusable? (no round trip)"""
+    if conn is None:
+        return True
+    if hasattr(conn, "_sock") and hasattr(type(conn), "open"):  # PyMySQL: no socket once closed or lost
+        return not conn.open
+    closed = getattr(conn, "closed", 0)  # psycopg2: 0 open, 1 closed, 2 lost
+    return bool(closed) if isinstance(closed, int) else False
+
+
+def _socket_of(conn):
+    sock = getattr(conn, "_sock", None)  # PyMySQL
+    if sock is not None:
+        return sock
+    fileno = getattr(conn, "fileno", None)  # psycopg2
+    try:
+        return fileno() if callable(fileno) else None
+    except Exception:
+        return None
+
+
+class ResilientMixin:
+    """Never run a statement on a connection the server has already dropped; reconnect instead.
+
+    Before the first statement outside a transaction (``BEGIN`` included) the connection is checked:
+    the driver may already know it is closed (an earlier statement lost it); the socket may be
+    readable although no answer is due (the server said goodbye: restart, ``wait_timeout``,
+    ``pg_terminate_backend``, a proxy's idle timeout); or it has been idle for ``PING_AFTER_IDLE``
+    seconds and a ping fails. Then it is dropped and replaced by a new connection (for a pool: the
+    next good pooled one, or a new one) before the statement runs. A connection is never replaced
+    inside a transaction, and nothing is ever retried after a statement failed: a statement or
+    transaction that loses its connection fails, its transaction is rolled back by the server, and
+    the next statement or transaction gets a working connection again, or a clean error while the
+    server is down.
+    """
+
+    alx_lock_timeout = DEFAULT_LOCK_TIMEOUT
+
+    def __init__(self, *args, **kwargs):
+        self._alx_local = threading.local()
+        super().__init__(*args, **kwargs)
+
+    def _initialize_connection(self, conn):
+        super()._initialize_connection(conn)
+        self._alx_local.conn, self._alx_local.used = conn, time.monotonic()
+
+    def execute_sql(self, sql, params=None):
+        if not self._state.closed and not self.in_transaction():
+            self._ensure_alive()
+        try:
+            return super().execute_sql(sql, params)
+        finally:
+            self._alx_local.used = time.monotonic()
+
+    def begin(self, *args, **kwargs):
+        if not self._state.closed:  # BEGIN runs before the transaction is pushed: nothing to lose yet
+            self._ensure_alive()
+        return super().begin(*args, **kwargs)
+
+    def rollback(self):
+        try:
+            super().rollback()
+        except (peewee.OperationalError, peewee.InterfaceError):
+            # The server dropped the connection, and with it the transaction: nothing to roll back.
+            # Raising here would hide the error that made us roll back.
+            if not _driver_closed(self._state.conn):
+                raise
+
+    def _ensure_alive(self) -> None:
+        conn = self._state.conn
+        if conn is None or self._connection_ok(conn):
+            return
+        self._discard(conn)
+        with peewee.__exception_wrapper__:
+            new = self._connect()  # while the server is down: its error, at once
+        self._state.conn = new
+        self._initialize_connection(new)
+        log.info("reconnected to the database (the server had closed the previous connection)")
+
+    def _connection_ok(self, conn) -> bool:
+        if _driver_closed(conn):
+            return False
+        sock = _socket_of(conn)
+        try:
+            readable = sock is not None and bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
+        if readable:  # no answer is due: an error packet ("shutdown", "killed") or end of file
+            return False
+        if self._alx_local.__dict__.get("conn") is conn and \
+                time.monotonic() - self._alx_local.used < PING_AFTER_IDLE:
+            return True
+        return self._ping(conn)
+
+    def _ping(self, conn) -> bool:
+        try:
+            if hasattr(conn, "ping"):
+                conn.ping(False)  # PyMySQL; False: report, do not silently reconnect
+            else:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+        except Exception:
+            return False
+        self._alx_local.conn, self._alx_local.used = conn, time.monotonic()
+        return True
+
+    def _discard(self, conn) -> None:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _close(self, conn, *args, **kwargs):
+        try:
+            return super()._close(conn, *args, **kwargs)
+        except Exception:
+            if not _driver_closed(conn):
+                raise
+            return None  # closing a connection the server already dropped
+
+
+class _ResilientPoolMixin(ResilientMixin):
+    def _discard(self, conn) -> None:
+        pool.PooledDatabase._close(self, conn, close_conn=True)  # out of the pool for good
+
+
+class AlxMySQLDatabase(ResilientMixin, peewee.MySQLDatabase):
+    pass
+
+
+class AlxPooledMySQLDatabase(_ResilientPoolMixin, pool.PooledMySQLDatabase):
+    pass
+
+
+class AlxPostgresqlDatabase(ResilientMixin, peewee.PostgresqlDatabase):
+    pass
+
+
+class AlxPooledPostgresqlDatabase(_ResilientPoolMixin, pool.PooledPostgresqlDatabase):
+    pass
+
+
+def make_database(url: str, *, pooled: bool = False, max_connections: int = 8,
+                  lock_timeout: int | None = None) -> peewee.Database:
     """Create (but do not connect) a peewee database from ``sqlite:///path``, ``mysql://…``, ``postgresql://…``.
 
     MySQL/MariaDB connections use ``utf8mb4`` (Moodle's charset); SQLite runs in WAL mode with a busy
     timeout so the API, the worker and the console can share one file.
+
+    MariaDB/MySQL and PostgreSQL connections (see :class:`ResilientMixin`) are replaced when the server
+    dropped them, connect within ``CONNECT_TIMEOUT`` seconds, and wait at most ``lock_timeout`` seconds
+    (setting ``db_lock_timeout_seconds``, default 50) for a row or table lock another session holds.
+    ``pooled`` (the API: one connection per thread) adds a read timeout on MariaDB/MySQL; the pool
+    checks a connection before handing it out, so a restarted server costs no failed request.
     """
+    lock_timeout = int(lock_timeout or DEFAULT_LOCK_TIMEOUT)
     parsed = urlparse(url)
     scheme = parsed.scheme.lower().replace("+pool", "")
     pooled = pooled or "+pool" in parsed.scheme.lower()
@@ -104,25 +272,39 @@ def make_database(url: str, *, pooled: bool = False, max_connections: int = 8) -
             # frequent checkpoints rewrite the same index pages (and fsync) hundreds of times.
             "wal_autocheckpoint": 16_000,
         }
-        kwargs = dict(pragmas=pragmas, timeout=30, check_same_thread=False)
+        # Transactions take the write lock when they begin (BEGIN IMMEDIATE), so they wait on
+        # busy_timeout for another process's writer. A deferred transaction that reads and then
+        # writes gets SQLITE_BUSY at once, without waiting, if another process wrote in between
+        # (two workers, the worker and the API's log inserts).
+        kwargs = dict(pragmas=pragmas, timeout=30, check_same_thread=False, lock_type="IMMEDIATE")
         kwargs.update(options)
         if pooled:
             return pool.PooledSqliteDatabase(path, max_connections=max_connections, stale_timeout=300, **kwargs)
         return peewee.SqliteDatabase(path, **kwargs)
     if scheme in ("mysql", "mariadb"):
+        extra = dict(read_timeout=API_READ_TIMEOUT, write_timeout=API_READ_TIMEOUT) if pooled else {}
+        # lock_wait_timeout: metadata locks (LOCK TABLES, DDL), a year by default.
+        extra["init_command"] = (f"SET SESSION innodb_lock_wait_timeout = {lock_timeout}, "
+                                 f"SESSION lock_wait_timeout = {lock_timeout}")
         # UPDATE reports rows matched, not rows changed, as SQLite and PostgreSQL do.
-        return _server_database(parsed, options, "MySQL", "mysql", peewee.MySQLDatabase, pool.PooledMySQLDatabase,
-                                pooled, max_connections, host=parsed.hostname or "localhost",
-                                user=unquote(parsed.username or ""), password=unquote(parsed.password or ""),
-                                charset="utf8mb4", client_flag=_MYSQL_FOUND_ROWS)
-    if scheme in ("postgresql", "postgres", "pgsql"):
-        return _server_database(parsed, options, "PostgreSQL", "postgresql", peewee.PostgresqlDatabase,
-                                pool.PooledPostgresqlDatabase, pooled, max_connections,
-                                host=parsed.hostname or None, user=unquote(parsed.username or "") or None,
-                                password=unquote(parsed.password or "") or None)
-    raise DatabaseURLError(
-        f"unsupported database URL scheme {parsed.scheme!r}: use sqlite:///path, mysql://… or postgresql://…"
-    )
+        db = _server_database(parsed, options, "MySQL", "mysql", AlxMySQLDatabase, AlxPooledMySQLDatabase,
+                              pooled, max_connections, host=parsed.hostname or "localhost",
+                              user=unquote(parsed.username or ""), password=unquote(parsed.password or ""),
+                              charset="utf8mb4", client_flag=_MYSQL_FOUND_ROWS, **extra)
+    elif scheme in ("postgresql", "postgres", "pgsql"):
+        # Options of the URL (?options=...) come last and win.
+        pg_options = f"-c lock_timeout={lock_timeout}s {options.pop('options', '')}".strip()
+        db = _server_database(parsed, options, "PostgreSQL", "postgresql", AlxPostgresqlDatabase,
+                              AlxPooledPostgresqlDatabase, pooled, max_connections,
+                              host=parsed.hostname or None, user=unquote(parsed.username or "") or None,
+                              password=unquote(parsed.password or "") or None, options=pg_options,
+                              **PG_KEEPALIVES)
+    else:
+        raise DatabaseURLError(
+            f"unsupported database URL scheme {parsed.scheme!r}: use sqlite:///path, mysql://… or postgresql://…"
+        )
+    db.alx_lock_timeout = lock_timeout
+    return db
 
 
 def bind(db: peewee.Database, prefix: str = DEFAULT_PREFIX) -> peewee.Database:
@@ -132,16 +314,16 @@ def bind(db: peewee.Database, prefix: str = DEFAULT_PREFIX) -> peewee.Database:
     return db
 
 
-def _server_database(parsed, options: dict, label: str, scheme: str, plain_cls, pooled_cls, pooled: bool,
+def _server_database(parsed, url_options: dict, label: str, scheme: str, plain_cls, pooled_cls, pooled: bool,
                      max_connections: int, **kwargs) -> peewee.Database:
     """A MariaDB/MySQL or PostgreSQL database from a parsed URL: database name, port, options, pool."""
     name = parsed.path.strip("/")
     if not name:
         raise DatabaseURLError(f"{label} URL has no database name: {scheme}://user:password@host/moodle")
-    kwargs["connect_timeout"] = 10
+    kwargs["connect_timeout"] = CONNECT_TIMEOUT
     if parsed.port:
         kwargs["port"] = parsed.port
-    kwargs.update(options)
+    kwargs.update(url_options)
     if pooled:
         return pooled_cls(name, max_connections=max_connections, stale_timeout=300, **kwargs)
     return plain_cls(name, **kwargs)
@@ -168,3 +350,67 @@ def quote(name: str, db: peewee.Database | None = None) -> str:
         obj = obj.obj
     left, right = obj.quote
     return left + name.replace(right, right + right) + right
+
+
+# --------------------------------------------------------------------------------------------------
+# What a database error means, for messages that say what happened
+
+# MariaDB/MySQL client and server error numbers meaning "the connection is gone".
+_MYSQL_CONNECTION_ERRORS = {1053, 1077, 1927, 2002, 2003, 2006, 2013, 2014, 2055, 4031}
+_PG_CONNECTION_TEXT = ("server closed the connection", "connection already closed", "terminating connection",
+                       "could not connect", "connection refused", "no connection to the server",
+                       "the database system is shutting down", "the database system is starting up",
+                       "could not receive data", "could not send data", "ssl connection has been closed")
+
+
+def error_kind(exc: BaseException) -> str | None:
+    """'connection' (lost or refused), 'lock_timeout', 'deadlock', 'permission' or None."""
+    orig = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__ or exc
+    code = orig.args[0] if getattr(orig, "args", None) and isinstance(orig.args[0], int) else None
+    pgcode = getattr(orig, "pgcode", None) or ""
+    text = str(orig).lower()
+    if code is not None:  # PyMySQL
+        if code in _MYSQL_CONNECTION_ERRORS or (code == 0 and isinstance(exc, peewee.InterfaceError)):
+            return "connection"
+        return {1205: "lock_timeout", 1213: "deadlock", 1044: "permission", 1045: "permission",
+                1142: "permission", 1143: "permission"}.get(code)
+    if pgcode == "55P03" or "lock timeout" in text:
+        return "lock_timeout"
+    if pgcode == "40P01":
+        return "deadlock"
+    if pgcode == "42501":
+        return "permission"
+    if pgcode.startswith(("08", "57P")) or any(t in text for t in _PG_CONNECTION_TEXT):
+        return "connection"
+    if isinstance(exc, peewee.InterfaceError) and "closed" in text:
+        return "connection"
+    return None
+
+
+def error_detail(exc: BaseException) -> str:
+    """The driver's own message, on one line, without PyMySQL's (code, '...') tuple dressing."""
+    orig = getattr(exc, "orig", None) or exc
+    args = getattr(orig, "args", ())
+    text = args[1] if len(args) >= 2 and isinstance(args[0], int) else str(orig)
+    text = " ".join(str(text).split())
+    return text or type(exc).__name__
+
+
+def describe_error(exc: BaseException, lock_timeout: int | None = None) -> str | None:
+    """A sentence for the database errors an operator can act on, or None for the others."""
+    kind = error_kind(exc)
+    detail = error_detail(exc)
+    if kind == "connection":
+        return f"lost the connection to the database server ({detail})"
+    if kind == "lock_timeout":
+        waited = f" for {lock_timeout} s" if lock_timeout else ""
+        return (f"lock wait timeout: another session held a lock on a table ALX writes{waited} "
+                f"(db_lock_timeout_seconds) ({detail})")
+    if kind == "deadlock":
+        return f"deadlock with another session ({detail})"
+    if kind == "permission":
+        return f"permission denied ({detail}); see README: LEAST-PRIVILEGE GRANTS"
+    return None
+
+# What a failed statement can raise (peewee's InterfaceError is not a DatabaseError).
+DB_ERRORS = (peewee.DatabaseError, peewee.InterfaceError)

@@ -10,6 +10,8 @@ Fixtures:
     db_backend      function  the current backend's name ("sqlite", "mariadb" or "postgresql")
     db_server       function  the running server (MariaDBServer / PostgreSQLServer) of the current
                               backend; tests using it run on the server backends only
+    own_db_server   function  like db_server, but a server private to the test module, for fault
+                              tests that stop or kill it
     mariadb_server  session   the MariaDB server (started on first use, stopped at session end)
     postgresql_server session the PostgreSQL server (likewise)
 """
@@ -57,7 +59,7 @@ def pytest_generate_tests(metafunc):
     # only; a plain db_url test also runs on SQLite.
     if "db_backend" in metafunc.fixturenames:
         backends = selected_backends(metafunc.config)
-        if "db_server" in metafunc.fixturenames:
+        if "db_server" in metafunc.fixturenames or "own_db_server" in metafunc.fixturenames:
             backends = [name for name in backends if name in SERVER_BACKENDS]
         metafunc.parametrize("db_backend", backends, ids=backends)
 
@@ -102,6 +104,33 @@ def db_backend(request):
 def db_server(request, db_backend):
     """The current backend's server; restarted afterwards if the test left it stopped."""
     server = request.getfixturevalue(f"{db_backend}_server")
+    yield server
+    server.ensure_running()
+
+
+@pytest.fixture(scope="module")
+def _own_servers(request):
+    """Servers private to one test module, started on first use (see ``own_db_server``)."""
+    servers: dict[str, object] = {}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def own_db_server(request, db_backend, _own_servers):
+    """A server of the current backend private to the test module: fault tests stop, kill and restart
+    it without disturbing the shared one. Restarted afterwards if the test left it stopped."""
+    if db_backend not in _own_servers:
+        if db_backend not in selected_backends(request.config):
+            pytest.skip(f"{db_backend} is not among the selected databases (--databases / ALX_TEST_DATABASES)")
+        server = SERVER_CLASSES[db_backend]()
+        _own_servers[db_backend] = server  # registered first: a failed start is cleaned up too
+        try:
+            server.start()
+        except Exception as exc:
+            pytest.fail(f"could not start a private {db_backend} server: {exc}", pytrace=False)
+    server = _own_servers[db_backend]
     yield server
     server.ensure_running()
 

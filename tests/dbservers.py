@@ -8,6 +8,8 @@ port and on a unix socket inside that directory. Nothing touches the machine's o
     server.url                                # mysql://alx:<pw>@127.0.0.1:<port>/alx_test
     url = server.create_database("alx_t_1")   # fresh empty database owned by/granted to ``alx``
     server.drop_database("alx_t_1")
+    server.execute_as_admin(["GRANT …"], database="alx_t_1")   # as the superuser, e.g. grants
+    MariaDBServer(extra_args=["--innodb-buffer-pool-size=1G"])  # more server options (benchmarks)
     server.stop(keep_data=True); server.start()   # clean restart, same port, same data
     server.stop_hard(); server.start()            # SIGKILL (crash) and restart with crash recovery
     server.stop()                                 # stop and remove the temporary directory
@@ -171,8 +173,9 @@ class _Server:
     stop_signal = signal.SIGTERM  # the engine's clean, prompt shutdown signal
     orphan_signal = signal.SIGTERM  # sent by the kernel if the test process dies (see _popen)
 
-    def __init__(self, *, startup_timeout: float = STARTUP_TIMEOUT):
+    def __init__(self, *, startup_timeout: float = STARTUP_TIMEOUT, extra_args: list[str] | tuple[str, ...] = ()):
         self.startup_timeout = startup_timeout
+        self.extra_args = list(extra_args)  # appended to the server's command line (e.g. benchmark tuning)
         self.password = secrets.token_hex(12)  # URL-safe; the server is reachable by local users
         self.port: int | None = None
         self.tmpdir: Path | None = None
@@ -276,6 +279,12 @@ class _Server:
     def drop_database(self, name: str) -> None:
         """Drop a database, disconnecting whatever still uses it (a leaked connection must not hang us)."""
         self._drop_database(_check_name(name))
+
+    def execute_as_admin(self, statements: list[str], database: str | None = None) -> None:
+        """Run statements as the superuser over the unix socket (e.g. GRANTs), connected to ``database``."""
+        with (self._admin(_check_name(database)) if database else self._admin()) as cur:
+            for sql in statements:
+                cur.execute(sql)
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self._log_text().splitlines()[-lines:])
@@ -462,6 +471,7 @@ class MariaDBServer(_Server):
             # could, which tests never simulate).
             "--innodb-flush-log-at-trx-commit=2",
             "--innodb-buffer-pool-size=64M",
+            *self.extra_args,
         ]
         return self._popen(cmd, "mysqld.out")
 
@@ -592,6 +602,7 @@ class PostgreSQLServer(_Server):
             # committed; only an OS crash could, which tests never simulate.
             "-c", "fsync=off",
             "-c", "full_page_writes=off",
+            *self.extra_args,
         ]
         return self._popen(cmd, "postgresql.log", **self._as_postgres)
 

@@ -61,8 +61,8 @@ def create_app(config: Config, *, db: peewee.Database | None = None, clock_fn=cl
                pool_size: int | None = None) -> AlxApp:
     """Build the API. ``db`` defaults to a pool sized for the server's threads."""
     if db is None:
-        db = bind(make_database(config.database_url, pooled=True, max_connections=pool_size or config.api_threads),
-                  config.table_prefix)
+        db = bind(make_database(config.database_url, pooled=True, max_connections=pool_size or config.api_threads,
+                                lock_timeout=config.db_lock_timeout_seconds), config.table_prefix)
     ctx = AppContext(config, db, ReportService(config, db), Metrics(), clock_fn)
     app = AlxApp(middleware=[DatabaseSession(db), SecurityHeaders(), BodyLimit(MAX_BODY_BYTES)],
                      cors_enable=False)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import peewee
 
+from models.db import DB_ERRORS
+
 from .. import requestlog
 from ..config import Config
 from ..service import ReportService
@@ -38,7 +40,7 @@ class AppContext:
             return
         try:
             requestlog.write(entry)
-        except peewee.DatabaseError as exc:
+        except DB_ERRORS as exc:
             log.warning("request log not written: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         # One plain line per request for the journal: never the query string, never a token.
         log.info("%s %s %s %.1fms %s", req.method, req.path, entry.http_status, entry.response_time_ms,

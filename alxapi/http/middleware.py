@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import falcon
 import peewee
+
+from models.db import DB_ERRORS
+
+log = logging.getLogger("alx.api")
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -26,12 +31,16 @@ class DatabaseSession:
         req.context.started = time.perf_counter()
         try:
             self.db.connect(reuse_if_open=True)
-        except peewee.DatabaseError:
+        except DB_ERRORS:
             req.context.db_down = True  # resources answer "service unavailable"
 
     def process_response(self, req, resp, resource, req_succeeded):
+        # Back to the pool; the pool drops a connection the server closed instead of keeping it.
         if not self.db.is_closed():
-            self.db.close()
+            try:
+                self.db.close()
+            except DB_ERRORS:
+                log.warning("could not return the database connection to the pool", exc_info=True)
 
 
 class SecurityHeaders:

@@ -14,6 +14,8 @@ from xml.sax.saxutils import escape, quoteattr
 import falcon
 import peewee
 
+from models.db import DB_ERRORS
+
 from ..errors import ApiError
 from ..requestlog import LogEntry
 from ..service import _php_json
@@ -125,7 +127,7 @@ class MoodleRestResource:
             self._error(resp, entry, ApiError("invalidparameter", f"undecodable parameters: {exc}"), fmt)
         except ApiError as err:
             self._error(resp, entry, err, fmt)
-        except peewee.DatabaseError as exc:
+        except DB_ERRORS as exc:
             req.context.db_down = isinstance(exc, (peewee.OperationalError, peewee.InterfaceError))
             self._error(resp, entry, ApiError("servicetemporarilyunavailable", "database error"), fmt)
         except Exception:  # a bug: logged with its traceback, answered in Moodle's format, never leaked

@@ -2,20 +2,31 @@
 
 Acquiring is a single conditional UPDATE, atomic on every engine. The holder renews the lease
 after each batch; a lease not renewed for ``stale_seconds`` (a crashed or killed holder) expires.
+
+A run that lost its database connection cannot release its lease (the server may be down). When
+the lease names this very process (``host:pid``) and no sync of this process holds it any more,
+the next run of the same process (the worker, the console) takes it over at once instead of
+waiting for it to expire; other processes still wait, since only the holder knows it is gone.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import peewee
 
 from models.plugin import State
 
 LOCK_NAME = "sync_lock"
+
+# Tokens of the leases that syncs of this process hold right now.
+_held: set[str] = set()
+_held_guard = threading.Lock()
 
 
 class LockHeld(RuntimeError):
@@ -29,30 +40,48 @@ class LockHeld(RuntimeError):
 class SyncLock:
     stale_seconds: int
     holder: str = ""
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
+    took_over: str | None = None  # the holder whose abandoned lease this run took over
 
     def __post_init__(self):
         self.holder = self.holder or f"{socket.gethostname()}:{os.getpid()}"
 
+    def _match(self):
+        return (State.name == LOCK_NAME) & State.value_text.contains(f'"holder": "{self.holder}"')
+
     def acquire(self, now: int) -> None:
         self._ensure_row()
-        payload = json.dumps({"holder": self.holder, "started": now})
-        got = (State.update(value_int=now + self.stale_seconds, value_text=payload, timemodified=now)
-               .where((State.name == LOCK_NAME) & (State.value_int < now))
-               .execute())
-        if not got:
-            row = State.get(State.name == LOCK_NAME)
-            info = json.loads(row.value_text or "{}")
-            raise LockHeld(info.get("holder", "?"), int(info.get("started", 0)))
+        payload = json.dumps({"holder": self.holder, "started": now, "token": self.token})
+        with _held_guard:
+            got = (State.update(value_int=now + self.stale_seconds, value_text=payload, timemodified=now)
+                   .where((State.name == LOCK_NAME) & (State.value_int < now))
+                   .execute())
+            if not got:
+                row = State.get(State.name == LOCK_NAME)
+                info = json.loads(row.value_text or "{}")
+                if info.get("holder") == self.holder and info.get("token") not in _held:
+                    # Our own process's lease, left behind by a run that lost its connection.
+                    got = (State.update(value_int=now + self.stale_seconds, value_text=payload, timemodified=now)
+                           .where((State.name == LOCK_NAME) & (State.value_text == row.value_text))
+                           .execute())
+                    self.took_over = self.holder if got else None
+                if not got:
+                    raise LockHeld(info.get("holder", "?"), int(info.get("started", 0)))
+            _held.add(self.token)
 
     def renew(self, now: int) -> None:
-        (State.update(value_int=now + self.stale_seconds, timemodified=now)
-         .where((State.name == LOCK_NAME) & State.value_text.contains(f'"holder": "{self.holder}"'))
-         .execute())
+        State.update(value_int=now + self.stale_seconds, timemodified=now).where(self._match()).execute()
 
     def release(self) -> None:
-        (State.update(value_int=0, value_text=None)
-         .where((State.name == LOCK_NAME) & State.value_text.contains(f'"holder": "{self.holder}"'))
-         .execute())
+        """Give the lease back. Whatever happens, this process no longer counts as holding it."""
+        try:
+            State.update(value_int=0, value_text=None).where(self._match()).execute()
+        finally:
+            self.forget()
+
+    def forget(self) -> None:
+        with _held_guard:
+            _held.discard(self.token)
 
     @staticmethod
     def _ensure_row() -> None:

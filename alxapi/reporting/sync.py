@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import peewee
 
-from models.db import table_prefix
+from models.db import DB_ERRORS, describe_error, error_detail, table_prefix
 from models.plugin import Reporting, State, SyncQueue, SyncRun
 
 from .changes import ChangeDetector
@@ -93,8 +93,12 @@ class SyncEngine:
         now = self.clock()
         lock = SyncLock(self.opt.lock_stale_seconds)
         with self.db.connection_context():
-            with self.db.atomic():
-                lock.acquire(now)
+            try:
+                with self.db.atomic():
+                    lock.acquire(now)
+            except BaseException:
+                lock.forget()  # never acquired, or its transaction did not commit
+                raise
             result = SyncResult(companyid=self.opt.companyid or 0)
             try:
                 self._close_abandoned_runs(now)
@@ -106,23 +110,51 @@ class SyncEngine:
                 self.role_ids = role_ids(self.db, self.t, self.opt.report_roles)
                 result.mode = self._queue_work(now)
                 self._apply_queue(result, now, lock, started)
+            except DB_ERRORS as exc:
+                message = describe_error(exc, getattr(self.db, "alx_lock_timeout", None))
+                if message is None:  # recorded, then re-raised for the caller to report
+                    result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+                    log.error("sync failed: %s", result.error)
+                    log.debug("sync failed", exc_info=True)
+                    raise
+                # The server went away, or a lock wait timed out: the batch in flight was rolled
+                # back, committed batches stay, the queue keeps the rest for the next run.
+                message = (f"sync failed: {message}; the batch in progress was rolled back, "
+                           f"{result.batches} batches were committed, the next run resumes")
+                result.status, result.error = "failed", message
+                log.error("%s", message)
+                log.debug("sync failed", exc_info=True)
+                raise peewee.OperationalError(message) from exc
             except Exception as exc:  # recorded, then re-raised for the caller to report
                 result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("sync failed")
                 raise
             finally:
                 result.seconds = round(time.monotonic() - started, 3)
-                self._finish_run(result)
+                missed = []
+                if not self._finish_run(result):
+                    missed.append("its end was not recorded (the next run marks it failed)")
                 self._drop_work_tables()
-                lock.release()
+                try:
+                    lock.release()
+                except DB_ERRORS as exc:
+                    # The server is gone: the lease expires after lock_stale_seconds, or the next
+                    # sync of this process takes it over (see lock.py).
+                    missed.append(f"its lock was not released ({error_detail(exc)}; it expires after "
+                                  f"lock_stale_seconds)")
+                if missed:
+                    log.warning("sync run %s: %s", result.run_id or "-", "; ".join(missed))
         return result
 
     def _close_abandoned_runs(self, now: int) -> None:
         """Runs still 'running' while we hold the lock were killed: mark them failed."""
-        (SyncRun.update(status="failed", timefinished=now, error="interrupted (process ended mid-run)")
+        (SyncRun.update(status="failed", timefinished=now,
+                        error="interrupted (process ended mid-run, or it lost its database connection)")
          .where(SyncRun.status == "running").execute())
 
-    def _finish_run(self, result: SyncResult) -> None:
+    def _finish_run(self, result: SyncResult) -> bool:
+        if not result.run_id:
+            return True  # failed before the run was recorded
         try:
             with self.db.atomic():
                 (SyncRun.update(mode=result.mode, status=result.status, timefinished=self.clock(),
@@ -130,8 +162,10 @@ class SyncEngine:
                                 unchanged=result.unchanged, duration_ms=int(result.seconds * 1000),
                                 error=result.error)
                  .where(SyncRun.id == result.run_id).execute())
-        except peewee.DatabaseError:
-            log.exception("could not record the end of sync run %s", result.run_id)
+        except DB_ERRORS as exc:
+            log.debug("could not record the end of sync run %s: %s", result.run_id, error_detail(exc))
+            return False
+        return True
 
     # -- work tables ----------------------------------------------------------------------
     def _create_work_tables(self) -> None:
@@ -153,8 +187,10 @@ class SyncEngine:
         for name in (self.t.members, self.t.scope, self.t.fresh):
             try:
                 self.db.execute_sql(f"DROP TABLE IF EXISTS {name}")
-            except peewee.DatabaseError:
-                log.warning("could not drop work table %s", name)
+            except DB_ERRORS as exc:
+                # The next run drops and re-creates them (TEMPORARY ones went with the connection).
+                log.debug("could not drop work table %s: %s", name, error_detail(exc))
+                return
 
     def _fill_members(self) -> None:
         with self.db.atomic():
