@@ -71,7 +71,8 @@ def auto_resolve(alert_type: str, active_subjects: set[str], now: int) -> int:
     return query.execute()
 
 
-def _as_dict(row: dict) -> dict:
+def as_dict(row: dict) -> dict:
+    """An alert row as plain data: JSON details decoded, channels as a list."""
     data = row.pop("alert_data")
     row["data"] = json.loads(data) if data else {}
     row["resolved"] = bool(row["resolved"])
@@ -95,7 +96,7 @@ def list_alerts(*, status: str | None = None, severity: str | None = None, alert
         query = query.where(Alert.severity.in_([s for s in SEVERITIES if severity_at_least(s, severity)]))
     if alert_type:
         query = query.where(Alert.alert_type == alert_type)
-    return [_as_dict(row) for row in query.dicts()]
+    return [as_dict(row) for row in query.dicts()]
 
 
 def open_counts() -> dict[str, int]:

@@ -85,18 +85,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (api_port, default 8080; 0 picks a free one)")
     p.add_argument("--threads", type=int, help="worker threads = database connections (api_threads, default 8)")
 
+    p = command("worker", cmd_worker, "run the scheduled jobs: sync, alert checks, cleanup, heartbeat",
+                "Run the jobs on their cadence until SIGTERM/SIGINT (systemd: examples/alx-worker.service):\n"
+                "  sync      every auto_sync_hours (a full sync when full_sync_hours have passed)\n"
+                "  alerts    every alert_check_minutes: check the rules, deliver by e-mail/webhook\n"
+                "  cleanup   every cleanup_hours: expired cache, logs/runs/alerts past log_retention_days\n"
+                "  heartbeat every heartbeat_seconds, stored in the database (console, health)\n"
+                "A failing job is logged and retried at its next run; the worker keeps going.\n"
+                "Exit status: 0 after SIGTERM, 78 on configuration errors; with --once, 0 only if every\n"
+                "job succeeded.")
+    p.add_argument("--once", action="store_true", help="run every job once and exit (cron, tests, diagnostics)")
+    p.add_argument("--json", action="store_true", help="with --once: print the job outcomes as JSON")
+
+    alerts_cmd = sub.add_parser("alerts", help="list, resolve and test alerts",
+                                description="Alerts raised by the worker's checks (sync failures, slow or "
+                                "failing API, cache, usage, security).", formatter_class=argparse.RawDescriptionHelpFormatter)
+    alerts_sub = alerts_cmd.add_subparsers(dest="alerts_action", metavar="<action>", required=True)
+    p = alerts_sub.add_parser("list", help="recent alerts, newest first")
+    p.set_defaults(func=cmd_alerts_list)
+    p.add_argument("--status", choices=["open", "resolved"], help="only open or only resolved alerts")
+    p.add_argument("--severity", choices=["low", "medium", "high", "critical"], help="at least this severity")
+    p.add_argument("--type", dest="alert_type", metavar="TYPE", help="only this alert type")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="how many (default 50)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = alerts_sub.add_parser("test", help="raise a test alert and deliver it through every channel now",
+                              description="Raise a test alert and deliver it at once by e-mail and webhook (when "
+                              "configured), printing each channel's result. Exit 1 if any channel failed or none "
+                              "is configured.")
+    p.set_defaults(func=cmd_alerts_test)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = alerts_sub.add_parser("resolve", help="mark an alert resolved (audited)")
+    p.set_defaults(func=cmd_alerts_resolve)
+    p.add_argument("id", type=int, metavar="ID", help="alert id, from `alx alerts list`")
+
+    p = command("export", cmd_export, "write a company's reporting rows to CSV, XLSX or JSON",
+                "Export the rows the API serves a company: its enabled courses and fields, dates formatted\n"
+                "as the API sends them. A file is written under a temporary name and renamed when complete.\n"
+                "examples: alx export --company 3 -o progress.csv\n"
+                "          alx export --company 3 --format xlsx -o progress.xlsx\n"
+                "          alx export --company 3 --format json | jq length")
+    p.add_argument("--company", type=int, required=True, metavar="ID", help="IOMAD company id")
+    p.add_argument("--format", dest="fmt", choices=["csv", "xlsx", "json"], default=None,
+                   help="file format (default: from the -o file's extension, else csv)")
+    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout; xlsx needs a file "
+                   "or a redirected stdout)")
+    p.add_argument("--include-deleted", action="store_true", help="also rows that left the report (a "
+                   "'deleted' column says which)")
+
     command("tui", cmd_tui, "open the console (Textual): monitoring, companies, tokens, alerts, export",
             "Open the terminal console on the configured database. Keys are shown in the footer and the\n"
             "command palette (ctrl+p); number keys 1-7 switch screens, r refreshes, p pauses, q quits.\n"
             "Logs go to log_file (default ~/.local/state/alx/alx-tui.log), never to the screen.")
 
-    p = command("demo", cmd_demo, "build a demo database with realistic data and sync it",
-                "Build (or reuse) an SQLite demo database with synthetic Moodle+IOMAD data, install the\n"
-                "ALX tables, run a sync and print what to try next.")
+    p = command("demo", cmd_demo, "build a demo site and open the console with the API and worker running",
+                "Build (or reuse) an SQLite demo database with synthetic Moodle+IOMAD data, install the ALX\n"
+                "tables, sync, and create a demo token. Then start the API (`alx serve`) and the worker\n"
+                "(`alx worker`, a sync every 30 s) as child processes with their logs in <file>.logs/,\n"
+                "send some demo API traffic, and open the console; quitting it stops them all.\n"
+                "The token and curl/Power BI examples are printed when the console closes.")
     p.add_argument("--no-tui", action="store_true",
-                   help="no console (the only mode for now): serve the API in the foreground")
-    p.add_argument("--no-serve", action="store_true", help="only build and sync; do not create a token or serve")
-    p.add_argument("--port", type=int, help="API port for the demo (default 8080)")
+                   help="no console: serve the API in the foreground (the worker still runs)")
+    p.add_argument("--no-serve", action="store_true", help="only build and sync; no token, API, worker or console")
+    p.add_argument("--port", type=int, help="API port for the demo (default api_port, 8080; 0 picks a free one)")
     p.add_argument("--size", default="small", choices=["tiny", "small", "medium", "large", "1m"],
                    help="amount of data: tiny, small (default), medium, large or 1m enrolments")
     p.add_argument("--file", default="alx-demo.sqlite3", help="demo database file (default ./alx-demo.sqlite3)")
@@ -171,6 +221,20 @@ def _configure_logging(verbose: bool, level: str = "info") -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
+def _apply_logging(config, verbose: bool) -> None:
+    """Long-running commands log at log_level, to stderr (journald) and to log_file when set."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else getattr(logging, config.log_level.upper()))
+    if config.log_file:
+        try:
+            handler = logging.FileHandler(config.log_file, encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write the log file {config.log_file} (log_file, from "
+                            f"{config.source('log_file')}): {exc.strerror or exc}", code=EXIT_CONFIG) from None
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -199,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("alx: interrupted")
         return 130
-    except peewee.DatabaseError as exc:
+    except (peewee.DatabaseError, peewee.InterfaceError) as exc:
         # Anything the database refused that the commands did not foresee (a missing privilege,
         # a lost connection): one line, no traceback; details with --verbose.
         logging.getLogger("alx").debug("database error", exc_info=True)
@@ -358,6 +422,7 @@ def cmd_serve(args) -> int:
     from .serve import serve
 
     config = _config(args, api_host=args.host, api_port=args.port, api_threads=args.threads)
+    _apply_logging(config, args.verbose)
     db = connect(config)
     require_schema(db, config)
     db.close()
@@ -367,6 +432,109 @@ def cmd_serve(args) -> int:
     except OSError as exc:  # address in use, not permitted, unknown host
         raise UserError(f"cannot listen on {config.api_host}:{config.api_port}: {exc.strerror or exc}. "
                         "Choose another --port/--host (api_port, api_host).") from None
+
+
+def cmd_worker(args) -> int:
+    from .worker import Worker
+
+    config = _config(args)
+    _apply_logging(config, args.verbose)
+    db = connect(config)
+    try:
+        require_schema(db, config)
+    except UserError as exc:  # restarting cannot fix this: systemd's RestartPreventExitStatus=78
+        raise UserError(str(exc), code=EXIT_CONFIG) from None
+    db.close()
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        logging.getLogger("alx.worker").info("%s received: stopping after the current batch",
+                                             signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    worker = Worker(config, db, clock=clock.now, stop=stop)
+    try:
+        if not args.once:
+            worker.run_forever()
+            return EXIT_OK
+        outcomes = worker.run_once()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if args.json:
+        _print_json([vars(o) for o in outcomes])
+    else:
+        for o in outcomes:
+            _say(f"{o.name:8} {o.status:7} {o.seconds:7.2f}s  {o.detail}")
+    return EXIT_OK if all(o.status != "failed" for o in outcomes) else EXIT_ERROR
+
+
+def cmd_alerts_list(args) -> int:
+    from .alerts import list_alerts
+
+    _connect_installed(args)
+    rows = list_alerts(status=args.status, severity=args.severity, alert_type=args.alert_type, limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    if not rows:
+        _say("no alerts")
+        return EXIT_OK
+    print(f"{'id':>5}  {'raised':19}  {'severity':8}  {'type':19}  {'subject':22}  {'state':9}  {'delivery':9}  message")
+    for a in rows:
+        state = "resolved" if a["resolved"] else "open"
+        print(f"{a['id']:>5}  {_when(a['timecreated']):19}  {a['severity']:8}  {a['alert_type']:19}  "
+              f"{a['subject'][:22]:22}  {state:9}  {a['delivery_status']:9}  {a['message']}")
+    return EXIT_OK
+
+
+def cmd_alerts_test(args) -> int:
+    from .audit import current_actor
+    from .notify import send_test_alert
+
+    config = _connect_installed(args)
+    results = send_test_alert(config, actor=current_actor(), now=clock.now())
+    if args.json:
+        _print_json([vars(r) for r in results])
+    elif not results:
+        _say("alx: no delivery channel configured: set smtp_host and alert_emails, and/or alert_webhook_url "
+             "(the test alert is visible in the console and `alx alerts list`)")
+    for r in results if not args.json else ():
+        _say(f"{r.channel:8} {'ok' if r.ok else 'FAILED':6}  {r.detail}")
+    return EXIT_OK if results and all(r.ok for r in results) else EXIT_ERROR
+
+
+def cmd_alerts_resolve(args) -> int:
+    from .alerts import AlertError, resolve_alert
+    from .audit import current_actor
+
+    _connect_installed(args)
+    try:
+        changed = resolve_alert(args.id, current_actor(), clock.now())
+    except AlertError as exc:
+        raise UserError(f"{exc} (see `alx alerts list`)") from None
+    _say(f"alert {args.id} resolved" if changed else f"alert {args.id} was already resolved")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from .export import ExportError, export_company
+
+    config = _connect_installed(args)
+    suffix = os.path.splitext(args.output or "")[1].lower().lstrip(".")
+    fmt = args.fmt or (suffix if suffix in ("csv", "xlsx", "json") else "csv")
+    if fmt == "xlsx" and not args.output and sys.stdout.isatty():
+        raise UserError("an XLSX export is binary: give -o FILE or redirect stdout to a file", code=EXIT_USAGE)
+    try:
+        count = export_company(args.company, fmt, args.output or sys.stdout, now=clock.now(),
+                               include_deleted=args.include_deleted, config=config)
+    except ExportError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    _say(f"exported {count} rows of company {args.company} as {fmt}" + (f" to {args.output}" if args.output else ""))
+    return EXIT_OK
 
 
 def cmd_tui(args) -> int:

@@ -204,6 +204,20 @@ def _check_emails(addresses: tuple[str, ...]) -> str | None:
     return None
 
 
+ALERT_TYPES = ("sync_failed", "sync_stale", "sync_failures", "slow_responses", "error_rate", "cache_hit_rate",
+               "high_usage", "rate_limit_exceeded", "failed_auth", "get_attempts", "test")
+_SEVERITY_NAMES = ("low", "medium", "high", "critical")
+
+
+def _check_alert_severities(items: tuple[str, ...]) -> str | None:
+    for item in items:
+        kind, eq, severity = item.partition("=")
+        if not eq or kind.strip() not in ALERT_TYPES or severity.strip() not in _SEVERITY_NAMES:
+            return (f"must be alert_type=severity pairs such as error_rate=high ({item!r} is not one); "
+                    f"types: {', '.join(ALERT_TYPES)}; severities: {', '.join(_SEVERITY_NAMES)}")
+    return None
+
+
 def _check_webhook_url(url: str) -> str | None:
     if url == "" or url.startswith(("https://", "http://")):
         return None
@@ -280,11 +294,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("report_roles", LIST, ("student",), "role shortnames whose enrolments are reported"),
     Setting("max_records", INT, 1000, "largest page an API call may return", min=1, max=10000),
     Setting("rate_limit", INT, 100, "API calls per token per local day; a company setting overrides it (0 = unlimited)", min=0, max=1_000_000),
-    Setting("log_retention_days", INT, 90, "days of API logs kept", min=1, max=3650),
+    Setting("log_retention_days", INT, 90, "days of API logs, sync runs and resolved alerts kept", min=1, max=3650),
     Setting("allow_get_method", BOOL, False, "accept GET on the Moodle-compatible endpoint (POST only if off)"),
     # Sync
-    Setting("auto_sync_hours", INT, 1, "hours between incremental syncs", min=1, max=168),
-    Setting("full_sync_hours", INT, 24, "hours after which a full sync is due", min=1, max=720),
+    Setting("auto_sync_hours", FLOAT, 1.0, "hours between the worker's syncs (fractions allowed: 0.25 = 15 min)",
+            min=0.0002, max=168),
+    Setting("full_sync_hours", FLOAT, 24.0, "hours after the last full sync when the worker's next sync is full",
+            min=0.001, max=720),
     Setting("max_sync_time", INT, 300, "seconds a sync may run before it stops at a batch boundary",
             min=10, max=86400),
     Setting("batch_size", INT, 1000, "rows per sync batch", min=50, max=100_000),
@@ -292,12 +308,36 @@ SETTINGS: tuple[Setting, ...] = (
             min=0, max=86400),
     Setting("lock_stale_seconds", INT, 900, "seconds after which a sync lock without heartbeat is stale",
             min=60, max=86400),
+    Setting("db_lock_timeout_seconds", INT, 50, "seconds a statement waits for a row or table lock held by "
+            "another session before it fails (MariaDB innodb_lock_wait_timeout, PostgreSQL lock_timeout)",
+            min=1, max=3600),
     # Alerts
     Setting("enable_alerting", BOOL, True, "raise and deliver alerts"),
     Setting("alert_threshold", ENUM, "medium", "lowest severity that is delivered",
             choices=("low", "medium", "high", "critical")),
-    Setting("alert_cooldown", INT, 60, "minutes before the same alert is delivered again", min=0, max=10080),
+    Setting("alert_cooldown", INT, 60, "minutes before an alert of the same type and subject is raised again", min=0, max=10080),
     Setting("alert_emails", LIST, (), "alert recipients (comma-separated)", check=_check_emails),
+    Setting("alert_severities", LIST, (), "severity overrides as alert_type=severity pairs, e.g. error_rate=high",
+            check=_check_alert_severities),
+    Setting("alert_check_minutes", FLOAT, 15.0, "minutes between the worker's alert checks", min=0.01, max=1440),
+    Setting("alert_sync_stale_hours", FLOAT, 2.0, "alert when no sync succeeded for this many hours",
+            min=0.01, max=720),
+    Setting("alert_sync_failures", INT, 3, "alert (critical) after this many consecutive failed syncs",
+            min=2, max=1000),
+    Setting("alert_response_ms", INT, 2000, "alert when the last hour's average response exceeds this (ms)",
+            min=1, max=600_000),
+    Setting("alert_error_rate_percent", FLOAT, 5.0, "alert when the last hour's error rate exceeds this (%)",
+            min=0, max=100),
+    Setting("alert_cache_hit_percent", FLOAT, 70.0, "alert when the last hour's cache hit rate is below this (%)",
+            min=0, max=100),
+    Setting("alert_min_calls", INT, 20, "calls in the hour needed before the response-time, error-rate and cache alerts apply",
+            min=1, max=1_000_000),
+    Setting("alert_company_calls_per_hour", INT, 200, "alert when a company makes more calls than this in an hour",
+            min=1, max=10_000_000),
+    Setting("alert_failed_auth_per_ip", INT, 10, "alert when one address fails authentication this often in an hour",
+            min=1, max=1_000_000),
+    Setting("alert_get_attempts_per_ip", INT, 5, "alert when one address tries refused GET requests this often in an hour",
+            min=1, max=1_000_000),
     Setting("smtp_host", STR, "", "SMTP server for alert e-mail (empty = no e-mail)"),
     Setting("smtp_port", INT, 25, "SMTP port", min=1, max=65535),
     Setting("smtp_starttls", BOOL, False, "use STARTTLS"),
@@ -306,6 +346,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_from", STR, "", "From: address of alert e-mail"),
     Setting("alert_webhook_url", STR, "", "JSON webhook for alerts (Slack/Teams-compatible)",
             secret=True, check=_check_webhook_url, mask=mask_url_path),
+    # Worker
+    Setting("cleanup_hours", FLOAT, 24.0, "hours between the worker's cleanups (expired cache, old logs, runs, alerts)",
+            min=0.01, max=720),
+    Setting("heartbeat_seconds", FLOAT, 30.0, "seconds between the worker's heartbeats", min=0.2, max=3600),
     # HTTP API
     Setting("api_host", STR, "127.0.0.1", "address the API listens on", flag="--host"),
     Setting("api_port", INT, 8080, "port the API listens on (0 picks a free one)", min=0, max=65535, flag="--port"),
@@ -318,8 +362,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("failed_auth_window_minutes", INT, 10, "window for counting failed token checks", min=1, max=1440),
     # Console and logging
     Setting("tui_refresh_seconds", FLOAT, 5.0, "seconds between console refreshes", min=0.5, max=3600),
-    Setting("log_file", PATH, "", "log file (empty = the default location)"),
-    Setting("log_level", ENUM, "info", "log level", choices=("debug", "info", "warning", "error")),
+    Setting("log_file", PATH, "", "log file of the worker, the API and the console (empty: stderr; the console: ~/.local/state/alx/alx-tui.log)"),
+    Setting("log_level", ENUM, "info", "log level of the worker, the API and the console", choices=("debug", "info", "warning", "error")),
 )  # fmt: skip
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 
+from models.db import dialect
 from models.plugin import Heartbeat
 
 WORKER = "worker"
@@ -23,8 +24,10 @@ def beat(component: str, now: int, info: dict | None = None) -> None:
     updated = Heartbeat.update(**fields).where(
         (Heartbeat.component == component) & (Heartbeat.hostname == host)).execute()
     if not updated:
+        # MySQL's ON DUPLICATE KEY UPDATE takes no conflict target (peewee refuses one there).
+        target = None if dialect() == "mysql" else [Heartbeat.component, Heartbeat.hostname]
         Heartbeat.insert(component=component, hostname=host, **fields).on_conflict(
-            conflict_target=[Heartbeat.component, Heartbeat.hostname], update=fields).execute()
+            conflict_target=target, update=fields).execute()
 
 
 def latest(component: str = WORKER, now: int | None = None, stale_after: int = 90) -> list[dict]:

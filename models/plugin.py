@@ -151,7 +151,10 @@ class ApiLog(BaseModel):
 
     class Meta:
         table_function = prefixed("local_alx_api_logs")
-        indexes = ((("timecreated",), False), (("companyid", "timecreated"), False),
+        # (timecreated, ...) covers the monitoring panes' window aggregates (schema step 4): a 24-hour
+        # window is read from the index alone. It replaces the plain (timecreated) index of step 1.
+        indexes = ((("timecreated", "companyid", "error_code", "cache_hit", "record_count", "response_time_ms"), False),
+                   (("companyid", "timecreated"), False),
                    # Covering the rate-limit and failed-authentication counts: read from the index alone.
                    (("token_ref", "timecreated", "error_code"), False),
                    (("ip_address", "error_code", "timecreated"), False))

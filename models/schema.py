@@ -14,7 +14,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
 from . import iomad, moodle, plugin
-from .db import database
+from .db import database, quote
 
 SCHEMA_VERSION_KEY = "schema_version"
 
@@ -60,12 +60,30 @@ def _step_3_alert_lifecycle(db: peewee.Database) -> None:
     _add_missing_indexes(db, plugin.Alert)
 
 
+def _drop_index_on(db: peewee.Database, model: type[peewee.Model], columns: tuple[str, ...]) -> None:
+    table = model._meta.table_name
+    for index in db.get_indexes(table):
+        if tuple(index.columns) == columns:
+            if isinstance(db, peewee.MySQLDatabase):
+                db.execute_sql(f"DROP INDEX {quote(index.name, db)} ON {quote(table, db)}")
+            else:
+                db.execute_sql(f"DROP INDEX {quote(index.name, db)}")
+
+
+def _step_4_log_window_index(db: peewee.Database) -> None:
+    """A covering (timecreated, companyid, error_code, cache_hit, record_count, response_time_ms) index
+    on the request log for the monitoring panes' window aggregates; it makes (timecreated) redundant."""
+    _add_missing_indexes(db, plugin.ApiLog)
+    _drop_index_on(db, plugin.ApiLog, ("timecreated",))
+
+
 # (version, description, function). Append new steps; never renumber or edit a released one.
 # Step 1 creates tables as the models now define them, so later steps skip what exists already.
 UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "create the plugin tables", _step_1_create_tables),
     (2, "API pass state and request-log columns", _step_2_api_state),
     (3, "alert subject, resolution and delivery columns", _step_3_alert_lifecycle),
+    (4, "covering request-log index for the monitoring panes", _step_4_log_window_index),
 ]
 LATEST_VERSION = UPGRADE_STEPS[-1][0]
 

@@ -438,7 +438,9 @@ def test_health(db_url):
     Heartbeat.insert(component="api", hostname="w1", pid=43, timebeat=NOW).execute()
     site.clock["now"] = NOW + 60
     body = site.client.simulate_get("/healthz").json
-    assert body["worker"] == {"host": "w1", "heartbeat_age_seconds": 90}
+    assert body["worker"] == {"host": "w1", "heartbeat_age_seconds": 90, "alive": True}
+    site.clock["now"] = NOW + 61  # three missed 30 s beats: the worker is presumed dead
+    assert site.client.simulate_get("/healthz").json["worker"]["alive"] is False
 
 
 def test_metrics_parse(db_url):

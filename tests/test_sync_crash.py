@@ -117,7 +117,7 @@ def _wait_until(condition, what: str, proc: subprocess.Popen | None = None, poll
     while not condition():
         if proc is not None and proc.poll() is not None:
             out, err = proc.communicate()
-            raise AssertionError(f"`alx sync` ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
+            raise AssertionError(f"`{' '.join(proc.args[-3:])}` ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {WAIT:.0f}s waiting for {what}")
         time.sleep(poll)
@@ -183,13 +183,13 @@ def _gate_row(peek: Peek, courses: list[int]) -> int:
     return int(doomed[course])
 
 
-def _start_gated(site: Site) -> MidRun:
+def _start_gated(site: Site, args: tuple[str, ...], env: dict | None) -> MidRun:
     with site.peek() as peek:
         row_id = _gate_row(peek, sorted(by_course(site.baseline)))
         seq0 = _change_seq(peek)
     gate = RowGate(site.url, row_id)
     try:
-        proc = site.alx.start(*SYNC_ARGS)
+        proc = site.alx.start(*args, env=env)
     except BaseException:
         gate.open()
         raise
@@ -214,15 +214,15 @@ def _start_gated(site: Site) -> MidRun:
     return run
 
 
-def _start_frozen(site: Site) -> MidRun | None:
+def _start_frozen(site: Site, args: tuple[str, ...], env: dict | None) -> MidRun | None:
     with site.peek() as peek:
         seq0 = _change_seq(peek)
-        proc = site.alx.start(*SYNC_ARGS)
+        proc = site.alx.start(*args, env=env)
         try:
             while _change_seq(peek) <= seq0:
                 if proc.poll() is not None:
                     out, err = proc.communicate()
-                    assert proc.returncode == 0, f"`alx sync` failed (exit {proc.returncode}):\n{out}\n{err}"
+                    assert proc.returncode == 0, f"`alx {args[0]}` failed (exit {proc.returncode}):\n{out}\n{err}"
                     return None  # finished before we looked
                 time.sleep(0.001)
             os.kill(proc.pid, signal.SIGSTOP)
@@ -237,14 +237,14 @@ def _start_frozen(site: Site) -> MidRun | None:
             raise
 
 
-def start_mid_run(site: Site) -> MidRun:
-    """`alx sync --full` running, caught after at least one committed batch and well before its end."""
+def start_mid_run(site: Site, args: tuple[str, ...] = SYNC_ARGS, env: dict | None = None) -> MidRun:
+    """A full sync (`alx sync --full`, or the worker's) caught after a committed batch and well before its end."""
     if site.backend != "sqlite":
-        return _start_gated(site)
+        return _start_gated(site, args, env)
     for attempt in range(SQLITE_ATTEMPTS):
         if attempt:
             _restore(site)
-        run = _start_frozen(site)
+        run = _start_frozen(site, args, env)
         if run is not None:
             return run
     pytest.fail(f"could not catch `alx sync` in the middle in {SQLITE_ATTEMPTS} attempts")
@@ -368,3 +368,33 @@ def test_sigkill_mid_run_leaves_whole_batches_and_the_next_sync_completes(site):
     assert_whole_batches(site.baseline, interrupted, final)
     assert_final_state(site, final)
     assert_nothing_left(site, env=later)
+
+
+def test_worker_sigterm_mid_sync_exits_0_and_the_next_run_completes(site):
+    """`alx worker` as systemd runs it: SIGTERM during its (full) sync stops at a batch boundary, exit 0."""
+    # An hour after the first full sync, with full syncs due every half hour: the worker's first job
+    # is a full sync, in batches of 50 like the CLI runs above.
+    worker_env = {"ALX_NOW": str(RUN_NOW + 3600), "ALX_FULL_SYNC_HOURS": "0.5", "ALX_BATCH_SIZE": "50",
+                  "ALX_HEARTBEAT_SECONDS": "0.5"}
+    run = start_mid_run(site, ("worker",), worker_env)
+    try:
+        os.kill(run.proc.pid, signal.SIGTERM)
+        run.resume()
+        out, err = run.proc.communicate(timeout=WAIT)
+    finally:
+        run.cleanup()
+    assert run.proc.returncode == 0, f"exit {run.proc.returncode}\n{out}\n{err}"
+    assert "Traceback" not in err and "SIGTERM received" in err and "worker stopped" in err, err
+    runs = site.alx.json("runs", "--json")
+    assert (runs[0]["mode"], runs[0]["status"]) == ("full", "partial"), runs[0]
+    assert "stopped" in runs[0]["error"]
+    with site.peek() as peek:
+        interrupted = peek.reporting()
+        assert peek.count(table("local_alx_api_heartbeat")) == 1
+    resumed = site.alx.json("sync", "--json")
+    assert resumed["status"] == "success" and resumed["remaining"] == 0, resumed
+    with site.peek() as peek:
+        final = peek.reporting()
+    assert_whole_batches(site.baseline, interrupted, final)
+    assert_final_state(site, final)
+    assert_nothing_left(site)

@@ -48,7 +48,8 @@ def document(version: str) -> dict:
             "database": {"type": "object", "required": ["reachable"], "properties": {
                 "reachable": {"type": "boolean"}, "latency_ms": {"type": "number"}}},
             "worker": {"type": "object", "nullable": True, "description": "the latest worker heartbeat",
-                       "properties": {"host": {"type": "string"}, "heartbeat_age_seconds": {"type": "integer"}}},
+                       "properties": {"host": {"type": "string"}, "heartbeat_age_seconds": {"type": "integer"},
+                                      "alive": {"type": "boolean"}}},
             "last_sync": {"type": "object", "nullable": True, "properties": {
                 "status": {"type": "string"}, "mode": {"type": "string"}, "started": {"type": "integer"},
                 "finished": {"type": "integer"}, "error": {"type": "string", "nullable": True}}},

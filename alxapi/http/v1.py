@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import falcon
 import peewee
 
+from models.db import DB_ERRORS
 from models.plugin import Heartbeat, SyncRun
 
 from ..errors import ApiError
@@ -78,7 +79,7 @@ class CourseProgressResource:
         except falcon.HTTPError as err:
             entry.error_code, entry.http_status = "invalidparameter", err.status_code
             raise
-        except peewee.DatabaseError:
+        except DB_ERRORS:
             req.context.db_down = True
             entry.error_code, entry.http_status = "servicetemporarilyunavailable", 503
             raise problem(ApiError("servicetemporarilyunavailable", "database error", retry_after=30)) from None
@@ -103,12 +104,14 @@ class HealthResource:
             body["database"] = {"reachable": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
             beat = Heartbeat.select().where(Heartbeat.component == "worker").order_by(Heartbeat.timebeat.desc()).first()
             if beat:
-                body["worker"] = {"host": beat.hostname, "heartbeat_age_seconds": max(now - beat.timebeat, 0)}
+                age = max(now - beat.timebeat, 0)
+                # Alive: beating within three heartbeats at the default 30 s cadence.
+                body["worker"] = {"host": beat.hostname, "heartbeat_age_seconds": age, "alive": age <= 90}
             run = SyncRun.select().order_by(SyncRun.id.desc()).first()
             if run:
                 body["last_sync"] = {"status": run.status, "mode": run.mode, "started": run.timestarted,
                                      "finished": run.timefinished, "error": run.error}
-        except peewee.DatabaseError:
+        except DB_ERRORS:
             body["status"] = "unavailable"
             resp.status = falcon.HTTP_503
         resp.media = body
@@ -125,7 +128,7 @@ class MetricsResource:
             if not getattr(req.context, "db_down", False):
                 q = SyncRun.select(SyncRun.status, peewee.fn.COUNT(SyncRun.id)).group_by(SyncRun.status).tuples()
                 runs = dict(q)
-        except peewee.DatabaseError:
+        except DB_ERRORS:
             runs = {}
         resp.text = self.ctx.metrics.render(self.ctx.service.cache.stats, runs)
         resp.content_type = "text/plain; version=0.0.4; charset=utf-8"

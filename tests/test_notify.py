@@ -1,0 +1,257 @@
+"""Alert delivery to a real local SMTP server (aiosmtpd) and a real local webhook (http.server).
+
+Each alert reaches each channel once, a failed channel is retried later (only that channel), alerts
+below the threshold are kept but not sent, and `alx alerts test` reports every channel's result.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from alxapi import alerts, notify
+from alxapi.config import load_config
+from models.plugin import Alert, Audit
+
+from .cli_helpers import Alx
+from .dbservers import free_port
+
+# The authenticated sink runs without TLS (loopback only); aiosmtpd warns about exactly that.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS", "ignore:Session.login_data")
+
+NOW = 1_700_000_000
+PASSWORD = "s3cret-smtp-pw"
+
+
+class SmtpSink:
+    """A real SMTP server on loopback that keeps what it receives; optionally requires a login."""
+
+    def __init__(self, require_auth: bool = False):
+        self.messages: list[tuple[list[str], email.message.Message]] = []
+        self.logins: list[str] = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                sink.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
+                return "250 OK"
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login == b"alerts" and auth_data.password == PASSWORD.encode()
+            if ok:
+                sink.logins.append(auth_data.login.decode())
+            return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535 itself
+
+        kwargs = {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True} \
+            if require_auth else {}
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+
+class Webhook:
+    """A real HTTP endpoint on loopback; answers with the statuses queued in ``statuses`` (then 200)."""
+
+    def __init__(self):
+        self.posts: list[dict] = []
+        self.statuses: list[int] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = hook.statuses.pop(0) if hook.statuses else 200
+                if status == 200:
+                    hook.posts.append(json.loads(body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T000/SECRETPATH"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def smtp():
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def hook():
+    with Webhook() as w:
+        yield w
+
+
+def config_for(smtp: SmtpSink | None = None, hook: Webhook | None = None, **extra):
+    settings = {"alert_threshold": "medium", **extra}
+    if smtp is not None:
+        settings.update(smtp_host="127.0.0.1", smtp_port=smtp.port, alert_emails="ops@example.com,bi@example.com",
+                        smtp_from="alx@example.com")
+    if hook is not None:
+        settings["alert_webhook_url"] = hook.url
+    return load_config(flags=settings, env={}, search_paths=[])
+
+
+def raise_one(severity: str = "high", subject: str = "sync", now: int = NOW) -> int:
+    raised = alerts.raise_alert("sync_failed", severity, subject, "The last sync failed: boom", {"run_id": 7},
+                                now=now, cooldown_seconds=3600, threshold="medium")
+    assert raised.outcome == "created"
+    return raised.alert_id
+
+
+def test_each_alert_reaches_every_channel_once(moodle, smtp, hook):
+    config = config_for(smtp, hook)
+    first, second = raise_one(), raise_one(subject="company:3")
+    assert notify.deliver_pending(config, NOW) == {"delivered": 2, "failed": 0, "console_only": 0}
+    assert notify.deliver_pending(config, NOW + 3600) == {"delivered": 0, "failed": 0, "console_only": 0}
+
+    assert len(smtp.messages) == 2 and len(hook.posts) == 2
+    rcpts, message = smtp.messages[0]
+    assert rcpts == ["ops@example.com", "bi@example.com"]
+    assert message["Subject"] == "[ALX Report] HIGH alert: sync_failed (sync)"
+    assert message["From"] == "alx@example.com"
+    assert "The last sync failed: boom" in message.get_payload()
+    assert hook.posts[0]["text"].startswith("*[ALX Report] HIGH alert: sync_failed (sync)*")
+    assert hook.posts[0]["alert"]["data"] == {"run_id": 7}
+    for alert_id in (first, second):
+        row = Alert.get_by_id(alert_id)
+        assert (row.delivery_status, row.delivered_channels, row.delivery_attempts) == ("delivered", "email,webhook", 1)
+
+
+def test_a_failed_channel_is_retried_later_and_only_that_channel(moodle, smtp, hook):
+    config = config_for(smtp, hook)
+    hook.statuses = [500, 503]
+    alert_id = raise_one()
+    assert notify.deliver_pending(config, NOW)["failed"] == 1
+    row = Alert.get_by_id(alert_id)
+    assert (row.delivery_status, row.delivered_channels) == ("failed", "email")
+    assert "webhook" in row.delivery_error and "HTTP 500" in row.delivery_error
+    assert "SECRETPATH" not in row.delivery_error  # the webhook URL's secret path is never recorded
+    first_retry = row.next_delivery_at
+    assert first_retry == NOW + notify.backoff_seconds(1)
+
+    # Not due yet: nothing happens.
+    assert notify.deliver_pending(config, first_retry - 1) == {"delivered": 0, "failed": 0, "console_only": 0}
+    # Due: only the webhook is tried again; it fails once more and backs off further.
+    assert notify.deliver_pending(config, first_retry)["failed"] == 1
+    row = Alert.get_by_id(alert_id)
+    assert row.next_delivery_at == first_retry + notify.backoff_seconds(2) > first_retry + notify.backoff_seconds(1)
+    assert notify.deliver_pending(config, row.next_delivery_at)["delivered"] == 1
+    row = Alert.get_by_id(alert_id)
+    assert (row.delivery_status, row.delivered_channels, row.delivery_attempts) == ("delivered", "email,webhook", 3)
+    assert len(smtp.messages) == 1 and len(hook.posts) == 1
+
+
+def test_alerts_below_the_threshold_are_kept_but_not_sent(moodle, smtp):
+    config = config_for(smtp, alert_threshold="high")
+    low = alerts.raise_alert("cache_hit_rate", "medium", "api", "cache is cold", None, now=NOW,
+                             cooldown_seconds=3600, threshold=config.alert_threshold)
+    notify.deliver_pending(config, NOW)
+    assert smtp.messages == []
+    assert Alert.get_by_id(low.alert_id).delivery_status == "skipped"
+    assert [a["id"] for a in alerts.list_alerts(status="open")] == [low.alert_id]
+
+
+def test_without_channels_alerts_stay_visible_in_the_console(moodle):
+    alert_id = raise_one()
+    assert notify.deliver_pending(config_for(), NOW) == {"delivered": 0, "failed": 0, "console_only": 1}
+    assert Alert.get_by_id(alert_id).delivery_status == "console"
+
+
+def test_concurrent_deliverers_send_each_alert_once(moodle, smtp, db_backend):
+    config = config_for(smtp)
+    ids = [raise_one(subject=f"company:{i}") for i in range(6)]
+    db = moodle.db
+    errors = []
+
+    def deliver():
+        try:
+            with db.connection_context():
+                notify.deliver_pending(config, NOW)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert len(smtp.messages) == len(ids)
+    assert {Alert.get_by_id(i).delivery_status for i in ids} == {"delivered"}
+
+
+def test_smtp_login_uses_the_systemd_credential_and_never_logs_the_password(moodle, tmp_path, monkeypatch, caplog):
+    (tmp_path / "smtp_password").write_text(PASSWORD + "\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with SmtpSink(require_auth=True) as sink:
+        config = config_for(sink, smtp_user="alerts")
+        raise_one()
+        assert notify.deliver_pending(config, NOW)["delivered"] == 1
+        assert sink.logins == ["alerts"] and len(sink.messages) == 1
+
+        (tmp_path / "smtp_password").write_text("wrong")
+        alert_id = raise_one(subject="other")
+        assert notify.deliver_pending(config, NOW)["failed"] == 1
+        error = Alert.get_by_id(alert_id).delivery_error
+        assert "SMTP 127.0.0.1" in error and "535" in error
+    assert PASSWORD not in caplog.text and "wrong" not in error
+
+
+def test_missing_password_file_is_a_clear_delivery_error(moodle, smtp, tmp_path):
+    config = config_for(smtp, smtp_user="alerts", smtp_password_file=str(tmp_path / "nope"))
+    alert_id = raise_one()
+    notify.deliver_pending(config, NOW)
+    assert "cannot read the SMTP password file" in Alert.get_by_id(alert_id).delivery_error
+
+
+def test_send_test_alert_reports_each_channel_and_is_audited(moodle, smtp):
+    closed = f"http://127.0.0.1:{free_port()}/hook"
+    config = config_for(smtp, alert_webhook_url=closed)
+    results = notify.send_test_alert(config, actor="ops-anna", now=NOW)
+    assert [(r.channel, r.ok) for r in results] == [("email", True), ("webhook", False)]
+    assert "refused" in results[1].detail.lower()
+    assert len(smtp.messages) == 1 and "test" in smtp.messages[0][1]["Subject"]
+    test_alert = Alert.get(Alert.alert_type == "test")
+    assert test_alert.resolved == 1 and test_alert.resolved_by == "ops-anna"
+    audit = Audit.get(Audit.action == "alert.test")
+    assert audit.actor == "ops-anna" and json.loads(audit.details)["channels"] == {"email": "ok", "webhook": "failed"}
+
+
+def test_cli_alerts_test_and_list(moodle, db_url, smtp, hook, tmp_path):
+    alx = Alx(tmp_path, db_url, ALX_SMTP_HOST="127.0.0.1", ALX_SMTP_PORT=smtp.port,
+              ALX_ALERT_EMAILS="ops@example.com", ALX_ALERT_WEBHOOK_URL=hook.url)
+    result = alx("alerts", "test")
+    assert result.code == 0, result
+    assert "email    ok" in result.stderr and "webhook  ok" in result.stderr
+    assert len(smtp.messages) == 1 and len(hook.posts) == 1
+    listed = alx.json("alerts", "list", "--json")
+    assert [(a["alert_type"], a["resolved"], a["delivery_status"]) for a in listed] == [("test", True, "delivered")]
+
+    no_channels = Alx(tmp_path, db_url)("alerts", "test")
+    assert no_channels.code == 1 and "no delivery channel configured" in no_channels.stderr

@@ -1,0 +1,47 @@
+"""Upgrading an installed schema: a database at version 2 (before the alert-lifecycle columns and the
+monitoring index) is brought to the latest version by `install`, on every backend, idempotently."""
+
+from __future__ import annotations
+
+from playhouse.migrate import SchemaMigrator, migrate
+
+from models import plugin, schema
+from models.db import open_database
+
+STEP_3_COLUMNS = ["subject", "occurrences", "timelastseen", "timeresolved", "resolved_by", "delivery_status",
+                  "delivered_channels", "delivery_attempts", "next_delivery_at", "delivery_error"]
+
+
+def _as_version_2(db) -> None:
+    """Undo steps 3 and 4 on a fresh install: what a site installed by version 2 has."""
+    alerts, logs = plugin.Alert._meta.table_name, plugin.ApiLog._meta.table_name
+    migrator = SchemaMigrator.from_database(db)
+    for index in db.get_indexes(alerts):
+        if set(index.columns) & set(STEP_3_COLUMNS):
+            migrate(migrator.drop_index(alerts, index.name))
+    migrate(*(migrator.drop_column(alerts, c) for c in STEP_3_COLUMNS))
+    for index in db.get_indexes(logs):
+        if index.columns[0] == "timecreated":
+            migrate(migrator.drop_index(logs, index.name))
+    migrate(migrator.add_index(logs, ("timecreated",), False))
+    plugin.State.update(value_int=2).where(plugin.State.name == schema.SCHEMA_VERSION_KEY).execute()
+
+
+def test_install_upgrades_a_version_2_database_and_is_idempotent(db_url):
+    db = open_database(db_url, "mdl_")
+    with db.connection_context():
+        schema.install(db)
+        _as_version_2(db)
+        assert schema.installed_version(db) == 2
+        assert "subject" not in {c.name for c in db.get_columns(plugin.Alert._meta.table_name)}
+
+        applied = schema.install(db)
+        assert applied == ["3: alert subject, resolution and delivery columns",
+                           "4: covering request-log index for the monitoring panes"]
+        assert schema.installed_version(db) == schema.LATEST_VERSION
+        assert set(STEP_3_COLUMNS) <= {c.name for c in db.get_columns(plugin.Alert._meta.table_name)}
+        log_indexes = [tuple(i.columns) for i in db.get_indexes(plugin.ApiLog._meta.table_name)]
+        assert ("timecreated",) not in log_indexes  # replaced by the covering index
+        assert any(cols[0] == "timecreated" and len(cols) > 1 for cols in log_indexes)
+        assert [t.table for t in schema.check(db).tables if t.owner == "plugin" and not t.ok] == []
+        assert schema.install(db) == []
