@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-api lint venv clean
+.PHONY: demo test bench bench-api bench-tui lint venv clean
 
 venv: $(STAMP)
 
@@ -23,12 +23,21 @@ test: $(STAMP)
 	bash .ci/install-db-servers.sh
 	$(BIN)/python -m pytest
 
+# Backends for the benchmarks, e.g. make bench BENCH_DATABASES=sqlite,mariadb,postgresql BENCH_SIZE=large
+# (MariaDB and PostgreSQL run as private servers started by the benchmark, as in the tests).
+BENCH_DATABASES ?= sqlite
+BENCH_SIZE ?= 1m
+
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --size $(BENCH_SIZE) --databases $(BENCH_DATABASES)
 
 # REST v1 over HTTP on the same 1M database: uncached/cached pages, Datasette, 8 concurrent clients.
 bench-api: $(VENV)/.bench-installed
-	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.api --size $(BENCH_SIZE) --databases $(BENCH_DATABASES)
+
+# The console's refreshes (alxapi.monitor) on 1M request-log rows and 100k reporting rows: ≤ 100 ms each.
+bench-tui: $(STAMP)
+	$(BIN)/python -m bench.tui
 
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -3,6 +3,10 @@
 Keys carry the company's data version (the highest change sequence of its rows), so a sync that
 changes a company's data makes its old entries unreachable at once — in every API process — and
 the LRU bound evicts them eventually. Nothing here can serve stale data after a sync.
+
+:func:`clear_all` ("clear cache" in the console) empties the cache table and raises the cache
+epoch, which is part of every key too (read with the data version, ``feed.cache_versions``): every
+API process stops serving what it cached before, without being told.
 """
 
 from __future__ import annotations
@@ -12,6 +16,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+
+import peewee
+
+from models.plugin import Cache, State
+
+from . import audit
+from .feed import CACHE_EPOCH
 
 
 @dataclass
@@ -57,3 +68,28 @@ class ResponseCache:
         with self._lock:
             self._data.clear()
             self.stats.entries = 0
+
+
+@dataclass(frozen=True)
+class Cleared:
+    table_entries: int  # rows removed from the cache table
+    epoch: int  # the new cache epoch
+
+
+def clear_all(actor: str, now: int) -> Cleared:
+    """Empty the cache table and raise the cache epoch, in one transaction (audited)."""
+    db = State._meta.database
+    with db.atomic():
+        removed = Cache.delete().execute()
+        raised = (State.update(value_int=State.value_int + 1, timemodified=int(now))
+                  .where(State.name == CACHE_EPOCH).execute())
+        if not raised:
+            try:
+                with db.atomic():
+                    State.insert(name=CACHE_EPOCH, value_int=1, timemodified=int(now)).execute()
+            except peewee.IntegrityError:  # another process created it first
+                (State.update(value_int=State.value_int + 1, timemodified=int(now))
+                 .where(State.name == CACHE_EPOCH).execute())
+        epoch = State.get(State.name == CACHE_EPOCH).value_int
+        audit.record(actor, "cache.clear", "cache", {"table_entries": removed, "epoch": epoch}, now)
+    return Cleared(int(removed), int(epoch))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import peewee
 
 from models.db import quote
-from models.plugin import Reporting, SyncStatus
+from models.plugin import Reporting, State, SyncStatus
 
 FULL, INCREMENTAL = "full", "incremental"
 # Company setting sync_mode.
@@ -56,6 +56,20 @@ def data_version(companyid: int) -> int:
     sql = f"SELECT MAX(change_seq) FROM {quote(Reporting._meta.table_name)} WHERE companyid = {db.param}"
     value = db.execute_sql(sql, [companyid]).fetchone()[0]
     return int(value or 0)
+
+
+CACHE_EPOCH = "cache_epoch"  # State row raised by alxapi.cache.clear_all ("clear cache" in the console)
+
+
+def cache_versions(companyid: int) -> tuple[int, int]:
+    """(the company's data version, the cache epoch) in one round trip: both are part of every
+    cache key, so a sync that changes the company's rows or an operator's "clear cache" makes every
+    API process stop serving the entries cached before."""
+    db = Reporting._meta.database
+    sql = (f"SELECT (SELECT MAX(change_seq) FROM {quote(Reporting._meta.table_name)} WHERE companyid = {db.param}), "
+           f"(SELECT value_int FROM {quote(State._meta.table_name)} WHERE name = {db.param})")
+    version, epoch = db.execute_sql(sql, [companyid, CACHE_EPOCH]).fetchone()
+    return int(version or 0), int(epoch or 0)
 
 
 def removed_since(companyid: int, seq: int) -> bool:

@@ -51,6 +51,21 @@ def _php_json(data) -> bytes:
     return json.dumps(data, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/").encode()
 
 
+def row_values(dates: DateFormatter, row: tuple) -> dict:
+    """A reporting row (``feed.ROW_COLUMNS``) as the Moodle endpoint's values, every field, in API order.
+
+    Shared by the API and the exports (``alxapi.export``), so both format a row the same way.
+    """
+    userid, courseid, first, last, email, username, course, tcompleted, tstarted, pct, status = row[:11]
+    return {
+        "userid": int(userid), "firstname": first, "lastname": last, "email": email, "username": username,
+        "courseid": int(courseid), "coursename": course,
+        "timecompleted": dates.format(tcompleted), "timecompleted_unix": int(tcompleted or 0),
+        "timestarted": dates.format(tstarted), "timestarted_unix": int(tstarted or 0),
+        "percentage": round(float(pct or 0), 2), "status": status,
+    }
+
+
 class ReportService:
     def __init__(self, config: Config, db: peewee.Database, cache: ResponseCache | None = None):
         self.config = config
@@ -103,8 +118,9 @@ class ReportService:
         passes = feed.Passes(principal.companyid, principal.token_hash, settings.sync_mode,
                              settings.sync_window_hours, feed.scope_digest(courses, settings.fields))
         window, position = passes.page_plan(offset, now)
+        # The data version and the cache epoch (raised by "clear cache") in one query.
         key = ("moodle", principal.companyid, window, position, limit, tuple(courses), settings.fields, fmt,
-               feed.data_version(principal.companyid))
+               feed.cache_versions(principal.companyid))
         cached = self.cache.get(key)
         hit = cached is not None
         if not hit:
@@ -124,14 +140,7 @@ class ReportService:
         return Page(body, content_type, count, hit)
 
     def _row_values(self, row: tuple) -> dict:
-        userid, courseid, first, last, email, username, course, tcompleted, tstarted, pct, status = row[:11]
-        return {
-            "userid": int(userid), "firstname": first, "lastname": last, "email": email, "username": username,
-            "courseid": int(courseid), "coursename": course,
-            "timecompleted": self.dates.format(tcompleted), "timecompleted_unix": int(tcompleted or 0),
-            "timestarted": self.dates.format(tstarted), "timestarted_unix": int(tstarted or 0),
-            "percentage": round(float(pct or 0), 2), "status": status,
-        }
+        return row_values(self.dates, row)
 
     def _moodle_rows(self, rows: list[tuple], fields: tuple[str, ...]) -> list[dict]:
         out = []
@@ -160,13 +169,13 @@ class ReportService:
         since_seq = decode_cursor(since, required=("s",))["s"] if since else None
         if state and state.get("s") != since_seq:
             raise ApiError("invalidparameter", "cursor does not belong to this since value")
-        version = feed.data_version(companyid)
+        version, epoch = feed.cache_versions(companyid)
         high = state["h"] if state else version
         changes = since_seq is not None
         window = feed.Window(feed.INCREMENTAL if changes else feed.FULL, since_seq or 0, high)
         after = (state["u"], state["c"]) if state else None
         fields = tuple(f for f in settings.fields if f not in ("userid", "courseid"))
-        key = ("v1", companyid, window, after, limit, tuple(courses), fields, fmt, version)
+        key = ("v1", companyid, window, after, limit, tuple(courses), fields, fmt, version, epoch)
         cached = self.cache.get(key)
         hit = cached is not None
         if not hit:

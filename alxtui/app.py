@@ -25,6 +25,7 @@ from .screens.data_export import DataScreen
 from .screens.diagnostics import DiagnosticsScreen
 from .screens.monitoring import MonitoringScreen
 from .screens.tokens import TokensScreen
+from .widgets.commands import ScreenBindingsProvider
 
 log = logging.getLogger("alxtui")
 
@@ -48,6 +49,8 @@ class AlxConsole(App):
     TITLE = "ALX Report"
     MODES = {name: screen for name, screen, _key, _label in SCREENS}
     DEFAULT_MODE = "control"
+    # Every key of the current screen (and the app's) can be found and run by name with ctrl+p.
+    COMMANDS = App.COMMANDS | {ScreenBindingsProvider}
     BINDINGS = [
         *(Binding(key, f"switch_mode('{name}')", label, id=f"screen.{name}")
           for name, _screen, key, label in SCREENS),
@@ -56,15 +59,17 @@ class AlxConsole(App):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, ctx: ConsoleContext) -> None:
+    def __init__(self, ctx: ConsoleContext, *, sub_title: str | None = None) -> None:
+        """``sub_title`` replaces the header's database address (tests: a fixed text)."""
         super().__init__()
         self.ctx = ctx
         self.paused = False
+        self._fixed_sub_title = sub_title
 
     def on_mount(self) -> None:
         if self.ctx.config.keymap:
             self.set_keymap(self.ctx.config.keymap)
-        self.sub_title = redact_url(self.ctx.config.database_url)
+        self.sub_title = self._fixed_sub_title or redact_url(self.ctx.config.database_url)
         # Over SSH the terminal can vanish without a signal reaching us: check, and leave cleanly.
         self.set_interval(5, self._check_terminal, name="terminal watch")
 

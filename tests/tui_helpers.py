@@ -8,6 +8,7 @@ import peewee
 
 from alxapi.config import Config, load_config
 from alxapi.demo.generator import generate
+from alxapi.demo.traffic import seed_history
 from alxapi.reporting.sync import SyncEngine, SyncOptions
 from alxtui.app import AlxConsole
 from alxtui.context import ConsoleContext
@@ -28,11 +29,14 @@ class ConsoleSite:
 
     def app(self, *, actor: str = "tester", api_url: str | None = "http://127.0.0.1:9") -> AlxConsole:
         ctx = ConsoleContext(config=self.config, db=self.db, now=lambda: self.now, actor=actor, api_url=api_url)
-        return AlxConsole(ctx)
+        # A fixed header subtitle: the database address holds a temporary path that differs per run.
+        return AlxConsole(ctx, sub_title="demo site")
 
 
-def build_console_site(db_url: str, *, size: str = "tiny", **settings) -> ConsoleSite:
-    """Generate the demo Moodle site (seed 42), install ALX and run one full sync at CONSOLE_NOW."""
+def build_console_site(db_url: str, *, size: str = "tiny", history: bool = True, **settings) -> ConsoleSite:
+    """Generate the demo Moodle site (seed 42), install ALX and run one full sync at CONSOLE_NOW;
+    with ``history``, add a deterministic week of past sync runs and API calls (seed 42) so the
+    monitoring panes show real figures."""
     config = load_config(flags={"database_url": db_url, "timezone": "UTC", "tui_refresh_seconds": 60,
                                 **settings}, env={}, search_paths=[])
     db = open_database(db_url, config.table_prefix)
@@ -40,4 +44,6 @@ def build_console_site(db_url: str, *, size: str = "tiny", **settings) -> Consol
         generate(db, config.table_prefix, size=size, seed=42, now=CONSOLE_NOW)
         schema.install(db)
         SyncEngine(db, SyncOptions(report_roles=list(config.report_roles)), clock=lambda: CONSOLE_NOW).run()
+        if history:
+            seed_history(CONSOLE_NOW, days=7, seed=42, tz=config.timezone)
     return ConsoleSite(url=db_url, db=db, config=config)

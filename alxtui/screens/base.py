@@ -34,6 +34,15 @@ class LiveScreen(Screen):
             self.data = data
             self.seconds = seconds
 
+    class ActionDone(Message):
+        """An operator's action (sync now, resolve…) finished in its worker thread: what to say."""
+
+        def __init__(self, action: str, ok: bool, text: str) -> None:
+            super().__init__()
+            self.action = action
+            self.ok = ok
+            self.text = text
+
     class FetchFailed(Message):
         def __init__(self, error: str) -> None:
             super().__init__()
@@ -46,6 +55,7 @@ class LiveScreen(Screen):
         self._timer: Timer | None = None
         self.last_refresh: float | None = None
         self.last_error: str | None = None
+        self.running: set[str] = set()  # operator actions in progress (one of each at a time)
 
     @property
     def ctx(self) -> ConsoleContext:
@@ -58,6 +68,16 @@ class LiveScreen(Screen):
 
     def show(self, data: Any) -> None:
         """Runs on the UI thread with what ``fetch`` returned."""
+
+    def show_status(self, text: str) -> None:
+        """Where a screen shows the outcome of an operator action (besides a notification)."""
+
+    def on_live_screen_action_done(self, message: ActionDone) -> None:
+        message.stop()
+        self.running.discard(message.action)
+        self.show_status(message.text)
+        self.notify(message.text, severity="information" if message.ok else "error", timeout=6)
+        self.request_refresh()
 
     def show_error(self, error: str) -> None:
         self.notify(error, title="Refresh failed", severity="error", timeout=8)

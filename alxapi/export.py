@@ -1,0 +1,264 @@
+"""Exporting and browsing a company's reporting rows as its API clients see them (SPEC §6 Data & export).
+
+Rows are those the API serves the company: its enabled courses (the course rule of SPEC §4.1), its
+enabled fields in API order, values formatted as the Moodle-compatible endpoint formats them (dates in
+the configured time zone, ``*_unix`` integers, percentages with at most 2 decimals). Tombstoned rows
+(``is_deleted = 1``) are left out unless asked for; then a ``deleted`` column (0/1) is added.
+
+Rows are read in keyset pages of ``(userid, courseid)`` (``feed.read_page``), so a company of any size
+is streamed in constant memory. A file export is written to a temporary file beside the target and
+renamed over it only when complete: a failed export never leaves a half-written file.
+
+Typical use (the CLI)::
+
+    with open_db():
+        count = export_company(3, "csv", "out.csv", now=clock.now(), config=config)
+        count = export_company(3, "json", sys.stdout, now=clock.now(), config=config)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from models.db import database
+
+from . import feed
+from .access import settings as company_settings
+from .config import local_timezone_name
+from .service import row_values
+from .timefmt import DateFormatter
+
+FORMATS = ("csv", "xlsx", "json")
+CHUNK_ROWS = 1000
+DELETED_COLUMN = "deleted"
+
+
+class ExportError(ValueError):
+    """The export cannot be done as asked (unknown company or format, missing openpyxl, bad path)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a company's clients see: enabled courses and fields (the API's filters)."""
+
+    companyid: int
+    courses: tuple[int, ...]
+    fields: tuple[str, ...]
+
+
+def company_scope(companyid: int) -> Scope:
+    if company_settings.company_name(companyid) is None:
+        raise ExportError(f"no company with id {companyid} in the IOMAD company table")
+    settings = company_settings.load(companyid)
+    return Scope(int(companyid), tuple(settings.courses), tuple(settings.fields))
+
+
+def columns(scope: Scope, include_deleted: bool = False) -> list[str]:
+    return [*scope.fields, DELETED_COLUMN] if include_deleted else list(scope.fields)
+
+
+class _Formatter:
+    """One reporting row (``feed.ROW_COLUMNS``) to its API values (``service.row_values``)."""
+
+    def __init__(self, zone: str):
+        self.dates = DateFormatter(zone)
+
+    def values(self, row: tuple) -> dict[str, Any]:
+        return row_values(self.dates, row)
+
+    def record(self, row: tuple, cols: list[str]) -> list[Any]:
+        values = self.values(row)
+        values[DELETED_COLUMN] = int(row[12])
+        return [values[c] for c in cols]
+
+
+def _zone(config) -> str:
+    return getattr(config, "timezone", None) or local_timezone_name()
+
+
+def iter_rows(scope: Scope, *, include_deleted: bool = False, chunk_rows: int = CHUNK_ROWS,
+              after: tuple[int, int] | None = None) -> Iterator[list[tuple]]:
+    """The scope's reporting rows (``feed.ROW_COLUMNS``) in ``(userid, courseid)`` order, chunk by chunk."""
+    window = feed.Window(feed.FULL)
+    while True:
+        rows = feed.read_page(database, scope.companyid, list(scope.courses), window, feed.Position(after=after),
+                              chunk_rows, include_deleted=include_deleted)
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk_rows:
+            return
+        after = (int(rows[-1][0]), int(rows[-1][1]))
+
+
+@dataclass
+class Page:
+    """One page of rows for the console's browser."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    keys: list[tuple[int, int]]  # (userid, courseid) of each row
+    total: int  # rows in the whole scope
+    last_key: tuple[int, int] | None
+    has_more: bool
+
+
+def browse_page(companyid: int, *, after: tuple[int, int] | None = None, limit: int = 50,
+                include_deleted: bool = False, config=None) -> Page:
+    """One keyset page of the company's rows after ``after`` (None: the first page)."""
+    scope = company_scope(companyid)
+    cols = columns(scope, include_deleted)
+    fmt = _Formatter(_zone(config))
+    rows = feed.read_page(database, scope.companyid, list(scope.courses), feed.Window(feed.FULL),
+                          feed.Position(after=after), limit + 1, include_deleted=include_deleted)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    total = feed.count_rows(database, scope.companyid, list(scope.courses), feed.Window(feed.FULL),
+                            include_deleted=include_deleted)
+    keys = [(int(r[0]), int(r[1])) for r in rows]
+    return Page(cols, [fmt.record(r, cols) for r in rows], keys, total, keys[-1] if keys else None, has_more)
+
+
+# --- writers --------------------------------------------------------------------------------------
+
+def _write_csv(stream: IO[str], cols: list[str], chunks, record, progress) -> int:
+    writer = csv.writer(stream, lineterminator="\r\n")
+    writer.writerow(cols)
+    count = 0
+    for rows in chunks:
+        writer.writerows(record(r) for r in rows)
+        count += len(rows)
+        progress(count)
+    return count
+
+
+def _write_json(stream: IO[str], cols: list[str], chunks, record, progress) -> int:
+    stream.write("[")
+    count = 0
+    for rows in chunks:
+        for r in rows:
+            stream.write(",\n" if count else "\n")
+            stream.write(json.dumps(dict(zip(cols, record(r), strict=True)), ensure_ascii=False,
+                                    separators=(",", ":")))
+            count += 1
+        progress(count)
+    stream.write("\n]\n" if count else "]\n")
+    return count
+
+
+def _write_xlsx(stream: IO[bytes], cols: list[str], chunks, record, progress, title: str, now: int) -> int:
+    try:
+        from openpyxl import Workbook
+    except ImportError:
+        raise ExportError("XLSX export needs openpyxl: pip install 'alx-report[xlsx]' (or export csv/json)") from None
+    workbook = Workbook(write_only=True)
+    workbook.properties.creator = "ALX Report"
+    workbook.properties.created = datetime.fromtimestamp(int(now), ZoneInfo("UTC")).replace(tzinfo=None)
+    sheet = workbook.create_sheet(title[:31])
+    sheet.append(cols)
+    count = 0
+    for rows in chunks:
+        for r in rows:
+            sheet.append(record(r))
+        count += len(rows)
+        progress(count)
+    workbook.save(stream)
+    return count
+
+
+def _text_stream(stream) -> tuple[IO[str], Callable[[], None]]:
+    """A text view of ``stream`` (binary streams are wrapped in UTF-8) and how to release it."""
+    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
+        return stream, lambda: None
+    wrapper = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+
+    def release() -> None:
+        wrapper.flush()
+        wrapper.detach()
+
+    return wrapper, release
+
+
+def _binary_stream(stream) -> IO[bytes]:
+    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:
+            raise ExportError("XLSX is binary: give a file path or a binary stream")
+        stream.flush()
+        return buffer
+    return stream
+
+
+def export_company(companyid: int, fmt: str, path_or_stream: str | os.PathLike | IO, *, now: int,
+                   include_deleted: bool = False, config=None, chunk_rows: int = CHUNK_ROWS,
+                   progress: Callable[[int], None] | None = None) -> int:
+    """Write the company's rows as ``csv``, ``xlsx`` or ``json``; return how many rows were written.
+
+    ``path_or_stream``: a file path (written to a temporary file in the same directory, then renamed
+    over the target: all or nothing) or an open stream (text or binary for csv/json, binary — or a
+    text stream with a ``buffer`` such as ``sys.stdout`` — for xlsx). ``config`` gives the time zone
+    of the dates (default: the server's). ``progress(rows_so_far)`` is called after each chunk.
+    Must run inside a database connection (the models' bound database). Raises :class:`ExportError`.
+    """
+    fmt = (fmt or "").strip().lower()
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}: choose {', '.join(FORMATS)}")
+    scope = company_scope(companyid)
+    cols = columns(scope, include_deleted)
+    formatter = _Formatter(_zone(config))
+
+    def record(row: tuple) -> list[Any]:
+        return formatter.record(row, cols)
+
+    report = progress or (lambda _count: None)
+    title = f"company {scope.companyid}"
+
+    def write(stream) -> int:
+        chunks = iter_rows(scope, include_deleted=include_deleted, chunk_rows=chunk_rows)
+        if fmt == "xlsx":
+            return _write_xlsx(_binary_stream(stream), cols, chunks, record, report, title, now)
+        text, release = _text_stream(stream)
+        try:
+            writer = _write_csv if fmt == "csv" else _write_json
+            return writer(text, cols, chunks, record, report)
+        finally:
+            release()
+
+    if not isinstance(path_or_stream, str | os.PathLike):
+        return write(path_or_stream)
+
+    target = Path(path_or_stream).expanduser()
+    if target.is_dir():
+        raise ExportError(f"{target} is a directory: give a file name")
+    directory = target.parent
+    if not directory.is_dir():
+        raise ExportError(f"directory {directory} does not exist")
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            count = write(raw)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    return count
+
+
+def default_filename(companyid: int, fmt: str, now: int, zone: str | None = None) -> str:
+    """``alx-company-<id>-<YYYYMMDD>.<fmt>`` with the local date of ``now``."""
+    day = datetime.fromtimestamp(int(now), ZoneInfo(zone or local_timezone_name())).strftime("%Y%m%d")
+    return f"alx-company-{int(companyid)}-{day}.{fmt}"

@@ -1,0 +1,1 @@
+"""Reusable console widgets: dialogs, form helpers, tables, cards and charts."""
