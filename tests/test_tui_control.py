@@ -15,6 +15,7 @@ from models.iomad import Company
 from models.plugin import ApiLog, Audit, Cache, Reporting, State, SyncRun
 
 from .tui_helpers import CONSOLE_NOW, build_console_site
+from .tui_pilot import drain
 
 DAY_START = CONSOLE_NOW - 10 * 3600  # CONSOLE_NOW is 10:00 UTC; the site's zone is UTC
 
@@ -24,11 +25,6 @@ def site(db_url):
     return build_console_site(db_url)
 
 
-async def _settle(app, pilot) -> None:
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def _card(app, card_id: str) -> Card:
@@ -47,7 +43,7 @@ async def test_cards_show_what_the_database_holds(site):
     hits = sum(r["cache_hit"] for r in today)
     app = site.app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await drain(app, pilot)
         assert isinstance(app.screen, ControlCenterScreen)
         assert _card(app, "cc-calls").value == f"{len(today):,}"
         assert _card(app, "cc-calls").detail == f"{sum(r['record_count'] for r in today):,} rows"
@@ -71,9 +67,9 @@ async def test_sync_now_runs_a_sync_and_audits_it(site):
     site.now = CONSOLE_NOW + 60
     app = site.app(actor="ops-alice")
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await drain(app, pilot)
         await pilot.press("s")
-        await _settle(app, pilot)
+        await drain(app, pilot)
         status = str(app.screen.query_one("#control-status").render())
         assert status.startswith("Sync success: incremental"), status
     with site.db.connection_context():
@@ -91,9 +87,9 @@ async def test_sync_now_names_the_holder_of_the_lock(site):
         runs_before = SyncRun.select().count()
     app = site.app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await drain(app, pilot)
         await pilot.press("s")
-        await _settle(app, pilot)
+        await drain(app, pilot)
         status = str(app.screen.query_one("#control-status").render())
     assert "another sync holds the lock" in status and "worker-host:4242" in status
     assert "2026-03-02 09:59:30" in status
@@ -108,9 +104,9 @@ async def test_clear_cache_empties_the_table_raises_the_epoch_and_audits(site):
         Cache.insert(cache_key="b", companyid=2, cache_data="[]", expires_at=CONSOLE_NOW + 600).execute()
     app = site.app(actor="ops-bob")
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await drain(app, pilot)
         await pilot.press("c")
-        await _settle(app, pilot)
+        await drain(app, pilot)
         status = str(app.screen.query_one("#control-status").render())
     assert status.startswith("Cache cleared: 2 stored entries removed")
     with site.db.connection_context():
@@ -123,28 +119,28 @@ async def test_clear_cache_empties_the_table_raises_the_epoch_and_audits(site):
 async def test_new_token_and_diagnostics_keys_open_their_screens(site):
     app = site.app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await drain(app, pilot)
         await pilot.press("n")
-        await _settle(app, pilot)
+        await drain(app, pilot)
         # The Tokens screen's own create dialog, on top of the Tokens screen.
         assert type(app.screen).__name__ == "TokenCreateDialog"
         assert type(app.screen_stack[-2]).__name__ == "TokensScreen"
         await pilot.press("escape")
         await pilot.press("1")
-        await _settle(app, pilot)
+        await drain(app, pilot)
         await pilot.press("d")
-        await _settle(app, pilot)
+        await drain(app, pilot)
         assert type(app.screen).__name__ == "DiagnosticsScreen"
 
 
 async def test_a_failing_refresh_is_reported_not_raised(site):
     app = site.app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await drain(app, pilot)
         with site.db.connection_context():
             site.db.execute_sql(f"DROP TABLE {SyncRun._meta.table_name}")
         await pilot.press("r")
-        await _settle(app, pilot)
+        await drain(app, pilot)
         screen = app.screen
         assert isinstance(screen, ControlCenterScreen) and screen.last_error
         assert screen._timer is not None  # the poll loop goes on

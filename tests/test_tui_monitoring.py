@@ -17,6 +17,7 @@ from models.iomad import Company
 from models.plugin import ApiLog, Reporting, SyncRun
 
 from .tui_helpers import CONSOLE_NOW, build_console_site
+from .tui_pilot import drain
 
 SINCE_24H = CONSOLE_NOW + 1 - 86_400
 
@@ -26,19 +27,14 @@ def site(db_url):
     return build_console_site(db_url)
 
 
-async def _settle(app, pilot) -> None:
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def _open(app, pilot, tab_key: str | None = None) -> MonitoringScreen:
     await pilot.press("4")
-    await _settle(app, pilot)
+    await drain(app, pilot)
     if tab_key:
         await pilot.press(tab_key)
-        await _settle(app, pilot)
+        await drain(app, pilot)
     assert isinstance(app.screen, MonitoringScreen)
     return app.screen
 
@@ -147,7 +143,7 @@ async def test_tables_update_in_place(site):
             ApiLog.insert(timecreated=CONSOLE_NOW - 5, companyid=1, token_ref="w:1", endpoint="v1_course_progress",
                           record_count=10, response_time_ms=5).execute()
         await pilot.press("r")
-        await _settle(app, pilot)
+        await drain(app, pilot)
         after = _rows(table)
         assert not cleared
         assert list(after) == list(before)
@@ -168,7 +164,7 @@ async def test_keys_are_handled_while_a_refresh_is_running(site, monkeypatch):
     monkeypatch.setattr(monitor, "autosync", slow_autosync)
     app = site.app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await _settle(app, pilot)
+        await drain(app, pilot)
         await pilot.press("4")
         await pilot.pause()
         assert started.wait(10)
@@ -186,5 +182,5 @@ async def test_keys_are_handled_while_a_refresh_is_running(site, monkeypatch):
         assert type(app.screen).__name__ == "ControlCenterScreen"
         assert not release.is_set() and screen._polling  # all of that happened during the refresh
         release.set()
-        await _settle(app, pilot)
+        await drain(app, pilot)
         assert not screen._polling

@@ -26,6 +26,13 @@ async def settle(pilot, rounds: int = 30) -> None:
                 return
 
 
+async def drain(app, pilot) -> None:
+    """Let every running worker finish and its messages be handled (twice: a result may start more)."""
+    for _ in range(2):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
 async def open_screen(pilot, key: str) -> None:
     await pilot.press(key)
     await settle(pilot)
