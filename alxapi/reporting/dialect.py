@@ -43,6 +43,22 @@ class Dialect:
         """
         return "CROSS JOIN" if self.name == "sqlite" else "JOIN"
 
+    def tombstone_pairs(self, reporting: str, scope: str, fresh: str) -> str | None:
+        """MariaDB: tombstone the scope's rows that were not recomputed, as a multi-table UPDATE.
+
+        The portable ``UPDATE … WHERE id IN (derived table) AND NOT EXISTS …`` makes MariaDB scan
+        the whole reporting table for every batch; joining from the scope's few pairs reads only
+        their rows. None: the portable statement is fine on this engine.
+        """
+        if self.name != "mysql":
+            return None
+        p = self.param
+        return (f"UPDATE {scope} s JOIN {reporting} r ON r.userid = s.userid AND r.courseid = s.courseid "
+                f"LEFT JOIN {fresh} f ON f.companyid = r.companyid AND f.userid = r.userid "
+                f"AND f.courseid = r.courseid "
+                f"SET r.is_deleted = 1, r.change_seq = {p}, r.last_updated = {p}, r.timemodified = {p} "
+                f"WHERE r.is_deleted = 0 AND f.userid IS NULL")
+
     def text_differs(self, a: str, b: str) -> str:
         """a <> b compared byte for byte (MariaDB's default collation ignores case and accents)."""
         if self.name == "mysql":

@@ -356,19 +356,25 @@ class SyncEngine:
                      f"AND r.courseid = s.courseid) x)")
         counts = dict(self.db.execute_sql(f"SELECT action, COUNT(*) FROM {t.fresh} GROUP BY action").fetchall())
         self._write_batch(result, now, scope_sql, [], counts=counts, may_tombstone=True, fresh_filter="1 = 1",
-                          fresh_params=[])
+                          fresh_params=[], tombstone_sql=self.d.tombstone_pairs(self.reporting, t.scope, t.fresh))
         self._dequeue(batch)
 
     def _write_batch(self, result: SyncResult, now: int, scope_sql: str, scope_params: list, *,
-                     counts: dict[int, int], may_tombstone: bool, fresh_filter: str, fresh_params: list) -> None:
-        """Apply the diff held in the fresh table for one batch's scope (inside its transaction)."""
+                     counts: dict[int, int], may_tombstone: bool, fresh_filter: str, fresh_params: list,
+                     tombstone_sql: str | None = None) -> None:
+        """Apply the diff held in the fresh table for one batch's scope (inside its transaction).
+
+        ``tombstone_sql``: an engine-specific statement for the tombstones (parameters: seq, now, now).
+        """
         t, p = self.t, self.d.param
         seq = self._current_seq() + 1
         changed = sum(counts.get(a, 0) for a in (NEW, CHANGED, REVIVED))
         if changed:
             self._write_changes(seq, now, fresh_filter, fresh_params)
         tombstoned = 0
-        if may_tombstone:
+        if may_tombstone and tombstone_sql:
+            tombstoned = self.db.execute_sql(tombstone_sql, [seq, now, now]).rowcount or 0
+        elif may_tombstone:
             tombstoned = self.db.execute_sql(
                 f"UPDATE {self.reporting} SET is_deleted = 1, change_seq = {p}, last_updated = {p}, timemodified = {p} "
                 f"WHERE {scope_sql} AND is_deleted = 0 AND NOT EXISTS (SELECT 1 FROM {t.fresh} f "
