@@ -264,7 +264,7 @@ class ChangeDetector:
                      f"OR (ue.timestart > {p} AND ue.timestart <= {p}) OR (ue.timeend > {p} AND ue.timeend <= {p})")
             params = [old_max, since, since, since, now, since, now]
             sql = (f"SELECT DISTINCT {p}, ue.userid, e.courseid FROM {t.user_enrolments} ue "
-                   f"JOIN {t.enrol} e ON e.id = ue.enrolid WHERE {where}")
+                   f"{self.d.scan_join()} {t.enrol} e ON e.id = ue.enrolid WHERE {where}")
         elif big.name == "role_assignments":
             # Moodle inserts and deletes role assignments but never edits them: new ids (a range
             # read) find the inserts, the fingerprints the deletions — no full scan needed. ">="
@@ -276,7 +276,7 @@ class ChangeDetector:
         elif big.name == "course_modules_completion":
             params = [old_max, since]
             sql = (f"SELECT DISTINCT {p}, cmc.userid, cm.course FROM {t.cmc} cmc "
-                   f"JOIN {t.course_modules} cm ON cm.id = cmc.coursemoduleid "
+                   f"{self.d.scan_join()} {t.course_modules} cm ON cm.id = cmc.coursemoduleid "
                    f"WHERE cmc.id > {p} OR cmc.timemodified > {p}")
         else:
             params = [old_max, since, since, since]

@@ -59,6 +59,15 @@ class Dialect:
                 f"SET r.is_deleted = 1, r.change_seq = {p}, r.last_updated = {p}, r.timemodified = {p} "
                 f"WHERE r.is_deleted = 0 AND f.userid IS NULL")
 
+    def scan_join(self) -> str:
+        """JOIN for "filter the big left table, then look up the small right one".
+
+        MariaDB otherwise drives from the small table (course_modules, enrol) and probes the big
+        one through its index for every row: 3.4 s instead of 0.4 s over 3.3 million activity
+        completions. STRAIGHT_JOIN keeps the written order there; the others plan it well.
+        """
+        return "STRAIGHT_JOIN" if self.name == "mysql" else "JOIN"
+
     def text_differs(self, a: str, b: str) -> str:
         """a <> b compared byte for byte (MariaDB's default collation ignores case and accents)."""
         if self.name == "mysql":
