@@ -59,6 +59,15 @@ class Dialect:
                 f"SET r.is_deleted = 1, r.change_seq = {p}, r.last_updated = {p}, r.timemodified = {p} "
                 f"WHERE r.is_deleted = 0 AND f.userid IS NULL")
 
+    def analyze(self, table: str) -> list[str]:
+        """Statements that give the planner statistics for a freshly filled work table.
+
+        PostgreSQL never auto-analyses temporary tables: without statistics it plans the
+        membership snapshot's anti-join as a nested loop (27 s for 120,000 members, 0.1 s with
+        them) and misjudges every join with the members table.
+        """
+        return [f"ANALYZE {table}"] if self.name == "postgresql" else []
+
     def scan_join(self) -> str:
         """JOIN for "filter the big left table, then look up the small right one".
 

@@ -196,6 +196,8 @@ class SyncEngine:
         with self.db.atomic():
             self.db.execute_sql(f"DELETE FROM {self.t.members}")
             self.db.execute_sql(f"INSERT INTO {self.t.members} (userid, companyid) {members_sql(self.t)}")
+            for statement in self.d.analyze(self.t.members):
+                self.db.execute_sql(statement)
 
     # -- what to do -----------------------------------------------------------------------
     def _queue_work(self, now: int) -> str:
