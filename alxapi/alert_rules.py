@@ -8,18 +8,18 @@ Thresholds and severities come from the configuration (``alert_*`` settings, ``a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import peewee
 
-from models.plugin import ApiLog, SyncRun
+from models.plugin import SyncRun
 
 from . import alerts, monitor
 from .config import Config
 
 HOUR = 3600
-GET_REFUSED = "invalidrequestmethod"
 
 DEFAULT_SEVERITY = {
     "sync_failed": "high", "sync_stale": "high", "sync_failures": "critical",
@@ -35,7 +35,20 @@ class Finding:
     data: dict = field(default_factory=dict)
 
 
-Rule = Callable[[Config, int], list[Finding]]
+@dataclass
+class Check:
+    """One evaluation of the rules: the configuration, the time, and data several rules share."""
+
+    config: Config
+    now: int
+
+    @functools.cached_property
+    def last_hour(self) -> monitor.ApiWindow:
+        """The API's last hour, read once for the three rate rules."""
+        return monitor.api_window(self.now - HOUR, self.now + 1)
+
+
+Rule = Callable[[Check], list[Finding]]
 
 
 def severity_for(alert_type: str, config: Config) -> str:
@@ -51,9 +64,10 @@ def _finished_runs(limit: int) -> list[SyncRun]:
                 .order_by(SyncRun.timestarted.desc(), SyncRun.id.desc()).limit(limit))
 
 
-def rule_sync_failed(config: Config, now: int) -> list[Finding]:
+def rule_sync_failed(check: Check) -> list[Finding]:
     """The last finished sync failed, or one failed since the previous check (even if a later run
     already recovered: a server that went down for a while is worth knowing about)."""
+    config, now = check.config, check.now
     since = now - max(60, round(config.alert_check_minutes * 60))
     recent = list(SyncRun.select().where((SyncRun.status == "failed") & (SyncRun.timefinished > since))
                   .order_by(SyncRun.timefinished.desc(), SyncRun.id.desc()).limit(1))
@@ -65,7 +79,8 @@ def rule_sync_failed(config: Config, now: int) -> list[Finding]:
                     {"run_id": run.id, "error": run.error})]
 
 
-def rule_sync_failures(config: Config, now: int) -> list[Finding]:
+def rule_sync_failures(check: Check) -> list[Finding]:
+    config = check.config
     runs = _finished_runs(config.alert_sync_failures)
     if len(runs) < config.alert_sync_failures or any(r.status != "failed" for r in runs):
         return []
@@ -73,7 +88,8 @@ def rule_sync_failures(config: Config, now: int) -> list[Finding]:
                     {"run_ids": [r.id for r in runs]})]
 
 
-def rule_sync_stale(config: Config, now: int) -> list[Finding]:
+def rule_sync_stale(check: Check) -> list[Finding]:
+    config, now = check.config, check.now
     limit = config.alert_sync_stale_hours * HOUR
     last_success = (SyncRun.select(peewee.fn.MAX(SyncRun.timefinished))
                     .where(SyncRun.status.in_(("success", "partial"))).scalar())
@@ -85,12 +101,9 @@ def rule_sync_stale(config: Config, now: int) -> list[Finding]:
                     {"last_success": last_success or 0})]
 
 
-def _last_hour(now: int) -> monitor.ApiWindow:
-    return monitor.api_window(now - HOUR, now + 1)
-
-
-def rule_slow_responses(config: Config, now: int) -> list[Finding]:
-    w = _last_hour(now)
+def rule_slow_responses(check: Check) -> list[Finding]:
+    config = check.config
+    w = check.last_hour
     if w.calls < config.alert_min_calls or (w.avg_response_ms or 0) <= config.alert_response_ms:
         return []
     return [Finding("api", f"Average API response {w.avg_response_ms:.0f} ms over the last hour "
@@ -98,8 +111,9 @@ def rule_slow_responses(config: Config, now: int) -> list[Finding]:
                     {"avg_response_ms": round(w.avg_response_ms, 1), "calls": w.calls})]
 
 
-def rule_error_rate(config: Config, now: int) -> list[Finding]:
-    w = _last_hour(now)
+def rule_error_rate(check: Check) -> list[Finding]:
+    config = check.config
+    w = check.last_hour
     if w.calls < config.alert_min_calls or (w.error_rate or 0) <= config.alert_error_rate_percent:
         return []
     return [Finding("api", f"{w.error_rate:.1f} % of API calls failed in the last hour "
@@ -107,8 +121,9 @@ def rule_error_rate(config: Config, now: int) -> list[Finding]:
                     {"errors": w.errors, "calls": w.calls})]
 
 
-def rule_cache_hit_rate(config: Config, now: int) -> list[Finding]:
-    w = _last_hour(now)
+def rule_cache_hit_rate(check: Check) -> list[Finding]:
+    config = check.config
+    w = check.last_hour
     if w.served < config.alert_min_calls or w.cache_hit_rate is None \
             or w.cache_hit_rate >= config.alert_cache_hit_percent:
         return []
@@ -117,48 +132,36 @@ def rule_cache_hit_rate(config: Config, now: int) -> list[Finding]:
                     {"cache_hits": w.cache_hits, "calls": w.calls})]
 
 
-def rule_high_usage(config: Config, now: int) -> list[Finding]:
+def rule_high_usage(check: Check) -> list[Finding]:
+    config, now = check.config, check.now
     return [Finding(f"company:{c.companyid}", f"Company {c.company or c.companyid} made {c.calls} API calls in the "
                                               f"last hour (limit {config.alert_company_calls_per_hour})",
                     {"companyid": c.companyid, "calls": c.calls})
             for c in monitor.calls_by_company(now - HOUR, now + 1) if c.calls > config.alert_company_calls_per_hour]
 
 
-def rule_rate_limit_exceeded(config: Config, now: int) -> list[Finding]:
+def rule_rate_limit_exceeded(check: Check) -> list[Finding]:
+    now = check.now
     return [Finding(f"token:{v.token_ref}", f"Token {v.token_ref} of company {v.companyid} exceeded its daily rate "
                                             f"limit: {v.count} calls refused in the last hour",
                     {"token_ref": v.token_ref, "companyid": v.companyid, "rejected": v.count})
             for v in monitor.rate_limit_violations(now - HOUR, now + 1)]
 
 
-def rule_failed_auth(config: Config, now: int) -> list[Finding]:
+def rule_failed_auth(check: Check) -> list[Finding]:
+    config, now = check.config, check.now
     return [Finding(f"ip:{f.ip_address}", f"{f.failures} failed token checks from {f.ip_address} in the last hour "
                                           f"(limit {config.alert_failed_auth_per_ip})",
                     {"ip": f.ip_address, "failures": f.failures, "throttled": f.throttled})
             for f in monitor.failed_auth_by_ip(now - HOUR, now + 1, threshold=config.alert_failed_auth_per_ip - 1)]
 
 
-@dataclass(frozen=True)
-class GetAttempts:
-    ip: str
-    attempts: int
-
-
-def get_attempts_by_ip(since: int, until: int) -> list[GetAttempts]:
-    """GET requests refused on the Moodle endpoint (allow_get_method off), per client address."""
-    count = peewee.fn.COUNT(ApiLog.id)
-    query = (ApiLog.select(ApiLog.ip_address, count)
-             .where((ApiLog.timecreated >= since) & (ApiLog.timecreated < until)
-                    & (ApiLog.error_code == GET_REFUSED))
-             .group_by(ApiLog.ip_address).order_by(count.desc(), ApiLog.ip_address))
-    return [GetAttempts(ip, int(n)) for ip, n in query.tuples()]
-
-
-def rule_get_attempts(config: Config, now: int) -> list[Finding]:
+def rule_get_attempts(check: Check) -> list[Finding]:
+    config, now = check.config, check.now
     return [Finding(f"ip:{g.ip}", f"{g.attempts} refused GET requests from {g.ip} in the last hour: a client "
                                   "is configured for GET (allow_get_method is off)",
                     {"ip": g.ip, "attempts": g.attempts})
-            for g in get_attempts_by_ip(now - HOUR, now + 1) if g.attempts >= config.alert_get_attempts_per_ip]
+            for g in monitor.get_attempts_by_ip(now - HOUR, now + 1) if g.attempts >= config.alert_get_attempts_per_ip]
 
 
 RULES: dict[str, Rule] = {
@@ -171,7 +174,8 @@ RULES: dict[str, Rule] = {
 
 def evaluate(config: Config, now: int) -> dict[str, list[Finding]]:
     """What every rule finds now, without writing anything (for tests and diagnostics)."""
-    return {alert_type: rule(config, now) for alert_type, rule in RULES.items()}
+    check = Check(config, now)
+    return {alert_type: rule(check) for alert_type, rule in RULES.items()}
 
 
 def check(db: peewee.Database, config: Config, now: int) -> dict[str, int]:

@@ -500,8 +500,9 @@ def cmd_alerts_test(args) -> int:
     elif not results:
         _say("alx: no delivery channel configured: set smtp_host and alert_emails, and/or alert_webhook_url "
              "(the test alert is visible in the console and `alx alerts list`)")
-    for r in results if not args.json else ():
-        _say(f"{r.channel:8} {'ok' if r.ok else 'FAILED':6}  {r.detail}")
+    else:
+        for r in results:
+            _say(f"{r.channel:8} {'ok' if r.ok else 'FAILED':6}  {r.detail}")
     return EXIT_OK if results and all(r.ok for r in results) else EXIT_ERROR
 
 

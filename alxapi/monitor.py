@@ -45,6 +45,7 @@ HOUR = 3600
 DAY = 86_400
 RATE_LIMITED = "ratelimitexceeded"
 THROTTLED = "toomanyfailures"
+GET_REFUSED = "invalidrequestmethod"  # GET on the Moodle endpoint while allow_get_method is off
 OK_STATUSES = ("success", "partial")  # a partial run stopped at its time budget; it will resume
 
 
@@ -184,6 +185,21 @@ def failed_auth_by_ip(since: int, until: int, threshold: int = 0) -> list[IpFail
              .having(failures > int(threshold))
              .order_by(failures.desc(), ApiLog.ip_address))
     return [IpFailures(ip, _int(n), _int(t), _int(first), _int(last)) for ip, n, t, first, last in query.tuples()]
+
+
+@dataclass(frozen=True)
+class GetAttempts:
+    ip: str
+    attempts: int
+
+
+def get_attempts_by_ip(since: int, until: int) -> list[GetAttempts]:
+    """GET requests refused on the Moodle endpoint (allow_get_method off), per client address."""
+    count = fn.COUNT(ApiLog.id)
+    query = (ApiLog.select(ApiLog.ip_address, count)
+             .where(_in_window(since, until) & (ApiLog.error_code == GET_REFUSED))
+             .group_by(ApiLog.ip_address).order_by(count.desc(), ApiLog.ip_address))
+    return [GetAttempts(ip, int(n)) for ip, n in query.tuples()]
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ def _claim(alert_id: int, now: int) -> bool:
     return claimed == 1
 
 
-def _record(alert: dict, results: list[ChannelResult], done_before: list[str], wanted: list[str], now: int) -> str:
+def _record(alert: dict, results: list[ChannelResult], done_before: list[str], now: int) -> str:
     done = done_before + [r.channel for r in results if r.ok]
     failures = [r for r in results if not r.ok]
     attempts = alert["delivery_attempts"] + 1
@@ -196,7 +196,7 @@ def deliver_pending(config: Config, now: int) -> dict[str, int]:
         results = _send(config, alert, wanted)
         for r in results:
             (log.info if r.ok else log.warning)("alert %s via %s: %s", alert_id, r.channel, r.detail)
-        counts[_record(alert, results, done, wanted, now)] += 1
+        counts[_record(alert, results, done, now)] += 1
     return counts
 
 
@@ -213,9 +213,10 @@ def send_test_alert(config: Config, *, actor: str, now: int) -> list[ChannelResu
                          timecreated=now, timelastseen=now, delivery_status="sending",
                          next_delivery_at=now + CLAIM_SECONDS)
     configured = channels(config)
-    results = _send(config, _load(alert.id), configured)
+    loaded = _load(alert.id)
+    results = _send(config, loaded, configured)
     if configured:
-        _record(_load(alert.id), results, [], configured, now)
+        _record(loaded, results, [], now)
     else:
         Alert.update(delivery_status="console").where(Alert.id == alert.id).execute()
     # A test alert needs no action: resolved at once so it never counts as pending.

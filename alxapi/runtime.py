@@ -54,6 +54,12 @@ def connect(config: Config, *, create: bool = False, pooled: bool = False) -> pe
     return db
 
 
+def local_api_url(host: str, port: int) -> str:
+    """The URL a client on this machine uses for an API listening on ``host``:``port``."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{f'[{host}]' if ':' in host and not host.startswith('[') else host}:{port}"
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]

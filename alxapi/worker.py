@@ -137,8 +137,8 @@ class Worker:
     def _record(self, outcome: JobOutcome) -> None:
         try:
             with self.db.connection_context():
-                _set_state(JOB_STATE_PREFIX + outcome.name, outcome.started, json.dumps(asdict(outcome)),
-                           self.clock())
+                State.put(JOB_STATE_PREFIX + outcome.name, value_int=outcome.started,
+                          value_text=json.dumps(asdict(outcome)), now=self.clock())
         except peewee.DatabaseError:
             log.warning("could not record the outcome of %s (database unavailable)", outcome.name)
 
@@ -193,19 +193,7 @@ class Worker:
             self.stop.wait(self.config.heartbeat_seconds)
 
 
-def _set_state(name: str, value_int: int, value_text: str, now: int) -> None:
-    updated = (State.update(value_int=value_int, value_text=value_text, timemodified=now)
-               .where(State.name == name).execute())
-    if not updated:
-        try:
-            with State._meta.database.atomic():
-                State.insert(name=name, value_int=value_int, value_text=value_text, timemodified=now).execute()
-        except peewee.IntegrityError:  # another worker created it first
-            (State.update(value_int=value_int, value_text=value_text, timemodified=now)
-             .where(State.name == name).execute())
-
-
 def job_states() -> list[dict]:
-    """The last outcome of every worker job, for the console and `alx check`."""
+    """The last outcome of every worker job (the console's Diagnostics shows them)."""
     rows = State.select().where(State.name.startswith(JOB_STATE_PREFIX)).order_by(State.name)
     return [json.loads(row.value_text) for row in rows if row.value_text]

@@ -11,6 +11,7 @@ import peewee
 from alxapi import clock
 from alxapi.audit import current_actor
 from alxapi.config import Config
+from alxapi.runtime import local_api_url
 
 
 @dataclass
@@ -33,7 +34,4 @@ class ConsoleContext:
     def api_base(self) -> str:
         if self.api_url:
             return self.api_url.rstrip("/")
-        host = self.config.api_host
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        return f"http://{host}:{self.config.api_port}"
+        return local_api_url(self.config.api_host, self.config.api_port)

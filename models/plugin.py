@@ -13,6 +13,7 @@ from peewee import (
     CompositeKey,
     DecimalField,
     IntegerField,
+    IntegrityError,
     TextField,
 )
 
@@ -272,6 +273,18 @@ class State(BaseModel):
 
     class Meta:
         table_function = prefixed("local_alx_api_state")
+
+    @classmethod
+    def put(cls, name: str, *, value_int: int = 0, value_text: str | None = None, now: int = 0) -> None:
+        """Set a named value, creating the row if needed; a concurrent creator's insert wins."""
+        fields = {"value_int": value_int, "value_text": value_text, "timemodified": now}
+        if cls.update(**fields).where(cls.name == name).execute():
+            return
+        try:
+            with cls._meta.database.atomic():  # a savepoint inside the caller's transaction
+                cls.insert(name=name, **fields).execute()
+        except IntegrityError:
+            cls.update(**fields).where(cls.name == name).execute()
 
 
 class SyncFingerprint(BaseModel):

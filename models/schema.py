@@ -97,6 +97,7 @@ def installed_version(db: peewee.Database | None = None) -> int:
 
 
 def _record_version(version: int) -> None:
+    # Not State.put: its savepoint cannot survive MariaDB's implicit commit after a step's DDL.
     updated = (plugin.State.update(value_int=version)
                .where(plugin.State.name == SCHEMA_VERSION_KEY).execute())
     if not updated:

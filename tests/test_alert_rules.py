@@ -21,7 +21,7 @@ def site(db_url):
 
 def findings(site, alert_type: str, **settings) -> list[alert_rules.Finding]:
     config = site.config.replace(**settings) if settings else site.config
-    return alert_rules.RULES[alert_type](config, site.now)
+    return alert_rules.RULES[alert_type](alert_rules.Check(config, site.now))
 
 
 def subjects(site, alert_type: str, **settings) -> list[str]:

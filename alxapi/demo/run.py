@@ -20,7 +20,7 @@ from models.plugin import Reporting
 
 from .. import clock
 from ..reporting.runner import run_sync
-from ..runtime import UserError
+from ..runtime import UserError, local_api_url
 from .traffic import seed_history
 
 DEMO_SEED = 42
@@ -73,7 +73,8 @@ def run_demo(args, load_config, say, console=None) -> int:
         f"{result.unchanged} unchanged in {result.seconds:.2f}s")
     alx = "alx" if sys.argv and Path(sys.argv[0]).name == "alx" else f"{sys.executable} -m alxapi"
     if not (args.no_serve or args.no_tui):
-        return _open_console(url, args, config, say, console)
+        companyid, token = create_demo_token(url, config)
+        return console_demo(url, args, config, _demo_port(args, config), companyid, token, say, console=console)
     sys.stdout.write(f"""
 The demo database is ready: {path}
 
@@ -94,11 +95,6 @@ Try next (or export ALX_DATABASE_URL={url} and drop --db):
 
 def _demo_port(args, config) -> int:
     return config.api_port if args.port is None else args.port
-
-
-def _open_console(url: str, args, config, say, console) -> int:
-    companyid, token = create_demo_token(url, config)
-    return console_demo(url, args, config, _demo_port(args, config), companyid, token, say, console=console)
 
 
 def create_demo_token(url: str, config) -> tuple[int, str]:
@@ -172,7 +168,7 @@ def console_demo(url: str, args, config, port: int, companyid: int, token: str, 
     try:
         sys.stdout.write("\nThe console closed; the API and the worker were stopped. To serve the demo API "
                          f"again:\n  alx --db {url} serve --port {port}\n\n"
-                         + _usage(f"http://{config.api_host}:{port}", companyid, token))
+                         + _usage(local_api_url(config.api_host, port), companyid, token))
         sys.stdout.flush()
     except OSError:
         pass  # the terminal went away (SSH hang-up): nobody is left to read it
@@ -202,8 +198,7 @@ class DemoChildren:
         self.url, self.args, self.config, self.port, self.with_api = url, args, config, port, with_api
         self.logdir = Path(args.file).resolve().with_suffix(".logs")
         self.procs: dict[str, subprocess.Popen] = {}
-        host = "127.0.0.1" if config.api_host in ("0.0.0.0", "::", "") else config.api_host
-        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        self.base_url = local_api_url(config.api_host, port)
 
     def _command(self, *argv: str) -> list[str]:
         cmd = [sys.executable, "-m", "alxapi", "--db", self.url, "--prefix", self.config.table_prefix]

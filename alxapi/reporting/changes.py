@@ -184,8 +184,7 @@ class ChangeDetector:
         return row.value_int if row else None
 
     def _set_watermark(self, now: int) -> None:
-        if not State.update(value_int=now, timemodified=now).where(State.name == WATERMARK).execute():
-            State.insert(name=WATERMARK, value_int=now, timemodified=now).execute()
+        State.put(WATERMARK, value_int=now, now=now)
 
     def detect(self, now: int) -> Detection:
         """Enqueue everything that may have changed since the last detection; move the baseline."""
