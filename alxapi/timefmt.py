@@ -1,4 +1,7 @@
-"""Moodle's date strings ("YYYY-MM-DD HH:MM:SS" in the configured zone, "" for 0), fast.
+"""Local time in the configured zone (setting ``timezone``): Moodle's date strings, fast, and the
+local day boundaries that rate limits, trends and the console count by.
+
+Moodle's date strings are "YYYY-MM-DD HH:MM:SS" in the configured zone, "" for 0.
 
 A page of 1000 rows holds 2000 dates; ``datetime.fromtimestamp(ts, zone).strftime`` costs a few
 microseconds each, more than the SQL that read them. Offsets change only at zone transitions,
@@ -9,7 +12,7 @@ date part per day.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 _BUCKET = 900
@@ -49,3 +52,41 @@ class DateFormatter:
                 self._days[day] = date
         hours, rest = divmod(second, 3600)
         return f"{date} {hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def format_local(ts: int | None, zone: str) -> str:
+    """One epoch time as "YYYY-MM-DD HH:MM:SS" in ``zone`` ("" for 0/None): for messages and tables.
+
+    Hot paths (API pages, exports) keep one :class:`DateFormatter` instead.
+    """
+    if not ts:
+        return ""
+    return datetime.fromtimestamp(int(ts), ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> int:
+    """Epoch seconds of the local midnight that begins ``day`` in ``zone``."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+
+
+def local_day_start(now: int, zone: str) -> int:
+    """Epoch seconds of the local midnight that began the day containing ``now``."""
+    tz = ZoneInfo(zone)
+    return local_midnight(datetime.fromtimestamp(int(now), tz).date(), tz)
+
+
+def local_day_starts(since: int, until: int, zone: str) -> list[int]:
+    """Starts of the local days (zone ``zone``) that overlap ``[since, until)``, DST-correct."""
+    tz = ZoneInfo(zone)
+    day = datetime.fromtimestamp(int(since), tz).date()
+    starts = []
+    while (start := local_midnight(day, tz)) < int(until):
+        starts.append(start)
+        day += timedelta(days=1)
+    return starts
+
+
+def days_back(now: int, days: int, zone: str) -> int:
+    """Start of the local day ``days - 1`` days before the one holding ``now`` (``days`` = 1: today)."""
+    tz = ZoneInfo(zone)
+    return local_midnight(datetime.fromtimestamp(int(now), tz).date() - timedelta(days=days - 1), tz)

@@ -14,7 +14,7 @@ from textual.binding import Binding
 
 from alxapi import clock
 from alxapi.config import Config
-from models.db import redact_url
+from alxapi.redact import redact_url
 
 from .context import ConsoleContext
 from .screens.alerts import AlertsScreen

@@ -11,7 +11,7 @@ import peewee
 from alxapi import clock
 from alxapi.audit import current_actor
 from alxapi.config import Config
-from alxapi.runtime import local_api_url
+from alxapi.ops.diagnostics import local_api_url
 
 
 @dataclass

@@ -86,8 +86,8 @@ def prepare(url: str) -> dict:
 
     from alxapi.access import settings as company_settings
     from alxapi.access import tokens
-    from alxapi.feed import data_version
-    from alxapi.service import encode_cursor
+    from alxapi.api.cursors import encode_cursor
+    from alxapi.api.feed import data_version
     from models.db import open_database
     from models.plugin import ApiLog, Reporting, SyncStatus
 

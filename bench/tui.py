@@ -111,7 +111,8 @@ def build(db, prefix: str) -> None:
 
 def refreshes(config):
     """(name, callable): exactly what each screen's fetch() calls."""
-    from alxapi import alerts, monitor
+    from alxapi.alerts import lifecycle as alerts
+    from alxapi.ops import monitor
 
     return [
         ("Control Center (overview)", lambda: monitor.overview(NOW, config)),

@@ -34,7 +34,13 @@ API_READ_TIMEOUT = 120
 PG_KEEPALIVES = dict(keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
 PING_AFTER_IDLE = 30.0  # seconds: a connection idle this long is pinged before its next statement
 _MYSQL_FOUND_ROWS = 2  # pymysql.constants.CLIENT.FOUND_ROWS
-_PREFIX_RE = re.compile(r"^[a-z0-9_]{0,20}$")
+_PREFIX_RE = re.compile(r"^[a-z0-9_]{0,20}$")  # Moodle's $CFG->prefix as the installer accepts it
+
+
+def valid_table_prefix(prefix: str) -> bool:
+    """Whether ``prefix`` can be a table prefix: lower-case letters, digits and '_', at most 20."""
+    return bool(_PREFIX_RE.match(prefix))
+
 
 _state = {"prefix": DEFAULT_PREFIX}
 _prefixed_models: list[type[peewee.Model]] = []
@@ -58,7 +64,7 @@ def prefixed(base_name: str):
 
 def set_table_prefix(prefix: str) -> None:
     """Point every model at tables named ``<prefix><name>`` (Moodle's ``$CFG->prefix``)."""
-    if not _PREFIX_RE.match(prefix):
+    if not valid_table_prefix(prefix):
         raise ValueError(f"table prefix {prefix!r} must be lower-case letters, digits or '_' (at most 20)")
     _state["prefix"] = prefix
     for model in _prefixed_models:
@@ -333,14 +339,6 @@ def open_database(url: str, prefix: str = DEFAULT_PREFIX, **kwargs) -> peewee.Da
     """Create the database for ``url``, bind every model to it and apply the table prefix."""
     return bind(make_database(url, **kwargs), prefix)
 
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for messages and ``alx config``)."""
-    parsed = urlparse(url)
-    if parsed.password:
-        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
-        return parsed._replace(netloc=netloc).geturl()
-    return url
 
 
 def quote(name: str, db: peewee.Database | None = None) -> str:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from alxapi import alert_rules, alerts, requestlog
+from alxapi.alerts import lifecycle as alerts
+from alxapi.alerts import rules as alert_rules
+from alxapi.api import requestlog
 from models.plugin import Alert
 
 from .api_helpers import build_site

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alxapi import feed
 from alxapi.access import settings as company_settings
 from alxapi.access import tokens
-from alxapi.errors import KINDS
+from alxapi.api import feed
+from alxapi.api.errors import KINDS
 from models.plugin import ApiLog, ApiToken, Reporting, Setting, SyncStatus
 
 from .api_helpers import FUNCTION, NOW, build_site
@@ -1132,7 +1132,7 @@ def test_an_unexpected_error_is_answered_in_moodles_format_without_details(db_ur
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(site.app.context.service, "moodle_page", broken)
+    monkeypatch.setattr(site.app.context.pipeline, "moodle_page", broken)
     result = site.call(body=body(site, limit=5))
     assert result.status_code == 200
     assert result.json == {"exception": "moodle_exception", "errorcode": "unexpectederror",

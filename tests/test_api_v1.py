@@ -18,11 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alxapi.access import settings as company_settings
 from alxapi.access import tokens
-from alxapi.config import load_config
-from alxapi.feed import FIELDS
+from alxapi.api import render
+from alxapi.api.cursors import decode_cursor
+from alxapi.api.feed import FIELDS
 from alxapi.http.app import create_app
 from alxapi.http.middleware import SECURITY_HEADERS
-from alxapi.service import ReportService, decode_cursor
+from alxapi.timefmt import DateFormatter
 from models.db import make_database
 from models.plugin import Heartbeat, Reporting
 
@@ -476,7 +477,7 @@ def test_metrics_parse(db_url):
 
 def test_cache_serves_a_repeat_and_a_sync_invalidates_it(db_url):
     site = build_site(db_url, rate_limit=0)
-    stats = site.app.context.service.cache.stats
+    stats = site.app.context.pipeline.cache.stats
     first = get(site, limit=100).json
     hits = stats.hits
     assert get(site, limit=100).json["data"] == first["data"] and stats.hits == hits + 1
@@ -500,8 +501,8 @@ _row = st.tuples(
 @settings(max_examples=200, deadline=None)
 @given(rows=st.lists(_row, max_size=8))
 def test_direct_json_writer_equals_json_dumps(rows):
-    service = ReportService(load_config(env={}, search_paths=[]).replace(timezone="Europe/Paris"), db=None)
+    dates = DateFormatter("Europe/Paris")
     fields = tuple(f for f in FIELDS if f not in ("userid", "courseid"))
-    expected = json.dumps(service._v1_rows(rows, fields), ensure_ascii=False, separators=(",", ":")).encode()
-    assert service._v1_json(rows) == expected
+    expected = json.dumps(render.v1_rows(dates, rows, fields), ensure_ascii=False, separators=(",", ":")).encode()
+    assert render.v1_json(dates, rows, fields) == expected
     json.loads(expected)

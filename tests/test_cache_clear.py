@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from alxapi.cache import clear_all
+from alxapi.api.cache import clear_all
 from models.plugin import ApiLog, Audit, Cache, Reporting
 
 from .api_helpers import build_site

@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alxapi import clock
+from alxapi import clock, exitcodes
 from alxapi.config import (
-    EX_CONFIG,
     INT,
     SETTINGS,
     SETTINGS_BY_NAME,
@@ -25,9 +24,8 @@ from alxapi.config import (
     get_setting,
     load_config,
     local_timezone_name,
-    mask_url_password,
-    mask_url_path,
 )
+from alxapi.redact import redact_url, redact_url_path
 
 
 def load(flags=None, env=None, config_path=None, search_paths=()):
@@ -369,7 +367,7 @@ def test_wrong_type_in_env():
     with pytest.raises(ConfigError) as caught:
         load(env={"ALX_MAX_RECORDS": "abc"})
     assert str(caught.value) == "max_records in env ALX_MAX_RECORDS: expected an integer, got 'abc'"
-    assert caught.value.exit_code == EX_CONFIG == 78
+    assert caught.value.exit_code == exitcodes.CONFIG == 78
 
 
 def test_out_of_range_flag():
@@ -480,8 +478,8 @@ def test_database_url_password_is_masked_in_errors():
         ),
     ],
 )
-def test_mask_url_password(url, masked):
-    assert mask_url_password(url) == masked
+def test_redact_url(url, masked):
+    assert redact_url(url) == masked
 
 
 def test_webhook_is_masked():
@@ -490,7 +488,7 @@ def test_webhook_is_masked():
     shown = {name: (value, source) for name, value, source in cfg.describe()}
     assert shown["alert_webhook_url"] == ("https://hooks.slack.com/***", "env:ALX_ALERT_WEBHOOK_URL")
     assert "XXXXSECRET" not in repr(cfg)
-    assert mask_url_path("https://user:pw@example.com/hook") == "https://example.com/***"
+    assert redact_url_path("https://user:pw@example.com/hook") == "https://example.com/***"
 
 
 def test_describe_lists_every_setting_in_order():

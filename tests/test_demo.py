@@ -14,8 +14,10 @@ import urllib.request
 
 import pytest
 
-from alxapi import cli, heartbeat
+from alxapi import cli
+from alxapi.cli.common import load
 from alxapi.demo.run import run_demo
+from alxapi.ops import heartbeat
 from models.plugin import ApiLog, SyncRun
 
 from .dbservers import pid_alive
@@ -62,7 +64,7 @@ def test_demo_runs_api_worker_and_traffic_for_the_console_then_stops_them(tmp_pa
 
     args = cli.build_parser().parse_args(["demo", "--size", "tiny", "--file", str(tmp_path / "demo.sqlite3"),
                                           "--port", "0"])
-    assert run_demo(args, cli._config, lambda message: None, console=console) == 0
+    assert run_demo(args, load, lambda message: None, console=console) == 0
     assert seen["health"] == 200
     assert seen["history_runs"] > 7  # a week of seeded history plus the demo's own sync
     assert seen["log_file"].endswith("demo.logs/console.log")

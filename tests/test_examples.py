@@ -65,6 +65,6 @@ def test_systemd_units_restart_on_failure_but_not_on_configuration_errors(unit, 
 def test_worker_unit_shows_how_the_smtp_password_arrives_as_a_credential():
     text = (SAMPLE.parent / "alx-worker.service").read_text()
     assert "#LoadCredential=smtp_password:/etc/alx/smtp-password" in text
-    from alxapi.notify import CREDENTIAL_NAME
+    from alxapi.alerts.delivery import CREDENTIAL_NAME
 
     assert CREDENTIAL_NAME == "smtp_password"

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import openpyxl
 import pytest
 
-from alxapi import export
 from alxapi.access import settings as company_settings
 from alxapi.access.settings import FIELDS
+from alxapi.exports import company as export
 from models.iomad import CompanyCourse
 from models.plugin import Reporting
 

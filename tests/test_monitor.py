@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alxapi import heartbeat, monitor
-from alxapi.alerts import raise_alert
+from alxapi.alerts.lifecycle import raise_alert
 from alxapi.config import load_config
 from alxapi.demo.traffic import seed_history
-from alxapi.heartbeat import beat
+from alxapi.ops import heartbeat, monitor
+from alxapi.ops.heartbeat import beat
 from models.plugin import ApiLog, ApiToken, Reporting, SyncRun, SyncStatus
 
 NOW = 1_772_445_600  # 2026-03-02 10:00:00 UTC

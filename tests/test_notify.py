@@ -15,7 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from alxapi import alerts, notify
+from alxapi.alerts import delivery as notify
+from alxapi.alerts import lifecycle as alerts
 from alxapi.config import load_config
 from models.plugin import Alert, Audit
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from textual.widgets import DataTable
 
-from alxapi.alerts import raise_alert
+from alxapi.alerts.lifecycle import raise_alert
 from alxtui.screens.alerts import AlertsScreen
 from models.plugin import Alert, Audit
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from alxapi.alerts import raise_alert
+from alxapi.alerts.lifecycle import raise_alert
 from alxapi.reporting.lock import SyncLock
 from alxtui.screens.control_center import ControlCenterScreen
 from alxtui.widgets.cards import Card

@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
-from alxapi import heartbeat
 from alxapi.config import load_config
+from alxapi.ops import heartbeat
 from alxapi.worker import Worker
 from alxtui.screens.diagnostics import DiagnosticsScreen
 from alxtui.widgets.dialogs import ConfirmDialog

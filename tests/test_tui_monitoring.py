@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from textual.widgets import DataTable, TabbedContent
 
-from alxapi import monitor
+from alxapi.ops import monitor
 from alxtui.screens.monitoring import MonitoringScreen
 from alxtui.widgets.cards import Card
 from alxtui.widgets.charts import BarChart

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from alxapi.alerts import raise_alert
+from alxapi.alerts.lifecycle import raise_alert
 
 from .tui_helpers import CONSOLE_NOW, build_console_site
 

@@ -10,9 +10,9 @@ import json
 import pytest
 from textual.widgets import DataTable, Input, Select, Static
 
-from alxapi import requestlog
 from alxapi.access import settings as company_settings
 from alxapi.access import tokens as token_service
+from alxapi.api import requestlog
 from alxtui.widgets.dialogs import ConfirmDialog, TokenCreateDialog, TokenShownDialog
 from models.plugin import ApiLog, ApiToken, Audit
 

@@ -15,7 +15,8 @@ import threading
 import time
 
 from alxapi.config import load_config
-from alxapi.worker import Worker, job_states
+from alxapi.ops.heartbeat import job_states
+from alxapi.worker import Worker
 
 from .cli_helpers import REPORTING, Alx, Peek, table
 

@@ -7,8 +7,9 @@ the company's ``rate_limit`` or the global one (``settings.effective_rate_limit`
 
 from __future__ import annotations
 
-from ..requestlog import local_day_start, requests_since
+from ..timefmt import local_day_start
 from . import settings as company_settings
+from .ratelimit import requests_since
 from .tokens import list_tokens
 
 

@@ -19,8 +19,9 @@ from models.db import open_database
 from models.plugin import Reporting
 
 from .. import clock
+from ..errors import UserError
+from ..ops.diagnostics import local_api_url
 from ..reporting.runner import run_sync
-from ..runtime import UserError, local_api_url
 from .traffic import seed_history
 
 DEMO_SEED = 42
@@ -131,7 +132,7 @@ Power BI (Get Data → Web → Advanced):
 
 def serve_demo(config, port: int, companyid: int, token: str, say) -> int:
     """Serve the API in the foreground (``alx demo --no-tui``)."""
-    from ..serve import serve
+    from ..http.serve import serve
 
     def announce(base: str) -> None:
         sys.stdout.write(f"\nThe API is running on {base} (Ctrl-C stops it).\n" + _usage(base, companyid, token))

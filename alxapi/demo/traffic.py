@@ -23,7 +23,7 @@ from models.iomad import Company, CompanyUser
 from models.moodle import ExternalToken
 from models.plugin import ApiLog, ApiToken, SyncRun
 
-from ..requestlog import local_day_start
+from ..timefmt import local_day_start
 
 log = logging.getLogger("alx.demo")
 

@@ -12,8 +12,8 @@ import peewee
 from models.db import bind, make_database
 
 from .. import clock
+from ..api.pipeline import Pipeline
 from ..config import Config
-from ..service import ReportService
 from .context import AppContext
 from .metrics import Metrics
 from .middleware import BodyLimit, DatabaseSession, SecurityHeaders
@@ -63,7 +63,7 @@ def create_app(config: Config, *, db: peewee.Database | None = None, clock_fn=cl
     if db is None:
         db = bind(make_database(config.database_url, pooled=True, max_connections=pool_size or config.api_threads,
                                 lock_timeout=config.db_lock_timeout_seconds), config.table_prefix)
-    ctx = AppContext(config, db, ReportService(config, db), Metrics(), clock_fn)
+    ctx = AppContext(config, db, Pipeline(config, db), Metrics(), clock_fn)
     app = AlxApp(middleware=[DatabaseSession(db), SecurityHeaders(), BodyLimit(MAX_BODY_BYTES)],
                      cors_enable=False)
     app.req_options.auto_parse_form_urlencoded = False

@@ -11,9 +11,9 @@ import peewee
 
 from models.db import DB_ERRORS
 
-from .. import requestlog
+from ..api import requestlog
+from ..api.pipeline import Pipeline
 from ..config import Config
-from ..service import ReportService
 from .metrics import Metrics
 
 log = logging.getLogger("alx.api")
@@ -23,7 +23,7 @@ log = logging.getLogger("alx.api")
 class AppContext:
     config: Config
     db: peewee.Database
-    service: ReportService
+    pipeline: Pipeline
     metrics: Metrics
     clock: Callable[[], int]
 

@@ -16,9 +16,9 @@ import peewee
 
 from models.db import DB_ERRORS
 
-from ..errors import ApiError
-from ..requestlog import LogEntry
-from ..service import _php_json
+from ..api.errors import ApiError
+from ..api.render import php_json
+from ..api.requestlog import LogEntry
 from .context import AppContext
 
 log = logging.getLogger("alx.api")
@@ -52,7 +52,7 @@ def error_body(err: ApiError, fmt: str, debug: bool) -> tuple[bytes, str]:
         body = {"exception": err.kind.exception, "errorcode": err.code, "message": err.message}
         if debug and err.debuginfo:
             body["debuginfo"] = err.debuginfo
-        return _php_json(body), "application/json"
+        return php_json(body), "application/json"
     xml = (f'<?xml version="1.0" encoding="UTF-8" ?>\n<EXCEPTION class={quoteattr(err.kind.exception)}>\n'
            f"<ERRORCODE>{escape(err.code)}</ERRORCODE>\n<MESSAGE>{escape(err.message)}</MESSAGE>\n")
     if debug and err.debuginfo:
@@ -106,7 +106,7 @@ class MoodleRestResource:
                 raise ApiError("requesttoolarge", "request body too large")
             if getattr(req.context, "db_down", False):
                 raise ApiError("servicetemporarilyunavailable", "the database is unreachable")
-            principal = ctx.service.authenticate(params.get("wstoken"), entry.ip_address, now)
+            principal = ctx.pipeline.authenticate(params.get("wstoken"), entry.ip_address, now)
             entry.token_ref, entry.userid, entry.companyid = principal.token_ref, principal.userid, principal.companyid
             function = params.get("wsfunction", "")
             if not function:
@@ -115,12 +115,12 @@ class MoodleRestResource:
                 raise ApiError("invalidrecord", f"unknown function {function[:100]}")
             if req.method == "GET" and not ctx.config.allow_get_method:
                 raise ApiError("invalidrequestmethod", "GET is disabled (allow_get_method)")
-            settings = ctx.service.settings_for(principal)
-            ctx.service.check_rate_limit(principal, settings, now)
+            settings = ctx.pipeline.settings_for(principal)
+            ctx.pipeline.check_rate_limit(principal, settings, now)
             limit = moodle_int(params, "limit", 100)
             offset = moodle_int(params, "offset", 0)
             entry.extra.update(limit=limit, offset=offset)
-            page = ctx.service.moodle_page(principal, settings, limit, offset, fmt, now)
+            page = ctx.pipeline.moodle_page(principal, settings, limit, offset, fmt, now)
             entry.record_count, entry.cache_hit = page.records, page.cache_hit
             resp.data, resp.content_type = page.body, page.content_type
         except (UnicodeDecodeError, ValueError) as exc:

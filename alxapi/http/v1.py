@@ -12,8 +12,8 @@ import peewee
 from models.db import DB_ERRORS
 from models.plugin import Heartbeat, SyncRun
 
-from ..errors import ApiError
-from ..requestlog import LogEntry
+from ..api.errors import ApiError
+from ..api.requestlog import LogEntry
 from .context import AppContext
 
 ENDPOINT = "v1_course_progress"
@@ -55,16 +55,16 @@ class CourseProgressResource:
         try:
             if getattr(req.context, "db_down", False):
                 raise ApiError("servicetemporarilyunavailable", "the database is unreachable", retry_after=30)
-            principal = ctx.service.authenticate(token_from(req), entry.ip_address, now)
+            principal = ctx.pipeline.authenticate(token_from(req), entry.ip_address, now)
             entry.token_ref, entry.userid, entry.companyid = principal.token_ref, principal.userid, principal.companyid
-            settings = ctx.service.settings_for(principal)
-            ctx.service.check_rate_limit(principal, settings, now)
+            settings = ctx.pipeline.settings_for(principal)
+            ctx.pipeline.check_rate_limit(principal, settings, now)
             limit = parse_limit(req.get_param("limit"))
             fmt = req.get_param("format") or "json"
             if fmt not in ("json", "csv"):
                 raise ApiError("invalidparameter", "format must be json or csv")
             generated = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            page = ctx.service.v1_page(principal, settings, limit, req.get_param("cursor"), req.get_param("since"),
+            page = ctx.pipeline.v1_page(principal, settings, limit, req.get_param("cursor"), req.get_param("since"),
                                        fmt, now, generated)
             entry.record_count, entry.cache_hit = page.records, page.cache_hit
             resp.data, resp.content_type = page.body, page.content_type
@@ -130,5 +130,5 @@ class MetricsResource:
                 runs = dict(q)
         except DB_ERRORS:
             runs = {}
-        resp.text = self.ctx.metrics.render(self.ctx.service.cache.stats, runs)
+        resp.text = self.ctx.metrics.render(self.ctx.pipeline.cache.stats, runs)
         resp.content_type = "text/plain; version=0.0.4; charset=utf-8"

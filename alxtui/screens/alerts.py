@@ -13,8 +13,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
-from alxapi import alerts
-from alxapi.notify import send_test_alert
+from alxapi.alerts import lifecycle as alerts
+from alxapi.alerts.delivery import send_test_alert
 
 from ..widgets import fmt
 from ..widgets.dialogs import ConfirmDialog

@@ -20,7 +20,7 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Checkbox, ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
 
-from alxapi import companies
+from alxapi.access import companies
 from alxapi.access import settings as company_settings
 
 from ..widgets.dialogs import ConfirmDialog, form_row

@@ -16,8 +16,9 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Header, Static
 
-from alxapi import audit, monitor
-from alxapi.cache import clear_all
+from alxapi import audit
+from alxapi.api.cache import clear_all
+from alxapi.ops import monitor
 from alxapi.reporting.lock import LockHeld
 from alxapi.reporting.runner import run_sync
 

@@ -20,8 +20,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 
-from alxapi import companies
-from alxapi import export as export_service
+from alxapi.access import companies
+from alxapi.exports import company as export_service
 
 from ..widgets.dialogs import ExportDialog
 from ..widgets.tables import ensure_columns, sync_rows

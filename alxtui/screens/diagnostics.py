@@ -19,8 +19,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from alxapi import diagnostics
-from alxapi.runtime import first_line
+from alxapi.errors import first_line
+from alxapi.ops import diagnostics
 from alxapi.timefmt import DateFormatter
 
 from ..widgets.dialogs import ConfirmDialog

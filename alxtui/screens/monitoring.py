@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from alxapi import monitor
+from alxapi.ops import monitor
 
 from ..widgets import fmt
 from ..widgets.cards import Card

@@ -18,9 +18,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
-from alxapi import companies
+from alxapi.access import companies
 from alxapi.access import tokens as token_service
-from alxapi.export import FORMATS
+from alxapi.exports.company import FORMATS
 
 log = logging.getLogger("alxtui")
 

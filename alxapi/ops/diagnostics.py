@@ -21,8 +21,10 @@ import peewee
 from models import schema
 from models.db import dialect
 
-from . import audit, heartbeat
-from .runtime import first_line, moodle_tables_problem
+from .. import audit
+from ..database import moodle_tables_problem
+from ..errors import first_line
+from . import heartbeat
 
 Timer = Callable[[], float]
 
@@ -107,9 +109,7 @@ def repair_tables(db: peewee.Database, config, actor: str, now: int) -> list[str
 
 def worker_jobs() -> list[dict]:
     """The last outcome of each worker job (name, status, started, seconds, detail)."""
-    from .worker import job_states
-
-    return job_states()
+    return heartbeat.job_states()
 
 
 def worker_heartbeats(now: int) -> list[dict]:
@@ -163,6 +163,13 @@ def probe_api(base_url: str, timeout: float = 2.0, timer: Timer = time.perf_coun
     except (ValueError, AttributeError):
         probe.health = ""
     return probe
+
+
+def local_api_url(host: str, port: int) -> str:
+    """The URL a client on this machine uses for an API listening on ``host``:``port``."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{f'[{host}]' if ':' in host and not host.startswith('[') else host}:{port}"
+
 
 
 def effective_config(config) -> list[tuple[str, str, str]]:

@@ -14,7 +14,7 @@ Definitions used throughout:
 - rates are percentages (0-100), ``None`` when there is nothing to divide by;
 - the cache hit rate is over calls answered with data (errors never reach the cache);
 - a *failed authentication* is ``invalidtoken`` or ``accessexception`` (as the throttle counts
-  them, :data:`alxapi.requestlog.AUTH_FAILURES`); ``toomanyfailures`` (an address already
+  them, :data:`alxapi.access.ratelimit.AUTH_FAILURES`); ``toomanyfailures`` (an address already
   throttled) is counted apart as *throttled*;
 - a *rate-limit violation* is a call refused with ``ratelimitexceeded``.
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import peewee
@@ -38,8 +38,11 @@ from peewee import Case, fn
 from models.iomad import Company
 from models.plugin import ApiLog, ApiToken, Reporting, SyncRun, SyncStatus
 
-from . import alerts, heartbeat
-from .requestlog import AUTH_FAILURES, local_day_start
+from ..access.ratelimit import AUTH_FAILURES
+from ..alerts import lifecycle as alerts
+from ..reporting.runner import full_sync_due
+from ..timefmt import days_back, local_day_start, local_day_starts
+from . import heartbeat
 
 HOUR = 3600
 DAY = 86_400
@@ -336,27 +339,6 @@ class DayRuns:
         return _pct(self.success + self.partial, self.success + self.partial + self.failed)
 
 
-def _midnight(day: date, zone: ZoneInfo) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
-
-
-def local_day_starts(since: int, until: int, tz: str) -> list[int]:
-    """Starts of the local days (zone ``tz``) that overlap ``[since, until)``, DST-correct."""
-    zone = ZoneInfo(tz)
-    day = datetime.fromtimestamp(int(since), zone).date()
-    starts = []
-    while (start := _midnight(day, zone)) < int(until):
-        starts.append(start)
-        day += timedelta(days=1)
-    return starts
-
-
-def days_back(now: int, days: int, tz: str) -> int:
-    """Start of the local day ``days - 1`` days before the one holding ``now`` (``days`` = 1: today)."""
-    zone = ZoneInfo(tz)
-    return _midnight(datetime.fromtimestamp(int(now), zone).date() - timedelta(days=days - 1), zone)
-
-
 def sync_runs_by_day(since: int, until: int, tz: str) -> list[DayRuns]:
     """Sync runs per local day (zone ``tz``) for every day overlapping ``[since, until)``, oldest
     first, days without runs included. Runs are counted on the day they started."""
@@ -446,17 +428,15 @@ def _worker_planned(job: str, now: int) -> int | None:
 
 def next_sync(now: int, auto_sync_hours: float, full_sync_hours: float) -> NextSync:
     """When the worker's next sync is due: what a live worker's heartbeat says it planned, else the
-    latest run's start + ``auto_sync_hours`` (now if there was none); full when no full sync
-    succeeded within ``full_sync_hours`` of that time."""
+    latest run's start + ``auto_sync_hours`` (now if there was none); full or incremental by the
+    worker's own rule (:func:`alxapi.reporting.runner.full_sync_due`)."""
     planned = _worker_planned("sync", now)
     latest = last_run()
     if planned is not None:
         at = planned
     else:
         at = int(now) if latest is None else latest.timestarted + round(auto_sync_hours * HOUR)
-    last_full = last_run(status=OK_STATUSES, mode="full")
-    due_full = last_full is None or last_full.timestarted + round(full_sync_hours * HOUR) <= at
-    return NextSync(at, "full" if due_full else "incremental")
+    return NextSync(at, "full" if full_sync_due(at, full_sync_hours) else "incremental")
 
 
 # --- companies ---------------------------------------------------------------------------------------

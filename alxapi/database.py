@@ -1,4 +1,5 @@
-"""Opening the configured database safely: clear errors instead of tracebacks, nothing created by accident."""
+"""Opening the configured database safely (clear errors instead of tracebacks, nothing created by
+accident), and refusing to run against one without the Moodle tables or our installed tables."""
 
 from __future__ import annotations
 
@@ -8,17 +9,12 @@ from urllib.parse import urlparse
 import peewee
 
 from models import schema
-from models.db import DatabaseURLError, open_database, redact_url
+from models.db import DatabaseURLError, open_database
 
+from . import exitcodes
 from .config import Config
-
-
-class UserError(RuntimeError):
-    """A problem the operator can fix; the message says what to do. ``code`` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
+from .errors import UserError, first_line
+from .redact import redact_url
 
 
 def connect(config: Config, *, create: bool = False, pooled: bool = False) -> peewee.Database:
@@ -32,7 +28,7 @@ def connect(config: Config, *, create: bool = False, pooled: bool = False) -> pe
     parsed = urlparse(url)
     if parsed.scheme.startswith("sqlite") and parsed.netloc:
         raise UserError(f"bad database URL {shown}: SQLite URLs have three slashes: "
-                        f"sqlite:///{parsed.netloc}{parsed.path}", code=78)
+                        f"sqlite:///{parsed.netloc}{parsed.path}", code=exitcodes.CONFIG)
     if parsed.scheme.startswith("sqlite") and not create:
         path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
         if path and path != ":memory:" and not os.path.exists(path):
@@ -43,26 +39,15 @@ def connect(config: Config, *, create: bool = False, pooled: bool = False) -> pe
         db.connect(reuse_if_open=True)
         db.execute_sql("SELECT 1")
     except DatabaseURLError as exc:
-        raise UserError(f"bad database URL {shown}: {exc}", code=78) from None
+        raise UserError(f"bad database URL {shown}: {exc}", code=exitcodes.CONFIG) from None
     except peewee.ImproperlyConfigured as exc:
         raise UserError(f"cannot use {shown}: {exc}. Install the driver: pip install 'alx-report[mysql]' "
-                        "or 'alx-report[postgresql]'", code=78) from None
+                        "or 'alx-report[postgresql]'", code=exitcodes.CONFIG) from None
     except (peewee.DatabaseError, OSError) as exc:
         raise UserError(f"cannot connect to {shown}: {first_line(exc)}. "
                         "Check the URL (--db / ALX_DATABASE_URL), that the server is running and reachable, "
                         "and the credentials.") from None
     return db
-
-
-def local_api_url(host: str, port: int) -> str:
-    """The URL a client on this machine uses for an API listening on ``host``:``port``."""
-    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    return f"http://{f'[{host}]' if ':' in host and not host.startswith('[') else host}:{port}"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def moodle_tables_problem(report: schema.CheckReport, config: Config) -> str | None:

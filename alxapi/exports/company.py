@@ -5,7 +5,7 @@ enabled fields in API order, values formatted as the Moodle-compatible endpoint 
 the configured time zone, ``*_unix`` integers, percentages with at most 2 decimals). Tombstoned rows
 (``is_deleted = 1``) are left out unless asked for; then a ``deleted`` column (0/1) is added.
 
-Rows are read in keyset pages of ``(userid, courseid)`` (``feed.read_page``), so a company of any size
+Rows are read in keyset pages of ``(userid, courseid)`` (``api.feed.read_page``), so a company of any size
 is streamed in constant memory. A file export is written to a temporary file beside the target and
 renamed over it only when complete: a failed export never leaves a half-written file.
 
@@ -18,34 +18,33 @@ Typical use (the CLI)::
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from models.db import database
 
-from . import feed
-from .access import settings as company_settings
-from .config import local_timezone_name
-from .service import row_values
-from .timefmt import DateFormatter
+from ..access import settings as company_settings
+from ..api import feed
+from ..api.render import row_values
+from ..config import local_timezone_name
+from ..timefmt import DateFormatter
+from .writers import (
+    ExportError,
+    binary_stream,
+    text_stream,
+    write_atomically,
+    write_csv,
+    write_json,
+    write_xlsx,
+)
 
 FORMATS = ("csv", "xlsx", "json")
 CHUNK_ROWS = 1000
 DELETED_COLUMN = "deleted"
-
-
-class ExportError(ValueError):
-    """The export cannot be done as asked (unknown company or format, missing openpyxl, bad path)."""
 
 
 @dataclass(frozen=True)
@@ -130,76 +129,6 @@ def browse_page(companyid: int, *, after: tuple[int, int] | None = None, limit: 
     return Page(cols, [fmt.record(r, cols) for r in rows], keys, total, keys[-1] if keys else None, has_more)
 
 
-# --- writers --------------------------------------------------------------------------------------
-
-def _write_csv(stream: IO[str], cols: list[str], chunks, record, progress) -> int:
-    writer = csv.writer(stream, lineterminator="\r\n")
-    writer.writerow(cols)
-    count = 0
-    for rows in chunks:
-        writer.writerows(record(r) for r in rows)
-        count += len(rows)
-        progress(count)
-    return count
-
-
-def _write_json(stream: IO[str], cols: list[str], chunks, record, progress) -> int:
-    stream.write("[")
-    count = 0
-    for rows in chunks:
-        for r in rows:
-            stream.write(",\n" if count else "\n")
-            stream.write(json.dumps(dict(zip(cols, record(r), strict=True)), ensure_ascii=False,
-                                    separators=(",", ":")))
-            count += 1
-        progress(count)
-    stream.write("\n]\n" if count else "]\n")
-    return count
-
-
-def _write_xlsx(stream: IO[bytes], cols: list[str], chunks, record, progress, title: str, now: int) -> int:
-    try:
-        from openpyxl import Workbook
-    except ImportError:
-        raise ExportError("XLSX export needs openpyxl: pip install 'alx-report[xlsx]' (or export csv/json)") from None
-    workbook = Workbook(write_only=True)
-    workbook.properties.creator = "ALX Report"
-    workbook.properties.created = datetime.fromtimestamp(int(now), ZoneInfo("UTC")).replace(tzinfo=None)
-    sheet = workbook.create_sheet(title[:31])
-    sheet.append(cols)
-    count = 0
-    for rows in chunks:
-        for r in rows:
-            sheet.append(record(r))
-        count += len(rows)
-        progress(count)
-    workbook.save(stream)
-    return count
-
-
-def _text_stream(stream) -> tuple[IO[str], Callable[[], None]]:
-    """A text view of ``stream`` (binary streams are wrapped in UTF-8) and how to release it."""
-    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
-        return stream, lambda: None
-    wrapper = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-
-    def release() -> None:
-        wrapper.flush()
-        wrapper.detach()
-
-    return wrapper, release
-
-
-def _binary_stream(stream) -> IO[bytes]:
-    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
-        buffer = getattr(stream, "buffer", None)
-        if buffer is None:
-            raise ExportError("XLSX is binary: give a file path or a binary stream")
-        stream.flush()
-        return buffer
-    return stream
-
-
 def export_company(companyid: int, fmt: str, path_or_stream: str | os.PathLike | IO, *, now: int,
                    include_deleted: bool = False, config=None, chunk_rows: int = CHUNK_ROWS,
                    progress: Callable[[int], None] | None = None) -> int:
@@ -227,36 +156,17 @@ def export_company(companyid: int, fmt: str, path_or_stream: str | os.PathLike |
     def write(stream) -> int:
         chunks = iter_rows(scope, include_deleted=include_deleted, chunk_rows=chunk_rows)
         if fmt == "xlsx":
-            return _write_xlsx(_binary_stream(stream), cols, chunks, record, report, title, now)
-        text, release = _text_stream(stream)
+            return write_xlsx(binary_stream(stream), cols, chunks, record, report, title, now)
+        text, release = text_stream(stream)
         try:
-            writer = _write_csv if fmt == "csv" else _write_json
+            writer = write_csv if fmt == "csv" else write_json
             return writer(text, cols, chunks, record, report)
         finally:
             release()
 
     if not isinstance(path_or_stream, str | os.PathLike):
         return write(path_or_stream)
-
-    target = Path(path_or_stream).expanduser()
-    if target.is_dir():
-        raise ExportError(f"{target} is a directory: give a file name")
-    directory = target.parent
-    if not directory.is_dir():
-        raise ExportError(f"directory {directory} does not exist")
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as raw:
-            count = write(raw)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    return count
-
+    return write_atomically(path_or_stream, write)
 
 def default_filename(companyid: int, fmt: str, now: int, zone: str | None = None) -> str:
     """``alx-company-<id>-<YYYYMMDD>.<fmt>`` with the local date of ``now``."""

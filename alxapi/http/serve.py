@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from waitress.server import create_server
 
-from .config import Config
-from .http.app import create_app
+from ..config import Config
+from .app import create_app
 
 log = logging.getLogger("alx.api")
 PROXY_HEADERS = "x-forwarded-for x-forwarded-host x-forwarded-proto x-forwarded-port"

@@ -19,7 +19,7 @@ from models.iomad import Company, CompanyCourse, CompanyUser
 from models.moodle import Course, User
 from models.plugin import ApiToken, Reporting
 
-from .access import settings as company_settings
+from . import settings as company_settings
 
 
 def company_choices() -> list[tuple[int, str]]:

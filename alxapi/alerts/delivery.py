@@ -23,8 +23,11 @@ from pathlib import Path
 
 from models.plugin import Alert
 
-from . import alerts, audit
-from .config import Config, mask_url_path
+from .. import audit
+from ..config import Config
+from ..redact import redact_url_path
+from . import lifecycle as alerts
+from .kinds import KINDS
 
 log = logging.getLogger("alx.notify")
 
@@ -125,7 +128,7 @@ def send_webhook(config: Config, alert: dict) -> str:
     request = urllib.request.Request(config.alert_webhook_url, data=body, method="POST",
                                      headers={"Content-Type": "application/json",
                                               "User-Agent": "alx-report-alerts"})
-    shown = mask_url_path(config.alert_webhook_url)
+    shown = redact_url_path(config.alert_webhook_url)
     try:
         with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as response:
             status = response.status
@@ -207,7 +210,7 @@ def _load(alert_id: int) -> dict:
 
 def send_test_alert(config: Config, *, actor: str, now: int) -> list[ChannelResult]:
     """Raise a 'test' alert and deliver it through every configured channel at once (audited)."""
-    alert = Alert.create(alert_type="test", severity="high", subject=f"test by {actor}"[:255],
+    alert = Alert.create(alert_type="test", severity=KINDS["test"].severity, subject=f"test by {actor}"[:255],
                          message=f"Test alert raised by {actor}: if you read this, alert delivery works.",
                          alert_data=json.dumps({"actor": actor}), hostname=os.uname().nodename[:255],
                          timecreated=now, timelastseen=now, delivery_status="sending",

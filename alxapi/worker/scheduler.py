@@ -1,8 +1,8 @@
-"""`alx worker`: the scheduled jobs — sync, alert checks, cleanup — and the heartbeat.
+"""`alx worker`: runs the jobs of :mod:`.jobs` — sync, alert checks, cleanup — and the heartbeat.
 
 One ``schedule.Scheduler()`` runs the jobs in this thread, one at a time, so jobs never overlap in
 a process; across processes and hosts the sync's database lock keeps one sync at a time. Each job
-is wrapped: an exception is logged and recorded (state ``worker.job.<name>``) and never stops the
+is wrapped: an exception is logged and recorded (``ops.heartbeat.record_job``) and never stops the
 loop. Runs stay on a fixed grid (start + k × interval), so a slow job does not push every later
 run back. The heartbeat has its own thread, so the worker looks alive during a long sync.
 
@@ -12,7 +12,7 @@ commits or rolls back whole), and :meth:`Worker.run_forever` returns.
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import math
 import threading
@@ -24,16 +24,13 @@ from datetime import datetime, timedelta
 import peewee
 import schedule
 
-from models.plugin import State, SyncRun
-
-from . import alert_rules, cleanup, heartbeat, notify
-from .config import Config
-from .reporting.lock import LockHeld
-from .reporting.runner import run_sync
+from ..config import Config
+from ..errors import describe, first_line
+from ..ops import heartbeat
+from ..reporting.lock import LockHeld
+from .jobs import JOBS, JobContext
 
 log = logging.getLogger("alx.worker")
-
-JOB_STATE_PREFIX = "worker.job."
 
 
 @dataclass
@@ -67,50 +64,20 @@ class Worker:
         self.clock = clock
         self.stop = stop or threading.Event()
         self.scheduler = schedule.Scheduler()
+        context = JobContext(config, db, clock, self.stop)
         self.jobs = jobs if jobs is not None else {
-            "sync": self.job_sync, "alerts": self.job_alerts, "cleanup": self.job_cleanup}
+            name: functools.partial(job, context) for name, (job, _every) in JOBS.items()}
         self._intervals = intervals
         self.current = "idle"
         self._cadences: dict[schedule.Job, _Cadence] = {}
         self._realigned: dict[schedule.Job, datetime] = {}
-
-    # --- the jobs ----------------------------------------------------------------------------------
-    def full_sync_due(self, now: int) -> bool:
-        last_full = (SyncRun.select(SyncRun.timestarted)
-                     .where((SyncRun.mode == "full") & (SyncRun.status == "success") & (SyncRun.companyid == 0))
-                     .order_by(SyncRun.timestarted.desc()).scalar())
-        return last_full is None or now - last_full >= self.config.full_sync_hours * 3600
-
-    def job_sync(self) -> str:
-        full = self.full_sync_due(self.clock())
-        result = run_sync(self.db, self.config, clock=self.clock, full=full, stop=self.stop)
-        summary = (f"{result.mode} sync {result.status}: {result.created} created, {result.updated} updated, "
-                   f"{result.deleted} tombstoned in {result.seconds:.2f}s")
-        if result.status == "failed":
-            raise RuntimeError(f"{summary}: {result.error}")
-        return summary
-
-    def job_alerts(self) -> str:
-        if not self.config.enable_alerting:
-            return "alerting is disabled (enable_alerting)"
-        now = self.clock()
-        raised = alert_rules.check(self.db, self.config, now)
-        delivered = notify.deliver_pending(self.config, now)
-        return (f"{raised['created']} raised, {raised['resolved']} resolved; "
-                f"{delivered['delivered']} delivered, {delivered['failed']} delivery failures")
-
-    def job_cleanup(self) -> str:
-        counts = cleanup.cleanup(self.db, now=self.clock(), retention_days=self.config.log_retention_days)
-        return ", ".join(f"{n} {what}" for what, n in counts.items()) + " deleted"
 
     # --- running them ------------------------------------------------------------------------------
     def intervals(self) -> dict[str, float]:
         """Seconds between runs of each job, from the configuration."""
         if self._intervals is not None:
             return {name: self._intervals[name] for name in self.jobs}
-        known = {"sync": self.config.auto_sync_hours * 3600, "alerts": self.config.alert_check_minutes * 60,
-                 "cleanup": self.config.cleanup_hours * 3600}
-        return {name: known.get(name, 60.0) for name in self.jobs}
+        return {name: JOBS[name][1](self.config) if name in JOBS else 60.0 for name in self.jobs}
 
     def run_job(self, name: str) -> JobOutcome:
         """Run one job; whatever happens, record the outcome and return it (never raise)."""
@@ -125,7 +92,7 @@ class Worker:
             status, detail = "skipped", f"another sync is running ({exc.holder})"
             log.info("%s: %s", name, detail)
         except Exception as exc:  # noqa: BLE001 — a job's failure must never stop the loop
-            status, detail = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
+            status, detail = "failed", describe(exc)
             log.error("%s failed: %s", name, detail)
             log.debug("%s failure details", name, exc_info=True)  # the traceback with log_level=debug
         finally:
@@ -137,8 +104,7 @@ class Worker:
     def _record(self, outcome: JobOutcome) -> None:
         try:
             with self.db.connection_context():
-                State.put(JOB_STATE_PREFIX + outcome.name, value_int=outcome.started,
-                          value_text=json.dumps(asdict(outcome)), now=self.clock())
+                heartbeat.record_job(outcome.name, outcome.started, asdict(outcome), self.clock())
         except peewee.DatabaseError:
             log.warning("could not record the outcome of %s (database unavailable)", outcome.name)
 
@@ -149,7 +115,7 @@ class Worker:
             with self.db.connection_context():
                 heartbeat.beat(heartbeat.WORKER, self.clock(), info)
         except peewee.DatabaseError as exc:
-            log.warning("heartbeat not written: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning("heartbeat not written: %s", first_line(exc))
 
     def run_once(self) -> list[JobOutcome]:
         """Every job once, in order (``alx worker --once``)."""
@@ -192,8 +158,3 @@ class Worker:
             self.beat()
             self.stop.wait(self.config.heartbeat_seconds)
 
-
-def job_states() -> list[dict]:
-    """The last outcome of every worker job (the console's Diagnostics shows them)."""
-    rows = State.select().where(State.name.startswith(JOB_STATE_PREFIX)).order_by(State.name)
-    return [json.loads(row.value_text) for row in rows if row.value_text]

@@ -16,17 +16,12 @@ import peewee
 
 from models.plugin import SyncRun
 
-from . import alerts, monitor
-from .config import Config
+from ..config import Config
+from ..ops import monitor
+from . import lifecycle as alerts
+from .kinds import KINDS
 
 HOUR = 3600
-
-DEFAULT_SEVERITY = {
-    "sync_failed": "high", "sync_stale": "high", "sync_failures": "critical",
-    "slow_responses": "medium", "error_rate": "medium", "cache_hit_rate": "low",
-    "high_usage": "medium", "rate_limit_exceeded": "high", "failed_auth": "high", "get_attempts": "medium",
-}
-
 
 @dataclass
 class Finding:
@@ -56,7 +51,7 @@ def severity_for(alert_type: str, config: Config) -> str:
         kind, _, severity = item.partition("=")
         if kind.strip() == alert_type:
             return severity.strip()
-    return DEFAULT_SEVERITY[alert_type]
+    return KINDS[alert_type].severity
 
 
 def _finished_runs(limit: int) -> list[SyncRun]:

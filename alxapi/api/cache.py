@@ -21,7 +21,7 @@ import peewee
 
 from models.plugin import Cache, State
 
-from . import audit
+from .. import audit
 from .feed import CACHE_EPOCH
 
 

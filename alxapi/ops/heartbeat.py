@@ -1,7 +1,8 @@
 """Liveness of the long-running processes, kept in the database so every host can see it.
 
-The worker beats every 30 s; the API health endpoint, ``alx check`` and the console read the
-beats to say whether a worker is alive and what it is doing.
+The worker beats every ``heartbeat_seconds`` (30 s) and records each job's last outcome; the API
+health endpoint, ``alx check`` and the console read them to say whether a worker is alive, what it
+is doing and how its jobs went.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import socket
 
 from models.db import dialect
-from models.plugin import Heartbeat
+from models.plugin import Heartbeat, State
 
 WORKER = "worker"
 
@@ -40,3 +41,19 @@ def latest(component: str = WORKER, now: int | None = None, stale_after: int = 9
                      "alive": age is not None and age <= stale_after,
                      "info": json.loads(row.info) if row.info else {}})
     return rows
+
+
+# --- the worker's job outcomes ---------------------------------------------------------------------
+
+JOB_STATE_PREFIX = "worker.job."
+
+
+def record_job(name: str, started: int, outcome: dict, now: int) -> None:
+    """Keep a worker job's last outcome (state ``worker.job.<name>``) for the console and `alx check`."""
+    State.put(JOB_STATE_PREFIX + name, value_int=int(started), value_text=json.dumps(outcome), now=now)
+
+
+def job_states() -> list[dict]:
+    """The last outcome of every worker job (the console's Diagnostics shows them)."""
+    rows = State.select().where(State.name.startswith(JOB_STATE_PREFIX)).order_by(State.name)
+    return [json.loads(row.value_text) for row in rows if row.value_text]

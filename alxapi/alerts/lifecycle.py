@@ -3,7 +3,7 @@
 An alert is about a subject (a company, a client address, the sync…); ``(alert_type, subject)`` is
 the cooldown key. While an alert is open, the same condition seen again only bumps its
 ``occurrences``; after it is resolved, the same alert is raised again only once the cooldown has
-passed. Delivery (e-mail, webhook) lives in :mod:`alxapi.notify`; rules in :mod:`alxapi.alert_rules`.
+passed. Delivery (e-mail, webhook) lives in :mod:`alxapi.alerts.delivery`; rules in :mod:`alxapi.alerts.rules`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import peewee
 
 from models.plugin import Alert
 
-from . import audit
-
-SEVERITIES = ("low", "medium", "high", "critical")
-SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
+from .. import audit
+from .kinds import SEVERITIES, SEVERITY_RANK, severity_at_least
 
 
 class AlertError(ValueError):
@@ -32,10 +30,6 @@ class Raised:
 
     outcome: str
     alert_id: int | None
-
-
-def severity_at_least(severity: str, threshold: str) -> bool:
-    return SEVERITY_RANK.get(severity, 0) >= SEVERITY_RANK.get(threshold, 0)
 
 
 def raise_alert(alert_type: str, severity: str, subject: str, message: str, data: dict | None, *,

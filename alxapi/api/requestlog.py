@@ -1,0 +1,43 @@
+"""The request log (``local_alx_api_logs``): one row per API request.
+
+Rate limits and failed-authentication throttling count rows here (:mod:`alxapi.access.ratelimit`),
+and the monitoring panes and alert rules read it (:mod:`alxapi.ops.monitor`). A row never holds a
+token or a query string.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from models.plugin import ApiLog
+
+
+@dataclass
+class LogEntry:
+    endpoint: str
+    timecreated: int
+    ip_address: str = ""
+    user_agent: str = ""
+    token_ref: str = ""
+    userid: int = 0
+    companyid: int = 0
+    company_shortname: str = ""
+    record_count: int = 0
+    error_code: str = ""
+    error_message: str | None = None
+    http_status: int = 200
+    response_time_ms: float = 0.0
+    cache_hit: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def write(entry: LogEntry) -> None:
+    ApiLog.insert(
+        endpoint=entry.endpoint[:100], timecreated=entry.timecreated, ip_address=entry.ip_address[:45],
+        user_agent=entry.user_agent[:255], token_ref=entry.token_ref, userid=entry.userid,
+        companyid=entry.companyid, company_shortname=entry.company_shortname[:100],
+        record_count=entry.record_count, error_code=entry.error_code[:50], error_message=entry.error_message,
+        http_status=entry.http_status, response_time_ms=round(entry.response_time_ms, 2),
+        cache_hit=int(entry.cache_hit), additional_data=json.dumps(entry.extra) if entry.extra else None,
+    ).execute()

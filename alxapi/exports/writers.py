@@ -1,0 +1,112 @@
+"""Writing rows to files: CSV, JSON and XLSX writers over chunks of rows, and an all-or-nothing
+file write (a temporary file beside the target, renamed over it only when complete)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+
+class ExportError(ValueError):
+    """The export cannot be done as asked (unknown company or format, missing openpyxl, bad path)."""
+
+
+def write_csv(stream: IO[str], cols: list[str], chunks, record, progress) -> int:
+    writer = csv.writer(stream, lineterminator="\r\n")
+    writer.writerow(cols)
+    count = 0
+    for rows in chunks:
+        writer.writerows(record(r) for r in rows)
+        count += len(rows)
+        progress(count)
+    return count
+
+
+def write_json(stream: IO[str], cols: list[str], chunks, record, progress) -> int:
+    stream.write("[")
+    count = 0
+    for rows in chunks:
+        for r in rows:
+            stream.write(",\n" if count else "\n")
+            stream.write(json.dumps(dict(zip(cols, record(r), strict=True)), ensure_ascii=False,
+                                    separators=(",", ":")))
+            count += 1
+        progress(count)
+    stream.write("\n]\n" if count else "]\n")
+    return count
+
+
+def write_xlsx(stream: IO[bytes], cols: list[str], chunks, record, progress, title: str, now: int) -> int:
+    try:
+        from openpyxl import Workbook
+    except ImportError:
+        raise ExportError("XLSX export needs openpyxl: pip install 'alx-report[xlsx]' (or export csv/json)") from None
+    workbook = Workbook(write_only=True)
+    workbook.properties.creator = "ALX Report"
+    workbook.properties.created = datetime.fromtimestamp(int(now), ZoneInfo("UTC")).replace(tzinfo=None)
+    sheet = workbook.create_sheet(title[:31])
+    sheet.append(cols)
+    count = 0
+    for rows in chunks:
+        for r in rows:
+            sheet.append(record(r))
+        count += len(rows)
+        progress(count)
+    workbook.save(stream)
+    return count
+
+
+def text_stream(stream) -> tuple[IO[str], Callable[[], None]]:
+    """A text view of ``stream`` (binary streams are wrapped in UTF-8) and how to release it."""
+    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
+        return stream, lambda: None
+    wrapper = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+
+    def release() -> None:
+        wrapper.flush()
+        wrapper.detach()
+
+    return wrapper, release
+
+
+def binary_stream(stream) -> IO[bytes]:
+    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:
+            raise ExportError("XLSX is binary: give a file path or a binary stream")
+        stream.flush()
+        return buffer
+    return stream
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Any:
+    """Call ``write(binary_file)`` on a temporary file beside ``path``; rename it over ``path`` when
+    ``write`` returns, remove it when it raises. Returns what ``write`` returned."""
+    target = Path(path).expanduser()
+
+    if target.is_dir():
+        raise ExportError(f"{target} is a directory: give a file name")
+    directory = target.parent
+    if not directory.is_dir():
+        raise ExportError(f"directory {directory} does not exist")
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            count = write(raw)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    return count
