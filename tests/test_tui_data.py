@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import Checkbox, DataTable, Input, Select, Static
 
 from alxapi.access import settings as company_settings
+from alxtui.dialogs import ExportDialog
 from alxtui.screens.data_export import DataScreen
-from alxtui.widgets.dialogs import ExportDialog
 from models.iomad import CompanyCourse
 from models.plugin import Reporting
 

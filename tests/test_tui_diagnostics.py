@@ -17,8 +17,8 @@ from textual.widgets import DataTable, Static, TabbedContent
 from alxapi.config import load_config
 from alxapi.ops import heartbeat
 from alxapi.worker import Worker
+from alxtui.dialogs import ConfirmDialog
 from alxtui.screens.diagnostics import DiagnosticsScreen
-from alxtui.widgets.dialogs import ConfirmDialog
 from models import schema
 from models.db import dialect, make_database
 from models.plugin import Audit, Heartbeat

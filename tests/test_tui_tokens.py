@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from alxapi.access import settings as company_settings
 from alxapi.access import tokens as token_service
 from alxapi.api import requestlog
-from alxtui.widgets.dialogs import ConfirmDialog, TokenCreateDialog, TokenShownDialog
+from alxtui.dialogs import ConfirmDialog, TokenCreateDialog, TokenShownDialog
 from models.plugin import ApiLog, ApiToken, Audit
 
 from .tui_helpers import CONSOLE_NOW, build_console_site

@@ -16,8 +16,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 from alxapi.alerts import lifecycle as alerts
 from alxapi.alerts.delivery import send_test_alert
 
+from ..actions import Outcome
+from ..dialogs import ConfirmDialog
 from ..widgets import fmt
-from ..widgets.dialogs import ConfirmDialog
 from ..widgets.tables import current_key, sync_rows
 from .base import LiveScreen
 
@@ -142,9 +143,8 @@ class AlertsScreen(LiveScreen):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.running.add("resolve")
-                self.run_worker(lambda: self._resolve(alert_id), thread=True, group="alerts-resolve",
-                                name="resolve alert")
+                self.start_action("resolve", lambda: self._resolve(alert_id), failed="Not resolved",
+                                  expected=(alerts.AlertError,))
 
         self.app.push_screen(ConfirmDialog(
             f"Resolve alert #{alert_id}?",
@@ -155,44 +155,26 @@ class AlertsScreen(LiveScreen):
         self.show_status(text)
         self.notify(text, severity="warning", timeout=5)
 
-    def _resolve(self, alert_id: int) -> None:
+    def _resolve(self, alert_id: int) -> Outcome:
         ctx = self.ctx
-        try:
-            with ctx.unit() as db, db.atomic():
-                changed = alerts.resolve_alert(alert_id, ctx.actor, ctx.now())
-        except alerts.AlertError as exc:
-            self.post_message(self.ActionDone("resolve", False, f"Not resolved: {exc}"))
-            return
-        except Exception as exc:
-            log.exception("resolving alert %s failed", alert_id)
-            self.post_message(self.ActionDone("resolve", False, f"Not resolved: {type(exc).__name__}: {exc}"))
-            return
-        self.post_message(self.ActionDone("resolve", changed, f"Alert #{alert_id} resolved by {ctx.actor}." if changed
-                                          else f"Alert #{alert_id} was already resolved; nothing changed."))
+        with ctx.db.atomic():
+            changed = alerts.resolve_alert(alert_id, ctx.actor, ctx.now())
+        return Outcome(f"Alert #{alert_id} resolved by {ctx.actor}." if changed
+                       else f"Alert #{alert_id} was already resolved; nothing changed.", ok=changed)
 
     # --- test alert -------------------------------------------------------------------------------
     def action_test_alert(self) -> None:
-        if "test" in self.running:
+        if not self.start_action("test", self._test_alert, failed="Test alert failed"):
             self.notify("A test alert is already being sent.", severity="warning")
             return
-        self.running.add("test")
         self.show_status("Sending a test alert through every configured channel…")
-        self.run_worker(self._test_alert, thread=True, group="alerts-test", name="test alert")
 
-    def _test_alert(self) -> None:
+    def _test_alert(self) -> Outcome:
         ctx = self.ctx
-        try:
-            with ctx.unit():
-                results = send_test_alert(ctx.config, actor=ctx.actor, now=ctx.now())
-        except Exception as exc:
-            log.exception("test alert failed")
-            self.post_message(self.ActionDone("test", False, f"Test alert failed: {type(exc).__name__}: {exc}"))
-            return
+        results = send_test_alert(ctx.config, actor=ctx.actor, now=ctx.now())
         if not results:
-            text = "Test alert raised; no e-mail or webhook is configured, so the console is its only channel."
-            self.post_message(self.ActionDone("test", True, text))
-            return
+            return Outcome("Test alert raised; no e-mail or webhook is configured, so the console is its only "
+                           "channel.")
         parts = [f"{r.channel} {'ok' if r.ok else 'FAILED'}" + (f" ({r.detail})" if r.detail else "")
                  for r in results]
-        self.post_message(self.ActionDone("test", all(r.ok for r in results), "Test alert: " + " · ".join(parts)))
-
+        return Outcome("Test alert: " + " · ".join(parts), ok=all(r.ok for r in results))

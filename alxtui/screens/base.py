@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 
+from alxapi.errors import describe
+
+from ..actions import ActionDone, Outcome, run_action
 from ..context import ConsoleContext
 
 log = logging.getLogger("alxtui")
@@ -28,25 +33,14 @@ class LiveScreen(Screen):
     #: Whether the screen polls on a timer; screens that only load once set this to False.
     LIVE = True
 
+    @dataclass
     class Fetched(Message):
-        def __init__(self, data: Any, seconds: float) -> None:
-            super().__init__()
-            self.data = data
-            self.seconds = seconds
+        data: Any
+        seconds: float
 
-    class ActionDone(Message):
-        """An operator's action (sync now, resolve…) finished in its worker thread: what to say."""
-
-        def __init__(self, action: str, ok: bool, text: str) -> None:
-            super().__init__()
-            self.action = action
-            self.ok = ok
-            self.text = text
-
+    @dataclass
     class FetchFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        error: str
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -72,9 +66,23 @@ class LiveScreen(Screen):
     def show_status(self, text: str) -> None:
         """Where a screen shows the outcome of an operator action (besides a notification)."""
 
-    def on_live_screen_action_done(self, message: ActionDone) -> None:
+    def start_action(self, action: str, work: Callable[[], str | Outcome], *, failed: str,
+                     expected: tuple[type[Exception], ...] = (), unit: bool = True) -> bool:
+        """Run an operator's action (:func:`alxtui.actions.run_action`), one of each at a time;
+        False when the same action is still running."""
+        if action in self.running:
+            return False
+        self.running.add(action)
+        run_action(self, action, work, failed=failed, expected=expected, unit=unit)
+        return True
+
+    def on_action_done(self, message: ActionDone) -> None:
         message.stop()
         self.running.discard(message.action)
+        self.action_done(message)
+
+    def action_done(self, message: ActionDone) -> None:
+        """What an action's outcome does; by default: say it and refresh."""
         self.show_status(message.text)
         self.notify(message.text, severity="information" if message.ok else "error", timeout=6)
         self.request_refresh()
@@ -110,7 +118,7 @@ class LiveScreen(Screen):
                 data = self.fetch()
         except Exception as exc:  # shown to the operator, logged in full to the log file
             log.exception("refresh of %s failed", type(self).__name__)
-            self.post_message(self.FetchFailed(f"{type(exc).__name__}: {exc}".splitlines()[0]))
+            self.post_message(self.FetchFailed(describe(exc)))
             return
         self.post_message(self.Fetched(data, time.perf_counter() - started))
 

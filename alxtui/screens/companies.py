@@ -17,13 +17,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import Checkbox, ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
 
 from alxapi.access import companies
 from alxapi.access import settings as company_settings
 
-from ..widgets.dialogs import ConfirmDialog, form_row
+from ..actions import ActionDone, ActionRefused, Outcome
+from ..dialogs import ConfirmDialog, form_row
 from ..widgets.tables import current_key, ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -59,17 +59,6 @@ class CompaniesScreen(LiveScreen):
         Binding("ctrl+r", "revert", "Revert", id="companies.revert"),
         Binding("escape", "back", "Back to list", id="companies.back"),
     ]
-
-    class Saved(Message):
-        def __init__(self, companyid: int, changes: list) -> None:
-            super().__init__()
-            self.companyid = companyid
-            self.changes = changes
-
-    class SaveRefused(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -324,37 +313,30 @@ class CompaniesScreen(LiveScreen):
         companyid = self.detail["id"]
         self.saving = True
         self.set_message(f"Saving {len(assignments)} change{'s' if len(assignments) != 1 else ''}…")
-        self.run_worker(lambda: self._save(companyid, assignments), thread=True, group="save",
-                        name=f"save company {companyid}")
+        self.start_action("save", lambda: self._save(companyid, assignments), failed="Not saved")
 
-    def _save(self, companyid: int, assignments: dict[str, str]) -> None:
+    def _save(self, companyid: int, assignments: dict[str, str]) -> Outcome:
         ctx = self.ctx
         try:
-            with ctx.unit():
-                changes = company_settings.set_values(companyid, assignments, ctx.actor, ctx.now())
+            changes = company_settings.set_values(companyid, assignments, ctx.actor, ctx.now())
         except company_settings.SettingError as exc:
-            self.post_message(self.SaveRefused(short_error(str(exc))))
-            return
-        except Exception as exc:
-            log.exception("saving company %s failed", companyid)
-            self.post_message(self.SaveRefused(f"{type(exc).__name__}: {exc}".splitlines()[0]))
-            return
-        self.post_message(self.Saved(companyid, changes))
-
-    def on_companies_screen_saved(self, message: Saved) -> None:
-        self.saving = False
+            raise ActionRefused(f"Not saved: {short_error(str(exc))}") from None
         shown = ", ".join(f"{k} {'default' if o is None else o}→{'default' if n is None else n}"
-                          for k, o, n in message.changes)
-        text = f"Saved {len(message.changes)} change{'s' if len(message.changes) != 1 else ''}: {shown}" \
-            if message.changes else "Saved: nothing differed from the stored values."
-        self.set_message(text)
-        self.notify(text, title=f"Company {message.companyid}", timeout=5)
-        if self.detail is not None and self.detail["id"] == message.companyid:
-            self.detail = None  # reload the baseline from the database
-            self.selected = message.companyid
-        self.request_refresh()
+                          for k, o, n in changes)
+        text = (f"Saved {len(changes)} change{'s' if len(changes) != 1 else ''}: {shown}" if changes
+                else "Saved: nothing differed from the stored values.")
+        return Outcome(text, data=companyid)
 
-    def on_companies_screen_save_refused(self, message: SaveRefused) -> None:
+    def action_done(self, message: ActionDone) -> None:
         self.saving = False
-        self.set_message(f"Not saved: {message.error}", error=True)
-        self.notify(message.error, title="Not saved", severity="error", timeout=10)
+        if not message.ok:
+            self.set_message(message.text, error=True)
+            self.notify(message.text.removeprefix("Not saved: "), title="Not saved", severity="error", timeout=10)
+            return
+        companyid = message.data
+        self.set_message(message.text)
+        self.notify(message.text, title=f"Company {companyid}", timeout=5)
+        if self.detail is not None and self.detail["id"] == companyid:
+            self.detail = None  # reload the baseline from the database
+            self.selected = companyid
+        self.request_refresh()

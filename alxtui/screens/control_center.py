@@ -22,6 +22,7 @@ from alxapi.ops import monitor
 from alxapi.reporting.lock import LockHeld
 from alxapi.reporting.runner import run_sync
 
+from ..actions import ActionRefused, Outcome
 from ..widgets import fmt
 from ..widgets.cards import Card
 from .base import LiveScreen
@@ -134,26 +135,18 @@ class ControlCenterScreen(LiveScreen):
 
     # --- quick actions ----------------------------------------------------------------------------
     def action_sync_now(self) -> None:
-        if "sync" in self.running:
+        if not self.start_action("sync", self._sync, failed="Sync failed", unit=False):
             self.notify("A sync started from this console is still running.", severity="warning")
             return
-        self.running.add("sync")
         self.show_status("Sync running…")
-        self.run_worker(self._sync, thread=True, group="control-sync", name="sync now")
 
-    def _sync(self) -> None:
+    def _sync(self) -> Outcome:
         ctx = self.ctx
         try:
             result = run_sync(ctx.db, ctx.config, clock=ctx.now)
         except LockHeld as exc:
             when = fmt.stamp(exc.started, ctx.config.timezone)
-            self.post_message(self.ActionDone("sync", False, f"Not started: another sync holds the lock "
-                                                             f"({exc.holder}, since {when})."))
-            return
-        except Exception as exc:  # recorded in the sync history by the engine; logged in full
-            log.exception("sync from the console failed")
-            self.post_message(self.ActionDone("sync", False, f"Sync failed: {type(exc).__name__}: {exc}"))
-            return
+            raise ActionRefused(f"Not started: another sync holds the lock ({exc.holder}, since {when}).") from None
         try:
             with ctx.unit() as db, db.atomic():
                 audit.record(ctx.actor, "sync.run", f"sync_run:{result.run_id}",
@@ -161,30 +154,18 @@ class ControlCenterScreen(LiveScreen):
                               "updated": result.updated, "deleted": result.deleted}, ctx.now())
         except Exception:
             log.exception("could not audit the console's sync run %s", result.run_id)
-        self.post_message(self.ActionDone(
-            "sync", result.status != "failed",
-            f"Sync {result.status}: {result.mode}, {result.created} created, {result.updated} updated, "
-            f"{result.deleted} removed" + (f", {result.remaining} left for the next run" if result.remaining else "")))
+        return Outcome(f"Sync {result.status}: {result.mode}, {result.created} created, {result.updated} updated, "
+                       f"{result.deleted} removed"
+                       + (f", {result.remaining} left for the next run" if result.remaining else ""),
+                       ok=result.status != "failed")
 
     def action_clear_cache(self) -> None:
-        if "cache" in self.running:
-            return
-        self.running.add("cache")
-        self.run_worker(self._clear_cache, thread=True, group="control-cache", name="clear cache")
+        self.start_action("cache", self._clear_cache, failed="Cache not cleared")
 
-    def _clear_cache(self) -> None:
-        ctx = self.ctx
-        try:
-            with ctx.unit():
-                cleared = clear_all(ctx.actor, ctx.now())
-        except Exception as exc:
-            log.exception("clear cache failed")
-            self.post_message(self.ActionDone("cache", False, f"Cache not cleared: {type(exc).__name__}: {exc}"))
-            return
-        self.post_message(self.ActionDone("cache", True, f"Cache cleared: {cleared.table_entries} stored entries "
-                                                         f"removed; API processes drop theirs (epoch "
-                                                         f"{cleared.epoch})."))
-
+    def _clear_cache(self) -> str:
+        cleared = clear_all(self.ctx.actor, self.ctx.now())
+        return (f"Cache cleared: {cleared.table_entries} stored entries removed; API processes drop theirs "
+                f"(epoch {cleared.epoch}).")
 
     async def action_create_token(self) -> None:
         await self.app.switch_mode("tokens")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
@@ -23,7 +24,8 @@ from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 from alxapi.access import companies
 from alxapi.exports import company as export_service
 
-from ..widgets.dialogs import ExportDialog
+from ..actions import ActionDone, Outcome
+from ..dialogs import ExportDialog
 from ..widgets.tables import ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -53,22 +55,9 @@ class DataScreen(LiveScreen):
         Binding("e", "export", "Export", id="data.export"),
     ]
 
+    @dataclass
     class ExportProgress(Message):
-        def __init__(self, rows: int) -> None:
-            super().__init__()
-            self.rows = rows
-
-    class ExportDone(Message):
-        def __init__(self, rows: int, path: str, fmt: str) -> None:
-            super().__init__()
-            self.rows = rows
-            self.path = path
-            self.fmt = fmt
-
-    class ExportFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        rows: int
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -196,41 +185,27 @@ class DataScreen(LiveScreen):
         self.exporting = True
         self.refresh_bindings()
         self.query_one("#data-export-status", Static).update(f"Exporting company {companyid} as {fmt} to {path}…")
-        self.run_worker(lambda: self._export(companyid, fmt, path, include_deleted), thread=True, group="export",
-                        name=f"export company {companyid}")
+        self.start_action("export", lambda: self._export(companyid, fmt, path, include_deleted),
+                          failed="Export failed", expected=(export_service.ExportError, OSError))
 
-    def _export(self, companyid: int, fmt: str, path: str, include_deleted: bool) -> None:
+    def _export(self, companyid: int, fmt: str, path: str, include_deleted: bool) -> Outcome:
         ctx = self.ctx
         target = os.path.abspath(os.path.expanduser(path))
-        try:
-            with ctx.unit():
-                count = export_service.export_company(
-                    companyid, fmt, target, now=ctx.now(), include_deleted=include_deleted, config=ctx.config,
-                    progress=lambda rows: self.post_message(self.ExportProgress(rows)))
-        except (export_service.ExportError, OSError) as exc:
-            self.post_message(self.ExportFailed(str(exc)))
-            return
-        except Exception as exc:
-            log.exception("export of company %s failed", companyid)
-            self.post_message(self.ExportFailed(f"{type(exc).__name__}: {exc}".splitlines()[0]))
-            return
-        self.post_message(self.ExportDone(count, target, fmt))
+        count = export_service.export_company(
+            companyid, fmt, target, now=ctx.now(), include_deleted=include_deleted, config=ctx.config,
+            progress=lambda rows: self.post_message(self.ExportProgress(rows)))
+        return Outcome(f"Exported {count:,} rows ({fmt}) to {target}", data={"rows": count, "path": target, "fmt": fmt})
 
     def on_data_screen_export_progress(self, message: ExportProgress) -> None:
         if self.exporting:
             self.query_one("#data-export-status", Static).update(f"Exporting… {message.rows:,} rows written")
 
-    def on_data_screen_export_done(self, message: ExportDone) -> None:
+    def action_done(self, message: ActionDone) -> None:
         self.exporting = False
-        self.last_export = {"rows": message.rows, "path": message.path, "fmt": message.fmt}
-        text = f"Exported {message.rows:,} rows ({message.fmt}) to {message.path}"
+        text = message.text if message.ok else f"{message.text} (no file written)"
+        if message.ok:
+            self.last_export = message.data
         self.query_one("#data-export-status", Static).update(text)
-        self.notify(text, title="Export", timeout=6)
-        self.refresh_bindings()
-
-    def on_data_screen_export_failed(self, message: ExportFailed) -> None:
-        self.exporting = False
-        text = f"Export failed: {message.error} (no file written)"
-        self.query_one("#data-export-status", Static).update(text)
-        self.notify(text, title="Export", severity="error", timeout=10)
+        self.notify(text, title="Export", severity="information" if message.ok else "error",
+                    timeout=6 if message.ok else 10)
         self.refresh_bindings()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import peewee
 from rich.table import Table
@@ -23,7 +24,8 @@ from alxapi.errors import first_line
 from alxapi.ops import diagnostics
 from alxapi.timefmt import DateFormatter
 
-from ..widgets.dialogs import ConfirmDialog
+from ..actions import ActionDone
+from ..dialogs import ConfirmDialog
 from ..widgets.tables import ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -65,20 +67,9 @@ class DiagnosticsScreen(LiveScreen):
         Binding("R", "repair", "Repair tables", key_display="shift+r", id="diagnostics.repair"),
     ]
 
-    class Repaired(Message):
-        def __init__(self, actions: list[str]) -> None:
-            super().__init__()
-            self.actions = actions
-
-    class RepairFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
-
+    @dataclass
     class ApiProbed(Message):
-        def __init__(self, probe: diagnostics.ApiProbe) -> None:
-            super().__init__()
-            self.probe = probe
+        probe: diagnostics.ApiProbe
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -252,10 +243,10 @@ class DiagnosticsScreen(LiveScreen):
             problems.insert(0, f"schema {tables.report.schema_version} → {tables.report.latest_version}")
 
         def answer(confirmed: bool | None) -> None:
-            if confirmed:
+            if confirmed and self.start_action("repair", self._repair, failed="Repair failed",
+                                               expected=(diagnostics.RepairRefused,)):
                 self.repairing = True
                 self.refresh_bindings()
-                self.run_worker(self._repair, thread=True, group="repair", name="repair tables")
 
         self.app.push_screen(ConfirmDialog(
             "Repair the ALX tables?",
@@ -263,28 +254,15 @@ class DiagnosticsScreen(LiveScreen):
             "(Moodle's tables are never touched). To fix:\n  " + "\n  ".join(problems[:8])
             + ("\n  …" if len(problems) > 8 else ""), "Repair"), answer)
 
-    def _repair(self) -> None:
+    def _repair(self) -> str:
         ctx = self.ctx
-        try:
-            with ctx.unit():
-                actions = diagnostics.repair_tables(ctx.db, ctx.config, ctx.actor, ctx.now())
-        except diagnostics.RepairRefused as exc:
-            self.post_message(self.RepairFailed(str(exc)))
-            return
-        except Exception as exc:
-            log.exception("repair failed")
-            self.post_message(self.RepairFailed(f"{type(exc).__name__}: {exc}".splitlines()[0]))
-            return
-        self.post_message(self.Repaired(actions))
+        actions = diagnostics.repair_tables(ctx.db, ctx.config, ctx.actor, ctx.now())
+        return ("Repaired: " + "; ".join(actions)) if actions else "Nothing needed repairing."
 
-    def on_diagnostics_screen_repaired(self, message: Repaired) -> None:
+    def action_done(self, message: ActionDone) -> None:
         self.repairing = False
-        text = ("Repaired: " + "; ".join(message.actions)) if message.actions else "Nothing needed repairing."
-        self.notify(text, title="Repair", timeout=8)
+        self.notify(message.text, title="Repair" if message.ok else "Repair failed",
+                    severity="information" if message.ok else "error", timeout=8 if message.ok else 10)
         self.refresh_bindings()
-        self.request_refresh()
-
-    def on_diagnostics_screen_repair_failed(self, message: RepairFailed) -> None:
-        self.repairing = False
-        self.notify(message.error, title="Repair failed", severity="error", timeout=10)
-        self.refresh_bindings()
+        if message.ok:
+            self.request_refresh()

@@ -13,14 +13,13 @@ import logging
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
 from alxapi.access import tokens as token_service
 from alxapi.access.usage import list_tokens_with_usage
 from alxapi.timefmt import DateFormatter
 
-from ..widgets.dialogs import ConfirmDialog, TokenCreateDialog, TokenShownDialog
+from ..dialogs import ConfirmDialog, TokenCreateDialog, TokenShownDialog
 from ..widgets.tables import current_key, ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -45,18 +44,6 @@ class TokensScreen(LiveScreen):
         Binding("n", "create_token", "New token", id="tokens.create"),
         Binding("x", "revoke_token", "Revoke", id="tokens.revoke"),
     ]
-
-    class Revoked(Message):
-        def __init__(self, token_id: int, name: str, revoked: bool) -> None:
-            super().__init__()
-            self.token_id = token_id
-            self.name = name
-            self.revoked = revoked
-
-    class ActionFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -129,8 +116,8 @@ class TokensScreen(LiveScreen):
 
         def answer(confirmed: bool | None) -> None:
             if confirmed:
-                self.run_worker(lambda: self._revoke(token["id"], name), thread=True, group="revoke",
-                                name=f"revoke token {token['id']}")
+                self.start_action("revoke", lambda: self._revoke(token["id"], name), failed="Not revoked",
+                                  expected=(token_service.TokenError,))
 
         self.app.push_screen(ConfirmDialog(
             "Revoke token?",
@@ -138,25 +125,7 @@ class TokensScreen(LiveScreen):
             "Clients using it are refused (accessexception) from now on. This cannot be undone.",
             "Revoke"), answer)
 
-    def _revoke(self, token_id: int, name: str) -> None:
-        ctx = self.ctx
-        try:
-            with ctx.unit():
-                _row, revoked = token_service.revoke_token(token_id, ctx.actor, ctx.now())
-        except token_service.TokenError as exc:
-            self.post_message(self.ActionFailed(str(exc)))
-            return
-        except Exception as exc:
-            log.exception("revoking token %s failed", token_id)
-            self.post_message(self.ActionFailed(f"{type(exc).__name__}: {exc}".splitlines()[0]))
-            return
-        self.post_message(self.Revoked(token_id, name, revoked))
-
-    def on_tokens_screen_revoked(self, message: Revoked) -> None:
-        text = (f"Token {message.token_id} ({message.name}) revoked." if message.revoked
-                else f"Token {message.token_id} was already revoked; nothing changed.")
-        self.notify(text, title="Tokens", timeout=5)
-        self.request_refresh()
-
-    def on_tokens_screen_action_failed(self, message: ActionFailed) -> None:
-        self.notify(message.error, title="Tokens", severity="error", timeout=10)
+    def _revoke(self, token_id: int, name: str) -> str:
+        _row, revoked = token_service.revoke_token(token_id, self.ctx.actor, self.ctx.now())
+        return (f"Token {token_id} ({name}) revoked." if revoked
+                else f"Token {token_id} was already revoked; nothing changed.")
