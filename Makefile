@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-api bench-tui lint venv clean
+.PHONY: demo test check bench bench-api bench-tui venv clean
 
 venv: $(STAMP)
 
@@ -17,11 +17,19 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/alx demo
 
-# The whole suite, on SQLite and on real MariaDB and PostgreSQL servers started by the tests
-# (installed from Debian packages first when missing). ALX_TEST_DATABASES=sqlite narrows it.
-test: $(STAMP)
+# The static checks, then the whole suite, on SQLite and on real MariaDB and PostgreSQL servers started by
+# the tests (installed from Debian packages first when missing). ALX_TEST_DATABASES=sqlite narrows it.
+test: $(STAMP) check
 	bash .ci/install-db-servers.sh
 	$(BIN)/python -m pytest
+
+# Lint, formatting, the import contract (pyproject.toml [tool.importlinter]) and the type check of the
+# models and the core packages ([tool.mypy]).
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Backends for the benchmarks, e.g. make bench BENCH_DATABASES=sqlite,mariadb,postgresql BENCH_SIZE=large
 # (MariaDB and PostgreSQL run as private servers started by the benchmark, as in the tests).
@@ -35,7 +43,7 @@ bench: $(STAMP)
 bench-api: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.api --size $(BENCH_SIZE) --databases $(BENCH_DATABASES)
 
-# The console's refreshes (alxapi.monitor) on 1M request-log rows and 100k reporting rows: ≤ 100 ms each.
+# The console's refreshes (alxapi.ops.monitor) on 1M request-log rows and 100k reporting rows: ≤ 100 ms each.
 bench-tui: $(STAMP)
 	$(BIN)/python -m bench.tui
 
@@ -43,8 +51,5 @@ $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
 
-lint: $(STAMP)
-	$(BIN)/ruff check .
-
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -30,7 +30,8 @@ class DateFormatter:
         bucket = ts // _BUCKET
         offset = self._offsets.get(bucket)
         if offset is None:
-            offset = int(datetime.fromtimestamp(bucket * _BUCKET, self.zone).utcoffset().total_seconds())
+            utcoffset = datetime.fromtimestamp(bucket * _BUCKET, self.zone).utcoffset()
+            offset = int(utcoffset.total_seconds()) if utcoffset is not None else 0
             with self._lock:
                 if len(self._offsets) > _MAX_CACHE:
                     self._offsets.clear()

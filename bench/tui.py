@@ -4,7 +4,7 @@ Builds (once, cached in ``$ALX_BENCH_CACHE``, default ``~/.cache/alx-bench``) a 
 tiny demo Moodle site plus 20 companies, 100,000 reporting rows and 1,000,000 request-log rows
 spread over 30 days (about 33,000 calls a day, with errors, rate-limit refusals and failed
 authentications), then times the exact functions the Control Center and the Monitoring tabs call
-in their worker threads (``alxapi.monitor``), the median of several runs each. Goal: ≤ 100 ms.
+in their worker threads (``alxapi.ops.monitor``), the median of several runs each. Goal: ≤ 100 ms.
 
     python -m bench.tui [--db URL] [--runs 9] [--rebuild]
 

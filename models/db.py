@@ -14,6 +14,7 @@ import re
 import select
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlparse
 
 import peewee
@@ -125,7 +126,11 @@ def _socket_of(conn):
         return None
 
 
-class ResilientMixin:
+# What the mixin extends, for the type checker (at run time it is mixed into peewee's classes).
+_DatabaseBase = peewee.Database if TYPE_CHECKING else object
+
+
+class ResilientMixin(_DatabaseBase):  # type: ignore[valid-type,misc]
     """Never run a statement on a connection the server has already dropped; reconnect instead.
 
     Before the first statement outside a transaction (``BEGIN`` included) the connection is checked:
@@ -288,7 +293,7 @@ def make_database(url: str, *, pooled: bool = False, max_connections: int = 8,
             return pool.PooledSqliteDatabase(path, max_connections=max_connections, stale_timeout=300, **kwargs)
         return peewee.SqliteDatabase(path, **kwargs)
     if scheme in ("mysql", "mariadb"):
-        extra = dict(read_timeout=API_READ_TIMEOUT, write_timeout=API_READ_TIMEOUT) if pooled else {}
+        extra: dict[str, Any] = dict(read_timeout=API_READ_TIMEOUT, write_timeout=API_READ_TIMEOUT) if pooled else {}
         # lock_wait_timeout: metadata locks (LOCK TABLES, DDL), a year by default.
         extra["init_command"] = (f"SET SESSION innodb_lock_wait_timeout = {lock_timeout}, "
                                  f"SESSION lock_wait_timeout = {lock_timeout}")
@@ -388,7 +393,7 @@ def error_kind(exc: BaseException) -> str | None:
 def error_detail(exc: BaseException) -> str:
     """The driver's own message, on one line, without PyMySQL's (code, '...') tuple dressing."""
     orig = getattr(exc, "orig", None) or exc
-    args = getattr(orig, "args", ())
+    args: tuple = getattr(orig, "args", ())
     text = args[1] if len(args) >= 2 and isinstance(args[0], int) else str(orig)
     text = " ".join(str(text).split())
     return text or type(exc).__name__

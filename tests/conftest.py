@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from .dbservers import SERVER_CLASSES
+from .support.dbservers import SERVER_CLASSES
 
 ALL_BACKENDS = ("sqlite", "mariadb", "postgresql")
 SERVER_BACKENDS = tuple(SERVER_CLASSES)
@@ -164,7 +164,7 @@ def moodle(db_url):
     from models.db import open_database
     from models.schema import install
 
-    from .moodle_builder import MoodleBuilder
+    from .support.moodle_builder import MoodleBuilder
 
     db = open_database(db_url, "mdl_")
     with db.connection_context():

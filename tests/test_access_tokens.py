@@ -27,7 +27,7 @@ from alxapi.access.tokens import (
 from models.db import database, quote
 from models.plugin import ApiToken, Audit
 
-from .moodle_builder import MoodleBuilder
+from .support.moodle_builder import MoodleBuilder
 
 NOW = 1_700_000_000
 IP = "192.0.2.10"

@@ -11,7 +11,7 @@ from alxapi.alerts import rules as alert_rules
 from alxapi.api import requestlog
 from models.plugin import Alert
 
-from .api_helpers import build_site
+from .support.api_helpers import build_site
 
 ATTACKER = "203.0.113.9"
 

@@ -24,7 +24,7 @@ from alxapi.api import feed
 from alxapi.api.errors import KINDS
 from models.plugin import ApiLog, ApiToken, Reporting, Setting, SyncStatus
 
-from .api_helpers import FUNCTION, NOW, build_site
+from .support.api_helpers import FUNCTION, NOW, build_site
 
 FIELDS = ["userid", "firstname", "lastname", "email", "username", "courseid", "coursename", "timecompleted",
           "timecompleted_unix", "timestarted", "timestarted_unix", "percentage", "status"]

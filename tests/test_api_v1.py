@@ -27,7 +27,7 @@ from alxapi.timefmt import DateFormatter
 from models.db import make_database
 from models.plugin import Heartbeat, Reporting
 
-from .api_helpers import NOW, build_site
+from .support.api_helpers import NOW, build_site
 
 URL = "/api/v1/course-progress"
 PROBLEM = "application/problem+json"

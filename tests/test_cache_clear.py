@@ -8,7 +8,7 @@ import json
 from alxapi.api.cache import clear_all
 from models.plugin import ApiLog, Audit, Cache, Reporting
 
-from .api_helpers import build_site
+from .support.api_helpers import build_site
 
 
 def _v1(site, client=None, limit=3):

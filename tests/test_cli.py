@@ -18,8 +18,8 @@ from alxapi.cli import build_parser
 from alxapi.reporting.lock import SyncLock
 from models.db import open_database
 
-from .cli_helpers import NOW, PREFIX, REPORTING, SYNC_RUNS, Alx, Peek, assert_user_error, table
-from .moodle_builder import MoodleBuilder
+from .support.cli_helpers import NOW, PREFIX, REPORTING, SYNC_RUNS, Alx, Peek, assert_user_error, table
+from .support.moodle_builder import MoodleBuilder
 
 PLUGIN_TABLES = {table(n) for n in ("local_alx_api_reporting", "local_alx_api_state", "local_alx_api_sync_runs",
                                     "local_alx_api_settings", "local_alx_api_logs", "local_alx_api_alerts",

@@ -19,8 +19,8 @@ from models.db import database, open_database
 from models.plugin import ApiToken, Audit, Setting
 from models.schema import install
 
-from .cli_helpers import NOW, Alx
-from .moodle_builder import MoodleBuilder
+from .support.cli_helpers import NOW, Alx
+from .support.moodle_builder import MoodleBuilder
 
 
 @dataclass

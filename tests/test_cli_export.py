@@ -7,7 +7,7 @@ import io
 
 import openpyxl
 
-from .cli_helpers import Alx
+from .support.cli_helpers import Alx
 
 
 def site(b) -> None:

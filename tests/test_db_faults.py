@@ -38,8 +38,8 @@ from alxapi.reporting.sync import SyncEngine, SyncOptions
 from models.db import make_database, open_database
 from models.plugin import SyncRun
 
-from .cli_helpers import NOW, PREFIX, REPORTING, SYNC_QUEUE, Alx, Peek, by_course, table
-from .test_api_server import Server
+from .support.api_server import Server
+from .support.cli_helpers import NOW, PREFIX, REPORTING, SYNC_QUEUE, Alx, Peek, by_course, table
 
 RUN_NOW = NOW + 60
 STALE = 60  # lock_stale_seconds of the CLI runs (the minimum)

@@ -22,8 +22,8 @@ import pytest
 from alxapi.demo.generator import generate
 from models.db import open_database
 
-from .cli_helpers import NOW, PREFIX, REPORTING, Alx, Peek, table
-from .test_api_server import Server
+from .support.api_server import Server
+from .support.cli_helpers import NOW, PREFIX, REPORTING, Alx, Peek, table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FUNCTION = "local_alx_report_api_get_course_progress"

@@ -8,7 +8,7 @@ from pathlib import Path
 import peewee
 import pytest
 
-from .dbservers import peewee_database
+from .support.dbservers import peewee_database
 
 # 4-byte UTF-8 (emoji, musical symbol, CJK extension B) next to 2- and 3-byte characters.
 TEXT = "José 😀 𝄞 𠜎 中文 – done ✅"

@@ -20,7 +20,7 @@ from alxapi.demo.run import run_demo
 from alxapi.ops import heartbeat
 from models.plugin import ApiLog, SyncRun
 
-from .dbservers import pid_alive
+from .support.dbservers import pid_alive
 
 WAIT = 60.0
 

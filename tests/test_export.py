@@ -1,4 +1,4 @@
-"""`alxapi.export`: a company's rows as its API clients see them, in CSV, JSON and XLSX, streamed in
+"""`alxapi.exports.company`: a company's rows as its API clients see them, in CSV, JSON and XLSX, streamed in
 chunks; hidden fields and disabled courses absent; deleted rows only on request; a failed export
 never leaves a file behind."""
 
@@ -18,7 +18,7 @@ from alxapi.exports import company as export
 from models.iomad import CompanyCourse
 from models.plugin import Reporting
 
-from .tui_helpers import CONSOLE_NOW, build_console_site
+from .support.tui_helpers import CONSOLE_NOW, build_console_site
 
 
 @pytest.fixture

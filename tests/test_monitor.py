@@ -1,7 +1,7 @@
 """The monitoring aggregates equal what the database holds, on every backend.
 
 Each test inserts known rows, computes the expected figures from those rows in plain Python and
-compares them with :mod:`alxapi.monitor` (which computes them in SQL).
+compares them with :mod:`alxapi.ops.monitor` (which computes them in SQL).
 """
 
 from __future__ import annotations

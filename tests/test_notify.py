@@ -20,8 +20,8 @@ from alxapi.alerts import lifecycle as alerts
 from alxapi.config import load_config
 from models.plugin import Alert, Audit
 
-from .cli_helpers import Alx
-from .dbservers import free_port
+from .support.cli_helpers import Alx
+from .support.dbservers import free_port
 
 # The authenticated sink runs without TLS (loopback only); aiosmtpd warns about exactly that.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS", "ignore:Session.login_data")

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from .api_helpers import build_site
+from .support.api_helpers import build_site
 
 SPEC = "/api/v1/openapi.json"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")

@@ -34,7 +34,17 @@ import pytest
 from alxapi.demo.generator import generate
 from models.db import open_database
 
-from .cli_helpers import NOW, PREFIX, REPORTING, SYNC_QUEUE, Alx, Peek, assert_user_error, by_course, table
+from .support.cli_helpers import (
+    NOW,
+    PREFIX,
+    REPORTING,
+    SYNC_QUEUE,
+    Alx,
+    Peek,
+    assert_user_error,
+    by_course,
+    table,
+)
 
 RUN_NOW = NOW + 60  # ALX_NOW of the syncs: a minute after the data was generated
 STALE = 60  # lock_stale_seconds (the minimum): a killed run's lease expires a minute after its last batch

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from models.db import quote
 
-from .moodle_builder import TEACHER, MoodleBuilder
-from .sync_helpers import all_rows, live_rows, run_sync
+from .support.moodle_builder import TEACHER, MoodleBuilder
+from .support.sync_helpers import all_rows, live_rows, run_sync
 
 NOW = 1_700_000_000
 

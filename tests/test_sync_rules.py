@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .moodle_builder import EDITINGTEACHER, TEACHER, MoodleBuilder
-from .sync_helpers import all_rows, live_rows, run_sync
+from .support.moodle_builder import EDITINGTEACHER, TEACHER, MoodleBuilder
+from .support.sync_helpers import all_rows, live_rows, run_sync
 
 NOW = 1_700_000_000
 

@@ -12,7 +12,7 @@ from alxapi.alerts.lifecycle import raise_alert
 from alxtui.screens.alerts import AlertsScreen
 from models.plugin import Alert, Audit
 
-from .tui_helpers import CONSOLE_NOW, build_console_site
+from .support.tui_helpers import CONSOLE_NOW, build_console_site
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from alxapi.config import load_config
 from alxtui.app import SCREENS
 from alxtui.screens.base import LiveScreen
 
-from .tui_helpers import build_console_site
+from .support.tui_helpers import build_console_site
 
 
 @pytest.fixture

@@ -16,8 +16,16 @@ from models.iomad import Company, CompanyCourse, CompanyUser
 from models.moodle import User
 from models.plugin import Audit, Reporting, Setting
 
-from .tui_helpers import CONSOLE_NOW, build_console_site
-from .tui_pilot import no_cursor_blink, open_screen, row_cells, settle, snapshot_site, static_text, type_into
+from .support.tui_helpers import CONSOLE_NOW, build_console_site
+from .support.tui_pilot import (
+    no_cursor_blink,
+    open_screen,
+    row_cells,
+    settle,
+    snapshot_site,
+    static_text,
+    type_into,
+)
 
 __all__ = ["no_cursor_blink"]
 

@@ -14,8 +14,8 @@ from alxtui.widgets.cards import Card
 from models.iomad import Company
 from models.plugin import ApiLog, Audit, Cache, Reporting, State, SyncRun
 
-from .tui_helpers import CONSOLE_NOW, build_console_site
-from .tui_pilot import drain
+from .support.tui_helpers import CONSOLE_NOW, build_console_site
+from .support.tui_pilot import drain
 
 DAY_START = CONSOLE_NOW - 10 * 3600  # CONSOLE_NOW is 10:00 UTC; the site's zone is UTC
 

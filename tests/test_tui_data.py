@@ -15,8 +15,8 @@ from alxtui.screens.data_export import DataScreen
 from models.iomad import CompanyCourse
 from models.plugin import Reporting
 
-from .tui_helpers import CONSOLE_NOW, build_console_site
-from .tui_pilot import (
+from .support.tui_helpers import CONSOLE_NOW, build_console_site
+from .support.tui_pilot import (
     no_cursor_blink,
     open_screen,
     plain,

@@ -23,8 +23,8 @@ from models import schema
 from models.db import dialect, make_database
 from models.plugin import Audit, Heartbeat
 
-from .tui_helpers import CONSOLE_NOW, build_console_site
-from .tui_pilot import no_cursor_blink, open_screen, row_cells, settle, snapshot_site, static_text
+from .support.tui_helpers import CONSOLE_NOW, build_console_site
+from .support.tui_pilot import no_cursor_blink, open_screen, row_cells, settle, snapshot_site, static_text
 
 __all__ = ["no_cursor_blink"]
 

@@ -16,8 +16,8 @@ from alxtui.widgets.charts import BarChart
 from models.iomad import Company
 from models.plugin import ApiLog, Reporting, SyncRun
 
-from .tui_helpers import CONSOLE_NOW, build_console_site
-from .tui_pilot import drain
+from .support.tui_helpers import CONSOLE_NOW, build_console_site
+from .support.tui_pilot import drain
 
 SINCE_24H = CONSOLE_NOW + 1 - 86_400
 

@@ -12,7 +12,7 @@ from textual.widgets import Input
 
 from alxapi.alerts.lifecycle import raise_alert
 
-from .tui_helpers import CONSOLE_NOW, build_console_site
+from .support.tui_helpers import CONSOLE_NOW, build_console_site
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 

@@ -9,8 +9,8 @@ import select
 import sys
 import time
 
-from .cli_helpers import alx_env
-from .tui_helpers import build_console_site
+from .support.cli_helpers import alx_env
+from .support.tui_helpers import build_console_site
 
 WAIT = 30.0
 

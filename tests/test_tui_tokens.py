@@ -16,8 +16,16 @@ from alxapi.api import requestlog
 from alxtui.dialogs import ConfirmDialog, TokenCreateDialog, TokenShownDialog
 from models.plugin import ApiLog, ApiToken, Audit
 
-from .tui_helpers import CONSOLE_NOW, build_console_site
-from .tui_pilot import no_cursor_blink, open_screen, row_cells, settle, snapshot_site, static_text, type_into
+from .support.tui_helpers import CONSOLE_NOW, build_console_site
+from .support.tui_pilot import (
+    no_cursor_blink,
+    open_screen,
+    row_cells,
+    settle,
+    snapshot_site,
+    static_text,
+    type_into,
+)
 
 __all__ = ["no_cursor_blink"]
 DAY_START = CONSOLE_NOW - 10 * 3600  # the clock is 10:00 UTC; the site's zone is UTC

@@ -18,7 +18,7 @@ from alxapi.config import load_config
 from alxapi.ops.heartbeat import job_states
 from alxapi.worker import Worker
 
-from .cli_helpers import REPORTING, Alx, Peek, table
+from .support.cli_helpers import REPORTING, Alx, Peek, table
 
 SYNC_RUNS = table("local_alx_api_sync_runs")
 HEARTBEAT = table("local_alx_api_heartbeat")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from models.db import database, dialect
 from models.iomad import Company, CompanyCourse
@@ -120,7 +121,7 @@ def load(companyid: int) -> CompanySettings:
             log.warning("company %s: ignoring out-of-range setting %s=%s", companyid, name, value)
             del stored[name]
     rule, courses, switches = _apply_course_rule(companyid, stored)
-    scalars = {name: stored.get(name, default) for name, (default, *_rest) in SCALARS.items()}
+    scalars: dict[str, Any] = {name: stored.get(name, default) for name, (default, *_rest) in SCALARS.items()}
     return CompanySettings(
         companyid=int(companyid),
         fields=tuple(f for f in FIELDS if stored.get(f"field_{f}", 1) == 1),
@@ -251,7 +252,7 @@ def set_values(companyid: int, assignments: dict[str, str], actor: str, now: int
 
 
 def _upsert(companyid: int, key: str, value: int, now: int) -> None:
-    conflict = {"update": {Setting.setting_value: value, Setting.timemodified: int(now)}}
+    conflict: dict[str, Any] = {"update": {Setting.setting_value: value, Setting.timemodified: int(now)}}
     if dialect() != "mysql":  # MySQL's ON DUPLICATE KEY UPDATE names no conflict target
         conflict["conflict_target"] = [Setting.companyid, Setting.setting_name]
     (Setting.insert(companyid=companyid, setting_name=key, setting_value=value, timecreated=int(now),

@@ -1,7 +1,7 @@
 """Managed tokens with today's use against their daily limit, counted exactly as the API counts it.
 
-The API's rate limit (``ReportService.check_rate_limit``) counts a token's requests in the request
-log since the start of the local day (``requestlog.requests_since`` from ``local_day_start``), against
+The API's rate limit (``api.pipeline.Pipeline.check_rate_limit``) counts a token's requests in the request
+log since the start of the local day (``access.ratelimit.requests_since``), against
 the company's ``rate_limit`` or the global one (``settings.effective_rate_limit``); this reuses those.
 """
 

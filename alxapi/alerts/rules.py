@@ -99,7 +99,7 @@ def rule_sync_stale(check: Check) -> list[Finding]:
 def rule_slow_responses(check: Check) -> list[Finding]:
     config = check.config
     w = check.last_hour
-    if w.calls < config.alert_min_calls or (w.avg_response_ms or 0) <= config.alert_response_ms:
+    if w.calls < config.alert_min_calls or w.avg_response_ms is None or w.avg_response_ms <= config.alert_response_ms:
         return []
     return [Finding("api", f"Average API response {w.avg_response_ms:.0f} ms over the last hour "
                            f"({w.calls} calls; limit {config.alert_response_ms} ms)",

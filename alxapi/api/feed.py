@@ -58,7 +58,7 @@ def data_version(companyid: int) -> int:
     return int(value or 0)
 
 
-CACHE_EPOCH = "cache_epoch"  # State row raised by alxapi.cache.clear_all ("clear cache" in the console)
+CACHE_EPOCH = "cache_epoch"  # State row raised by alxapi.api.cache.clear_all ("clear cache" in the console)
 
 
 def cache_versions(companyid: int) -> tuple[int, int]:
@@ -93,12 +93,13 @@ def choose_window(state: SyncStatus | None, sync_mode: int, window_hours: int, c
     start = data_version(companyid)
     if sync_mode in (ALWAYS_FULL, DISABLED):
         return Window(FULL, 0, start)
-    done = state is not None and state.done_at > 0
-    if done and state.done_scope != scope:
+    if state is None or state.done_at <= 0:  # no completed pass yet
+        return Window(INCREMENTAL if sync_mode == ALWAYS_INCREMENTAL else FULL, 0, start)
+    if state.done_scope != scope:
         return Window(FULL, 0, start)  # the enabled courses or fields changed since the last pass
     if sync_mode == ALWAYS_INCREMENTAL:
-        return Window(INCREMENTAL, state.done_start_seq if done else 0, start)
-    if (not done or state.last_sync_status != "success" or now - state.done_at > window_hours * 3600
+        return Window(INCREMENTAL, state.done_start_seq, start)
+    if (state.last_sync_status != "success" or now - state.done_at > window_hours * 3600
             or removed_since(companyid, state.done_start_seq)):
         return Window(FULL, 0, start)
     return Window(INCREMENTAL, state.done_start_seq, start)
@@ -127,8 +128,7 @@ class Passes:
         completing a pass would take changes the client never saw as delivered.
         """
         state = self._state()
-        active = state is not None and state.pass_mode in (FULL, INCREMENTAL)
-        if offset == 0 or not active:
+        if offset == 0 or state is None or state.pass_mode not in (FULL, INCREMENTAL):
             window = choose_window(state, self.sync_mode, self.window_hours, self.companyid, now, self.scope)
             if offset == 0 and self.tracking:
                 self._pin(state, window, now)

@@ -50,7 +50,7 @@ def _read_first_line(path: str | os.PathLike) -> str:
 
 def _zone_from_localtime_link(path: str | os.PathLike) -> str:
     try:
-        target = os.readlink(path)  # e.g. ../usr/share/zoneinfo/Europe/Paris
+        target = os.readlink(os.fspath(path))  # e.g. ../usr/share/zoneinfo/Europe/Paris
     except OSError:
         return ""
     _, found, zone = target.partition("zoneinfo/")

@@ -68,7 +68,7 @@ def columns(scope: Scope, include_deleted: bool = False) -> list[str]:
 
 
 class _Formatter:
-    """One reporting row (``feed.ROW_COLUMNS``) to its API values (``service.row_values``)."""
+    """One reporting row (``feed.ROW_COLUMNS``) to its API values (``api.render.row_values``)."""
 
     def __init__(self, zone: str):
         self.dates = DateFormatter(zone)

@@ -2,7 +2,7 @@
 
 The list comes from :func:`alxapi.alerts.list_alerts` in a worker thread; resolving goes through
 :func:`alxapi.alerts.resolve_alert` (audited with the operator's name) and the test alert through
-:func:`alxapi.notify.send_test_alert`, which reports each delivery channel's result.
+:func:`alxapi.alerts.delivery.send_test_alert`, which reports each delivery channel's result.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Control Center: system health, today's API figures, alerts pending, last/next sync, quick actions.
 
-The figures come from :func:`alxapi.monitor.overview` (one worker-thread poll). Quick actions:
+The figures come from :func:`alxapi.ops.monitor.overview` (one worker-thread poll). Quick actions:
 sync now (:func:`alxapi.reporting.runner.run_sync` in a thread worker; another sync holding the
-lock is reported with its holder), clear cache (:func:`alxapi.cache.clear_all`), create a token
+lock is reported with its holder), clear cache (:func:`alxapi.api.cache.clear_all`), create a token
 (the Tokens screen's dialog) and diagnostics. Every change is audited with the operator's name.
 """
 

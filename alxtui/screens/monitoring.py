@@ -1,7 +1,7 @@
 """Monitoring: Auto-Sync (default), Performance and Security tabs, as seed 002 designs them.
 
-Each poll fetches only the visible tab's figures (:func:`alxapi.monitor.autosync`,
-:func:`~alxapi.monitor.performance`, :func:`~alxapi.monitor.security`) in a worker thread;
+Each poll fetches only the visible tab's figures (:func:`alxapi.ops.monitor.autosync`,
+:func:`~alxapi.ops.monitor.performance`, :func:`~alxapi.ops.monitor.security`) in a worker thread;
 switching tabs asks for a poll at once. Tables are updated row by row in place.
 """
 
