@@ -27,26 +27,38 @@ def connect(config: Config, *, create: bool = False, pooled: bool = False) -> pe
     shown = redact_url(url)
     parsed = urlparse(url)
     if parsed.scheme.startswith("sqlite") and parsed.netloc:
-        raise UserError(f"bad database URL {shown}: SQLite URLs have three slashes: "
-                        f"sqlite:///{parsed.netloc}{parsed.path}", code=exitcodes.CONFIG)
+        raise UserError(
+            f"bad database URL {shown}: SQLite URLs have three slashes: "
+            f"sqlite:///{parsed.netloc}{parsed.path}",
+            code=exitcodes.CONFIG,
+        )
     if parsed.scheme.startswith("sqlite") and not create:
         path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
         if path and path != ":memory:" and not os.path.exists(path):
-            raise UserError(f"database file not found: {path} (from {config.source('database_url')}). "
-                            "Check --db / ALX_DATABASE_URL; `alx demo` builds a demo database.")
+            raise UserError(
+                f"database file not found: {path} (from {config.source('database_url')}). "
+                "Check --db / ALX_DATABASE_URL; `alx demo` builds a demo database."
+            )
     try:
-        db = open_database(url, config.table_prefix, pooled=pooled, lock_timeout=config.db_lock_timeout_seconds)
+        db = open_database(
+            url, config.table_prefix, pooled=pooled, lock_timeout=config.db_lock_timeout_seconds
+        )
         db.connect(reuse_if_open=True)
         db.execute_sql("SELECT 1")
     except DatabaseURLError as exc:
         raise UserError(f"bad database URL {shown}: {exc}", code=exitcodes.CONFIG) from None
     except peewee.ImproperlyConfigured as exc:
-        raise UserError(f"cannot use {shown}: {exc}. Install the driver: pip install 'alx-report[mysql]' "
-                        "or 'alx-report[postgresql]'", code=exitcodes.CONFIG) from None
+        raise UserError(
+            f"cannot use {shown}: {exc}. Install the driver: pip install 'alx-report[mysql]' "
+            "or 'alx-report[postgresql]'",
+            code=exitcodes.CONFIG,
+        ) from None
     except (peewee.DatabaseError, OSError) as exc:
-        raise UserError(f"cannot connect to {shown}: {first_line(exc)}. "
-                        "Check the URL (--db / ALX_DATABASE_URL), that the server is running and reachable, "
-                        "and the credentials.") from None
+        raise UserError(
+            f"cannot connect to {shown}: {first_line(exc)}. "
+            "Check the URL (--db / ALX_DATABASE_URL), that the server is running and reachable, "
+            "and the credentials."
+        ) from None
     return db
 
 
@@ -55,9 +67,11 @@ def moodle_tables_problem(report: schema.CheckReport, config: Config) -> str | N
     missing = [t.table for t in report.tables if t.owner == "moodle" and not t.ok]
     if not missing:
         return None
-    return (f"Moodle/IOMAD tables missing or incomplete: {', '.join(missing[:5])}"
-            f"{' …' if len(missing) > 5 else ''}. Is the table prefix right? It is "
-            f"{config.table_prefix!r} (from {config.source('table_prefix')}); set --prefix / ALX_TABLE_PREFIX.")
+    return (
+        f"Moodle/IOMAD tables missing or incomplete: {', '.join(missing[:5])}"
+        f"{' …' if len(missing) > 5 else ''}. Is the table prefix right? It is "
+        f"{config.table_prefix!r} (from {config.source('table_prefix')}); set --prefix / ALX_TABLE_PREFIX."
+    )
 
 
 def require_moodle(db: peewee.Database, config: Config) -> schema.CheckReport:
@@ -73,8 +87,10 @@ def require_schema(db: peewee.Database, config: Config) -> None:
     """Refuse to run against a database without the Moodle tables or without our installed tables."""
     report = require_moodle(db, config)
     if report.schema_version < report.latest_version:
-        raise UserError(f"ALX tables are not installed or not up to date (schema {report.schema_version} of "
-                        f"{report.latest_version}): run `alx install`.")
+        raise UserError(
+            f"ALX tables are not installed or not up to date (schema {report.schema_version} of "
+            f"{report.latest_version}): run `alx install`."
+        )
     broken = [f"{t.table} ({t.problem})" for t in report.tables if t.owner == "plugin" and not t.ok]
     if broken:
         raise UserError(f"ALX tables damaged: {', '.join(broken)}. Run `alx check --repair`.")

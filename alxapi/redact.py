@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 
-_URL_AUTHORITY = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#]*)(?P<rest>.*)$", re.S)
+_URL_AUTHORITY = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#]*)(?P<rest>.*)$", re.S
+)
 _SECRET_QUERY_PARAM = re.compile(
     r"(?i)([?&](?:password|passwd|pwd|secret|token|wstoken|api_key|apikey|key)=)[^&#\s]*"
 )

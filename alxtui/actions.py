@@ -43,8 +43,15 @@ class ActionDone(Message):
     data: Any = None
 
 
-def run_action(node: DOMNode, action: str, work: Callable[[], str | Outcome], *, failed: str,
-               expected: tuple[type[Exception], ...] = (), unit: bool = True) -> None:
+def run_action(
+    node: DOMNode,
+    action: str,
+    work: Callable[[], str | Outcome],
+    *,
+    failed: str,
+    expected: tuple[type[Exception], ...] = (),
+    unit: bool = True,
+) -> None:
     """Run ``work`` in a thread worker and post :class:`ActionDone` to ``node``.
 
     ``failed`` starts the text shown when the work raises (``"Not saved"``); an ``expected``

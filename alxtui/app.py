@@ -52,8 +52,10 @@ class AlxConsole(App):
     # Every key of the current screen (and the app's) can be found and run by name with ctrl+p.
     COMMANDS = App.COMMANDS | {ScreenBindingsProvider}
     BINDINGS = [
-        *(Binding(key, f"switch_mode('{name}')", label, id=f"screen.{name}")
-          for name, _screen, key, label in SCREENS),
+        *(
+            Binding(key, f"switch_mode('{name}')", label, id=f"screen.{name}")
+            for name, _screen, key, label in SCREENS
+        ),
         Binding("r", "refresh_now", "Refresh", id="refresh.now"),
         Binding("p", "toggle_pause", "Pause", id="refresh.pause"),
         Binding("q", "quit", "Quit", id="app.quit"),

@@ -44,8 +44,21 @@ from .steps import NOW
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60.0
-COLUMNS = ("userid", "courseid", "firstname", "lastname", "email", "username", "coursename", "timecompleted",
-           "timestarted", "percentage", "status", "change_seq", "is_deleted")
+COLUMNS = (
+    "userid",
+    "courseid",
+    "firstname",
+    "lastname",
+    "email",
+    "username",
+    "coursename",
+    "timecompleted",
+    "timestarted",
+    "percentage",
+    "status",
+    "change_seq",
+    "is_deleted",
+)
 
 
 # -- the database --------------------------------------------------------------------------------
@@ -95,8 +108,13 @@ def prepare(url: str) -> dict:
     with db.connection_context():
         ApiLog.delete().execute()  # every run starts from the same request log
         SyncStatus.delete().execute()
-        company = (Reporting.select(Reporting.companyid).where(Reporting.is_deleted == 0)
-                   .group_by(Reporting.companyid).order_by(peewee.fn.COUNT(Reporting.id).desc()).scalar())
+        company = (
+            Reporting.select(Reporting.companyid)
+            .where(Reporting.is_deleted == 0)
+            .group_by(Reporting.companyid)
+            .order_by(peewee.fn.COUNT(Reporting.id).desc())
+            .scalar()
+        )
         now = int(time.time())
         company_settings.set_values(company, {"rate_limit": "0"}, actor="bench", now=now)
         token, _ = tokens.create_token(company, name="bench-api", actor="bench", now=now)
@@ -106,15 +124,23 @@ def prepare(url: str) -> dict:
         keys = db.execute_sql(
             f"SELECT userid, courseid FROM mdl_local_alx_api_reporting WHERE companyid = {p} AND is_deleted = 0 "
             f"AND courseid IN ({', '.join([p] * len(courses))}) ORDER BY userid, courseid",
-            [company, *courses]).fetchall()
+            [company, *courses],
+        ).fetchall()
     db.close()
     mid = keys[len(keys) // 3]  # a page from the middle of the company's rows
 
     def cursor(key):  # what meta.next of the page ending at ``key`` is (the read's total included)
         return encode_cursor({"u": int(key[0]), "c": int(key[1]), "s": None, "h": high, "t": len(keys)})
 
-    return {"company": company, "token": token, "courses": courses, "rows": len(keys), "after": tuple(mid),
-            "cursor": cursor(mid), "small_cursors": [cursor(keys[i * 100 + 99]) for i in range(10)]}
+    return {
+        "company": company,
+        "token": token,
+        "courses": courses,
+        "rows": len(keys),
+        "after": tuple(mid),
+        "cursor": cursor(mid),
+        "small_cursors": [cursor(keys[i * 100 + 99]) for i in range(10)],
+    }
 
 
 def baseline(url: str, setup: dict, n: int) -> tuple[list[float], int]:
@@ -124,9 +150,11 @@ def baseline(url: str, setup: dict, n: int) -> tuple[list[float], int]:
     courses = setup["courses"]
     db = make_database(url)
     p = db.param
-    sql = (f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting WHERE companyid = {p} "
-           f"AND courseid IN ({', '.join([p] * len(courses))}) AND is_deleted = 0 "
-           f"AND (userid > {p} OR (userid = {p} AND courseid > {p})) ORDER BY userid, courseid LIMIT 1000")
+    sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting WHERE companyid = {p} "
+        f"AND courseid IN ({', '.join([p] * len(courses))}) AND is_deleted = 0 "
+        f"AND (userid > {p} OR (userid = {p} AND courseid > {p})) ORDER BY userid, courseid LIMIT 1000"
+    )
     u, c = setup["after"]
     params = [setup["company"], *courses, u, u, c]
     times, size = [], 0
@@ -136,8 +164,11 @@ def baseline(url: str, setup: dict, n: int) -> tuple[list[float], int]:
             started = time.perf_counter()
             cur.execute(sql, params)
             names = [d[0] for d in cur.description]
-            body = json.dumps({"data": [dict(zip(names, row, strict=True)) for row in cur.fetchall()]},
-                              separators=(",", ":"), default=str).encode()
+            body = json.dumps(
+                {"data": [dict(zip(names, row, strict=True)) for row in cur.fetchall()]},
+                separators=(",", ":"),
+                default=str,
+            ).encode()
             times.append(time.perf_counter() - started)
             size = len(body)
         cur.close()
@@ -173,9 +204,25 @@ def start_alx(url: str, threads: int, **env) -> tuple[subprocess.Popen, int]:
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ALX_")}
     environ.update({k: str(v) for k, v in env.items()}, ALX_LOG_LEVEL="warning")
-    proc = subprocess.Popen([str(BIN / "alx"), "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--threads", str(threads)], env=environ, cwd=ROOT, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "alx"),
+            "--db",
+            url,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+        ],
+        env=environ,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_http(port, "/healthz", proc)
     return proc, port
 
@@ -185,10 +232,30 @@ def start_datasette(path: Path) -> tuple[subprocess.Popen, int]:
     if not exe.exists():
         raise SystemExit("datasette is not installed: pip install -e '.[bench]'")
     port = free_port()
-    proc = subprocess.Popen([str(exe), "serve", str(path), "--host", "127.0.0.1", "--port", str(port),
-                             "--setting", "max_returned_rows", "1000", "--setting", "sql_time_limit_ms", "30000",
-                             "--setting", "default_cache_ttl", "0"],
-                            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "serve",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--setting",
+            "max_returned_rows",
+            "1000",
+            "--setting",
+            "sql_time_limit_ms",
+            "30000",
+            "--setting",
+            "default_cache_ttl",
+            "0",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_http(port, "/-/versions.json", proc)
     return proc, port
 
@@ -227,7 +294,9 @@ def timed_gets(port: int, path: str, headers: dict, n: int, warmup: int = 3) -> 
     return {"client": client, "server": server, "size": size, "rows": rows}
 
 
-def load_worker(port: int, paths: list[str], headers: dict, start_at: float, stop_at: float) -> tuple[int, int]:
+def load_worker(
+    port: int, paths: list[str], headers: dict, start_at: float, stop_at: float
+) -> tuple[int, int]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     ok = errors = 0
     while time.time() < start_at:
@@ -249,8 +318,10 @@ def load_worker(port: int, paths: list[str], headers: dict, start_at: float, sto
 def throughput(port: int, paths: list[str], headers: dict, clients: int, seconds: float) -> tuple[float, int]:
     with ProcessPoolExecutor(clients) as pool:
         start_at = time.time() + 1.0  # every client connected and waiting
-        futures = [pool.submit(load_worker, port, paths, headers, start_at, start_at + seconds)
-                   for _ in range(clients)]
+        futures = [
+            pool.submit(load_worker, port, paths, headers, start_at, start_at + seconds)
+            for _ in range(clients)
+        ]
         results = [f.result(timeout=seconds + 60) for f in futures]
     ok = sum(r[0] for r in results)
     return ok / seconds, sum(r[1] for r in results)
@@ -288,7 +359,10 @@ def measure_backend(backend: str, url: str, args, path: Path | None) -> dict:
     proc, port = start_alx(url, args.threads)
     try:
         results["cached"] = timed_gets(port, page, auth, max(args.n, 200))
-        small = ["/api/v1/course-progress?" + urlencode({"limit": 100, "cursor": c}) for c in setup["small_cursors"]]
+        small = [
+            "/api/v1/course-progress?" + urlencode({"limit": 100, "cursor": c})
+            for c in setup["small_cursors"]
+        ]
         for p in small:
             timed_gets(port, p, auth, 1, warmup=0)  # fill the cache
         results["rps"], results["errors"] = throughput(port, small, auth, 8, args.seconds)
@@ -301,12 +375,15 @@ def measure_backend(backend: str, url: str, args, path: Path | None) -> dict:
         try:
             courses = setup["courses"]
             u, c = setup["after"]
-            sql = (f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting "
-                   f"WHERE companyid = {setup['company']} AND courseid IN ({', '.join(map(str, courses))}) "
-                   f"AND is_deleted = 0 AND (userid > {u} OR (userid = {u} AND courseid > {c})) "
-                   "ORDER BY userid, courseid LIMIT 1000")
+            sql = (
+                f"SELECT {', '.join(COLUMNS)} FROM mdl_local_alx_api_reporting "
+                f"WHERE companyid = {setup['company']} AND courseid IN ({', '.join(map(str, courses))}) "
+                f"AND is_deleted = 0 AND (userid > {u} OR (userid = {u} AND courseid > {c})) "
+                "ORDER BY userid, courseid LIMIT 1000"
+            )
             results["datasette"] = timed_gets(
-                port, f"/{path.stem}.json?" + urlencode({"sql": sql, "_shape": "array"}), {}, args.n)
+                port, f"/{path.stem}.json?" + urlencode({"sql": sql, "_shape": "array"}), {}, args.n
+            )
         finally:
             stop(proc)
     for name in ("uncached", "cached", "datasette"):
@@ -318,7 +395,9 @@ def measure_backend(backend: str, url: str, args, path: Path | None) -> dict:
 def report(args, backends: list[str], all_results: dict[str, dict]) -> None:
     med = statistics.median
     p90 = lambda xs: sorted(xs)[int(len(xs) * 0.9)]  # noqa: E731
-    print(f"\nREST v1 benchmark, {args.size} enrolments, {os.cpu_count()} cores, {args.threads} server threads")
+    print(
+        f"\nREST v1 benchmark, {args.size} enrolments, {os.cpu_count()} cores, {args.threads} server threads"
+    )
     for b in backends:
         setup = all_results[b]["setup"]
         print(f"  {b}: company {setup['company']} ({setup['rows']} rows, {len(setup['courses'])} courses)")
@@ -331,36 +410,56 @@ def report(args, backends: list[str], all_results: dict[str, dict]) -> None:
         print(f"{label:50}" + "".join(f" | {cell(all_results[b]):>20}" for b in backends))
 
     row("baseline: SELECT 1000 rows + json.dumps", lambda r: f"{med(r['baseline']) * 1000:.2f} ms")
-    row("(a) uncached 1000-row page over HTTP",
-        lambda r: f"{med(r['uncached']['client']) * 1000:.2f} ms {med(r['uncached']['client']) / med(r['baseline']):.2f}×")
+    row(
+        "(a) uncached 1000-row page over HTTP",
+        lambda r: (
+            f"{med(r['uncached']['client']) * 1000:.2f} ms {med(r['uncached']['client']) / med(r['baseline']):.2f}×"
+        ),
+    )
     row("    same, p90", lambda r: f"{p90(r['uncached']['client']) * 1000:.2f} ms")
     row("    same, server time (X-Response-Time)", lambda r: f"{med(r['uncached']['server']) * 1000:.2f} ms")
     row("    first page of a read (counts the total)", lambda r: f"{med(r['first']['client']) * 1000:.2f} ms")
     row("(b) cached 1000-row page, server time", lambda r: f"{med(r['cached']['server']) * 1000:.2f} ms")
     row("    same, client time", lambda r: f"{med(r['cached']['client']) * 1000:.2f} ms")
-    row("(c) Datasette, same page (SQLite only)",
-        lambda r: (f"{med(r['datasette']['client']) * 1000:.2f} ms "
-                   f"{med(r['datasette']['client']) / med(r['cached']['client']):.1f}×") if "datasette" in r else "n/a")
+    row(
+        "(c) Datasette, same page (SQLite only)",
+        lambda r: (
+            (
+                f"{med(r['datasette']['client']) * 1000:.2f} ms "
+                f"{med(r['datasette']['client']) / med(r['cached']['client']):.1f}×"
+            )
+            if "datasette" in r
+            else "n/a"
+        ),
+    )
     row("(d) cached 100-row pages, 8 clients", lambda r: f"{r['rps']:.0f} req/s ({r['errors']} err)")
     print("\ngoals: (a) ≤ 2.0 × baseline; (b) ≤ 1 ms; (c) Datasette / ALX cached ≥ 2")
     for b in backends:
         r = all_results[b]
-        verdict = {"(a)": med(r["uncached"]["client"]) / med(r["baseline"]) <= 2.0,
-                   "(b)": med(r["cached"]["server"]) <= 0.001}
+        verdict = {
+            "(a)": med(r["uncached"]["client"]) / med(r["baseline"]) <= 2.0,
+            "(b)": med(r["cached"]["server"]) <= 0.001,
+        }
         if "datasette" in r:
             verdict["(c)"] = med(r["datasette"]["client"]) / med(r["cached"]["client"]) >= 2.0
         print(f"  {b:10} " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdict.items()))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", default="1m", help="generator size (default 1m)")
     parser.add_argument("-n", type=int, default=50, help="requests per latency measurement (default 50)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the throughput run (default 5)")
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="duration of the throughput run (default 5)"
+    )
     parser.add_argument("--threads", type=int, default=8, help="server threads (default 8)")
-    parser.add_argument("--databases", default=os.environ.get("BENCH_DATABASES", "sqlite"),
-                        help="comma-separated backends: sqlite,mariadb,postgresql "
-                             "(default: $BENCH_DATABASES, else sqlite)")
+    parser.add_argument(
+        "--databases",
+        default=os.environ.get("BENCH_DATABASES", "sqlite"),
+        help="comma-separated backends: sqlite,mariadb,postgresql (default: $BENCH_DATABASES, else sqlite)",
+    )
     args = parser.parse_args()
     backends = parse_backends(args.databases)
     all_results: dict[str, dict] = {}

@@ -19,8 +19,16 @@ BACKENDS = ("sqlite", "mariadb", "postgresql")
 TUNING = {
     # Comparable memory for both servers; durability as in the test suite (commits reach the OS).
     "mariadb": ["--innodb-buffer-pool-size=1G"],
-    "postgresql": ["-c", "shared_buffers=1GB", "-c", "work_mem=64MB", "-c", "maintenance_work_mem=256MB",
-                   "-c", "effective_cache_size=2GB"],
+    "postgresql": [
+        "-c",
+        "shared_buffers=1GB",
+        "-c",
+        "work_mem=64MB",
+        "-c",
+        "maintenance_work_mem=256MB",
+        "-c",
+        "effective_cache_size=2GB",
+    ],
 }
 LOAD_CHUNK = 5000
 
@@ -29,8 +37,9 @@ def parse_backends(text: str) -> list[str]:
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
     unknown = sorted(set(names) - set(BACKENDS))
     if unknown or not names:
-        raise SystemExit(f"unknown database backend(s) {', '.join(unknown) or '(none)'}; "
-                         f"choose from {', '.join(BACKENDS)}")
+        raise SystemExit(
+            f"unknown database backend(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(BACKENDS)}"
+        )
     return [n for n in BACKENDS if n in names]
 
 
@@ -87,13 +96,19 @@ def load_moodle(source: Path, url: str, prefix: str = "mdl_") -> float:
                     if kind == "postgresql":
                         from psycopg2.extras import execute_values
 
-                        execute_values(out, f"INSERT INTO {target} ({quoted}) VALUES %s", rows, page_size=LOAD_CHUNK)
+                        execute_values(
+                            out, f"INSERT INTO {target} ({quoted}) VALUES %s", rows, page_size=LOAD_CHUNK
+                        )
                     else:  # PyMySQL turns this into multi-row INSERTs
-                        out.executemany(f"INSERT INTO {target} ({quoted}) VALUES ({', '.join(['%s'] * len(columns))})",
-                                        rows)
+                        out.executemany(
+                            f"INSERT INTO {target} ({quoted}) VALUES ({', '.join(['%s'] * len(columns))})",
+                            rows,
+                        )
             if kind == "postgresql" and "id" in columns:  # serial columns continue after the copied ids
-                db.execute_sql(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                               f"COALESCE((SELECT MAX(id) FROM {target}), 0) + 1, false)")
+                db.execute_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                    f"COALESCE((SELECT MAX(id) FROM {target}), 0) + 1, false)"
+                )
         create_moodle_indexes(db, prefix, tables)
         analyse(db, [prefix + t for t in tables])
     db.close()

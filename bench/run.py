@@ -52,8 +52,11 @@ def fresh_plugin_tables(url: str) -> None:
 
 
 def measure(step: str, url: str, now: int) -> dict:
-    proc = subprocess.Popen([sys.executable, "-m", "bench.steps", step, url, str(now)], stdout=subprocess.PIPE,
-                            cwd=Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.steps", step, url, str(now)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
@@ -100,7 +103,10 @@ def run_steps(url: str) -> dict[str, dict]:
     rows["(c)"] = measure("full", url, day + 60)
 
     # (d) new activity completions for 1 % of the reported pairs.
-    execute(url, [f"""
+    execute(
+        url,
+        [
+            f"""
         INSERT INTO mdl_course_modules_completion (coursemoduleid, userid, completionstate, timemodified)
         SELECT cm.id, r.userid, 1, {day + 3000}
         FROM (SELECT DISTINCT userid, courseid FROM mdl_local_alx_api_reporting WHERE is_deleted = 0
@@ -108,15 +114,25 @@ def run_steps(url: str) -> dict[str, dict]:
         JOIN mdl_course_modules cm ON cm.id = (
             SELECT MIN(cm2.id) FROM mdl_course_modules cm2 WHERE cm2.course = r.courseid AND cm2.completion > 0
               AND NOT EXISTS (SELECT 1 FROM mdl_course_modules_completion x
-                              WHERE x.userid = r.userid AND x.coursemoduleid = cm2.id))"""])
+                              WHERE x.userid = r.userid AND x.coursemoduleid = cm2.id))"""
+        ],
+    )
     rows["(d)"] = measure("incremental", url, day + 3600)
 
     # (e) every learner of one (median-sized) course unenrolled.
-    counts = query(url, "SELECT courseid, COUNT(*) FROM mdl_local_alx_api_reporting WHERE is_deleted = 0 "
-                        "GROUP BY courseid ORDER BY 2, 1")
+    counts = query(
+        url,
+        "SELECT courseid, COUNT(*) FROM mdl_local_alx_api_reporting WHERE is_deleted = 0 "
+        "GROUP BY courseid ORDER BY 2, 1",
+    )
     course = counts[len(counts) // 2][0]
-    execute(url, [f"DELETE FROM mdl_user_enrolments WHERE enrolid IN "
-                  f"(SELECT id FROM mdl_enrol WHERE courseid = {course})"])
+    execute(
+        url,
+        [
+            f"DELETE FROM mdl_user_enrolments WHERE enrolid IN "
+            f"(SELECT id FROM mdl_enrol WHERE courseid = {course})"
+        ],
+    )
     rows["(e)"] = measure("incremental", url, day + 7200)
     rows["(e)"]["course"] = course
     return rows
@@ -132,8 +148,10 @@ def sync_rss(steps: dict[str, dict]) -> float:
 
 def report(size: str, results: dict[str, dict[str, dict]]) -> None:
     backends = list(results)
-    print(f"\nSync benchmark, {size} enrolments, {os.cpu_count()} cores, "
-          f"backends: {', '.join(backends)} (each ratio against its own baseline and (a))\n")
+    print(
+        f"\nSync benchmark, {size} enrolments, {os.cpu_count()} cores, "
+        f"backends: {', '.join(backends)} (each ratio against its own baseline and (a))\n"
+    )
     header = f"{'':40}" + "".join(f" | {b:^25}" for b in backends)
     print(header)
     print(f"{'step':40}" + "".join(f" | {'s':>6} {'ratio':>9} {'written':>8}" for _ in backends))
@@ -143,16 +161,25 @@ def report(size: str, results: dict[str, dict[str, dict]]) -> None:
         for b in backends:
             r = results[b][step]
             base, full = results[b]["baseline"]["seconds"], results[b]["(a)"]["seconds"]
-            ratio = (f"{r['seconds'] / base:5.2f}×bas" if step in ("baseline", "(a)", "(c)")
-                     else f"{r['seconds'] / full:5.3f}×(a)")
+            ratio = (
+                f"{r['seconds'] / base:5.2f}×bas"
+                if step in ("baseline", "(a)", "(c)")
+                else f"{r['seconds'] / full:5.3f}×(a)"
+            )
             line += f" | {r['seconds']:6.2f} {ratio:>9} {written(r):>8}"
         print(line)
-    print(f"{'peak RSS of a sync step (a)-(e), MB':40}" + "".join(
-        f" | {sync_rss(results[b]):6.0f} {'':>9} {'':>8}" for b in backends))
-    print(f"{'peak RSS of the baseline step, MB':40}" + "".join(
-        f" | {results[b]['baseline']['peak_rss_mb']:6.0f} {'':>9} {'':>8}" for b in backends))
-    print("\ngoals: (a) ≤ 1.5 × base; (c) ≤ 1.2 × base and 0 rows written; (d) ≤ 0.1 × (a); "
-          "(e) ≤ 0.2 × (a); RSS ≤ 300 MB")
+    print(
+        f"{'peak RSS of a sync step (a)-(e), MB':40}"
+        + "".join(f" | {sync_rss(results[b]):6.0f} {'':>9} {'':>8}" for b in backends)
+    )
+    print(
+        f"{'peak RSS of the baseline step, MB':40}"
+        + "".join(f" | {results[b]['baseline']['peak_rss_mb']:6.0f} {'':>9} {'':>8}" for b in backends)
+    )
+    print(
+        "\ngoals: (a) ≤ 1.5 × base; (c) ≤ 1.2 × base and 0 rows written; (d) ≤ 0.1 × (a); "
+        "(e) ≤ 0.2 × (a); RSS ≤ 300 MB"
+    )
     for b in backends:
         r = results[b]
         base, full = r["baseline"]["seconds"], r["(a)"]["seconds"]
@@ -163,16 +190,23 @@ def report(size: str, results: dict[str, dict[str, dict]]) -> None:
             "(e)": r["(e)"]["seconds"] <= 0.2 * full,
             "RSS": sync_rss(r) <= 300,
         }
-        print(f"  {b:10} " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdict.items())
-              + f"; baseline {r['baseline'].get('rows', 0)} rows")
+        print(
+            f"  {b:10} "
+            + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdict.items())
+            + f"; baseline {r['baseline'].get('rows', 0)} rows"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", default="1m", help="generator size (default 1m)")
-    parser.add_argument("--databases", default=os.environ.get("BENCH_DATABASES", "sqlite"),
-                        help="comma-separated backends: sqlite,mariadb,postgresql "
-                             "(default: $BENCH_DATABASES, else sqlite)")
+    parser.add_argument(
+        "--databases",
+        default=os.environ.get("BENCH_DATABASES", "sqlite"),
+        help="comma-separated backends: sqlite,mariadb,postgresql (default: $BENCH_DATABASES, else sqlite)",
+    )
     args = parser.parse_args()
     backends = parse_backends(args.databases)
     source = cached_database(args.size)

@@ -25,17 +25,24 @@ def baseline(db, now: int) -> dict:
     t = Tables.current(db, table_prefix() if d.name == "mysql" else "")
     courses = [r[0] for r in db.execute_sql(f"SELECT id FROM {t.course}").fetchall()]
     started = time.perf_counter()
-    for sql in d.create_work_table(t.members, "userid BIGINT NOT NULL, companyid BIGINT NOT NULL, "
-                                              "PRIMARY KEY (userid, companyid)"):
+    for sql in d.create_work_table(
+        t.members, "userid BIGINT NOT NULL, companyid BIGINT NOT NULL, PRIMARY KEY (userid, companyid)"
+    ):
         db.execute_sql(sql)
     with db.atomic():
         db.execute_sql(f"INSERT INTO {t.members} (userid, companyid) {members_sql(t)}")
-        select, params = rows_query(t, db.param, now=now, role_ids=role_ids(db, t, ["student"]), courses=courses)
-        columns = ("companyid, userid, courseid, firstname, lastname, email, username, coursename, "
-                   "timecompleted, timestarted, percentage, status, is_deleted, change_seq, last_updated, "
-                   "timecreated, timemodified")
+        select, params = rows_query(
+            t, db.param, now=now, role_ids=role_ids(db, t, ["student"]), courses=courses
+        )
+        columns = (
+            "companyid, userid, courseid, firstname, lastname, email, username, coursename, "
+            "timecompleted, timestarted, percentage, status, is_deleted, change_seq, last_updated, "
+            "timecreated, timemodified"
+        )
         select = f"SELECT q.*, 0, 1, {now}, {now}, {now} FROM ({select}) q"
-        cursor = db.execute_sql(f"INSERT INTO {quote(Reporting._meta.table_name, db)} ({columns}) {select}", params)
+        cursor = db.execute_sql(
+            f"INSERT INTO {quote(Reporting._meta.table_name, db)} ({columns}) {select}", params
+        )
     seconds = time.perf_counter() - started
     db.execute_sql(f"DROP TABLE IF EXISTS {t.members}")
     return {"seconds": seconds, "rows": cursor.rowcount}
@@ -43,8 +50,9 @@ def baseline(db, now: int) -> dict:
 
 def sync(db, full: bool, now: int) -> dict:
     started = time.perf_counter()
-    result = SyncEngine(db, SyncOptions(full=full, max_sync_time=86_400, overlap_seconds=300),
-                        clock=lambda: now).run()
+    result = SyncEngine(
+        db, SyncOptions(full=full, max_sync_time=86_400, overlap_seconds=300), clock=lambda: now
+    ).run()
     return {"seconds": time.perf_counter() - started, **result.to_dict()}
 
 

@@ -198,8 +198,10 @@ class ResilientMixin(_DatabaseBase):  # type: ignore[valid-type,misc]
             return False
         if readable:  # no answer is due: an error packet ("shutdown", "killed") or end of file
             return False
-        if self._alx_local.__dict__.get("conn") is conn and \
-                time.monotonic() - self._alx_local.used < PING_AFTER_IDLE:
+        if (
+            self._alx_local.__dict__.get("conn") is conn
+            and time.monotonic() - self._alx_local.used < PING_AFTER_IDLE
+        ):
             return True
         return self._ping(conn)
 
@@ -249,8 +251,9 @@ class AlxPooledPostgresqlDatabase(_ResilientPoolMixin, pool.PooledPostgresqlData
     pass
 
 
-def make_database(url: str, *, pooled: bool = False, max_connections: int = 8,
-                  lock_timeout: int | None = None) -> peewee.Database:
+def make_database(
+    url: str, *, pooled: bool = False, max_connections: int = 8, lock_timeout: int | None = None
+) -> peewee.Database:
     """Create (but do not connect) a peewee database from ``sqlite:///path``, ``mysql://…``, ``postgresql://…``.
 
     MySQL/MariaDB connections use ``utf8mb4`` (Moodle's charset); SQLite runs in WAL mode with a busy
@@ -290,26 +293,54 @@ def make_database(url: str, *, pooled: bool = False, max_connections: int = 8,
         kwargs = dict(pragmas=pragmas, timeout=30, check_same_thread=False, lock_type="IMMEDIATE")
         kwargs.update(options)
         if pooled:
-            return pool.PooledSqliteDatabase(path, max_connections=max_connections, stale_timeout=300, **kwargs)
+            return pool.PooledSqliteDatabase(
+                path, max_connections=max_connections, stale_timeout=300, **kwargs
+            )
         return peewee.SqliteDatabase(path, **kwargs)
     if scheme in ("mysql", "mariadb"):
-        extra: dict[str, Any] = dict(read_timeout=API_READ_TIMEOUT, write_timeout=API_READ_TIMEOUT) if pooled else {}
+        extra: dict[str, Any] = (
+            dict(read_timeout=API_READ_TIMEOUT, write_timeout=API_READ_TIMEOUT) if pooled else {}
+        )
         # lock_wait_timeout: metadata locks (LOCK TABLES, DDL), a year by default.
-        extra["init_command"] = (f"SET SESSION innodb_lock_wait_timeout = {lock_timeout}, "
-                                 f"SESSION lock_wait_timeout = {lock_timeout}")
+        extra["init_command"] = (
+            f"SET SESSION innodb_lock_wait_timeout = {lock_timeout}, "
+            f"SESSION lock_wait_timeout = {lock_timeout}"
+        )
         # UPDATE reports rows matched, not rows changed, as SQLite and PostgreSQL do.
-        db = _server_database(parsed, options, "MySQL", "mysql", AlxMySQLDatabase, AlxPooledMySQLDatabase,
-                              pooled, max_connections, host=parsed.hostname or "localhost",
-                              user=unquote(parsed.username or ""), password=unquote(parsed.password or ""),
-                              charset="utf8mb4", client_flag=_MYSQL_FOUND_ROWS, **extra)
+        db = _server_database(
+            parsed,
+            options,
+            "MySQL",
+            "mysql",
+            AlxMySQLDatabase,
+            AlxPooledMySQLDatabase,
+            pooled,
+            max_connections,
+            host=parsed.hostname or "localhost",
+            user=unquote(parsed.username or ""),
+            password=unquote(parsed.password or ""),
+            charset="utf8mb4",
+            client_flag=_MYSQL_FOUND_ROWS,
+            **extra,
+        )
     elif scheme in ("postgresql", "postgres", "pgsql"):
         # Options of the URL (?options=...) come last and win.
         pg_options = f"-c lock_timeout={lock_timeout}s {options.pop('options', '')}".strip()
-        db = _server_database(parsed, options, "PostgreSQL", "postgresql", AlxPostgresqlDatabase,
-                              AlxPooledPostgresqlDatabase, pooled, max_connections,
-                              host=parsed.hostname or None, user=unquote(parsed.username or "") or None,
-                              password=unquote(parsed.password or "") or None, options=pg_options,
-                              **PG_KEEPALIVES)
+        db = _server_database(
+            parsed,
+            options,
+            "PostgreSQL",
+            "postgresql",
+            AlxPostgresqlDatabase,
+            AlxPooledPostgresqlDatabase,
+            pooled,
+            max_connections,
+            host=parsed.hostname or None,
+            user=unquote(parsed.username or "") or None,
+            password=unquote(parsed.password or "") or None,
+            options=pg_options,
+            **PG_KEEPALIVES,
+        )
     else:
         raise DatabaseURLError(
             f"unsupported database URL scheme {parsed.scheme!r}: use sqlite:///path, mysql://… or postgresql://…"
@@ -325,8 +356,17 @@ def bind(db: peewee.Database, prefix: str = DEFAULT_PREFIX) -> peewee.Database:
     return db
 
 
-def _server_database(parsed, url_options: dict, label: str, scheme: str, plain_cls, pooled_cls, pooled: bool,
-                     max_connections: int, **kwargs) -> peewee.Database:
+def _server_database(
+    parsed,
+    url_options: dict,
+    label: str,
+    scheme: str,
+    plain_cls,
+    pooled_cls,
+    pooled: bool,
+    max_connections: int,
+    **kwargs,
+) -> peewee.Database:
     """A MariaDB/MySQL or PostgreSQL database from a parsed URL: database name, port, options, pool."""
     name = parsed.path.strip("/")
     if not name:
@@ -345,7 +385,6 @@ def open_database(url: str, prefix: str = DEFAULT_PREFIX, **kwargs) -> peewee.Da
     return bind(make_database(url, **kwargs), prefix)
 
 
-
 def quote(name: str, db: peewee.Database | None = None) -> str:
     """``name`` quoted as an identifier for the bound (or given) database: "x" or `x`."""
     obj = db if db is not None else database.obj
@@ -360,10 +399,19 @@ def quote(name: str, db: peewee.Database | None = None) -> str:
 
 # MariaDB/MySQL client and server error numbers meaning "the connection is gone".
 _MYSQL_CONNECTION_ERRORS = {1053, 1077, 1927, 2002, 2003, 2006, 2013, 2014, 2055, 4031}
-_PG_CONNECTION_TEXT = ("server closed the connection", "connection already closed", "terminating connection",
-                       "could not connect", "connection refused", "no connection to the server",
-                       "the database system is shutting down", "the database system is starting up",
-                       "could not receive data", "could not send data", "ssl connection has been closed")
+_PG_CONNECTION_TEXT = (
+    "server closed the connection",
+    "connection already closed",
+    "terminating connection",
+    "could not connect",
+    "connection refused",
+    "no connection to the server",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "could not receive data",
+    "could not send data",
+    "ssl connection has been closed",
+)
 
 
 def error_kind(exc: BaseException) -> str | None:
@@ -375,8 +423,14 @@ def error_kind(exc: BaseException) -> str | None:
     if code is not None:  # PyMySQL
         if code in _MYSQL_CONNECTION_ERRORS or (code == 0 and isinstance(exc, peewee.InterfaceError)):
             return "connection"
-        return {1205: "lock_timeout", 1213: "deadlock", 1044: "permission", 1045: "permission",
-                1142: "permission", 1143: "permission"}.get(code)
+        return {
+            1205: "lock_timeout",
+            1213: "deadlock",
+            1044: "permission",
+            1045: "permission",
+            1142: "permission",
+            1143: "permission",
+        }.get(code)
     if pgcode == "55P03" or "lock timeout" in text:
         return "lock_timeout"
     if pgcode == "40P01":
@@ -407,13 +461,16 @@ def describe_error(exc: BaseException, lock_timeout: int | None = None) -> str |
         return f"lost the connection to the database server ({detail})"
     if kind == "lock_timeout":
         waited = f" for {lock_timeout} s" if lock_timeout else ""
-        return (f"lock wait timeout: another session held a lock on a table ALX writes{waited} "
-                f"(db_lock_timeout_seconds) ({detail})")
+        return (
+            f"lock wait timeout: another session held a lock on a table ALX writes{waited} "
+            f"(db_lock_timeout_seconds) ({detail})"
+        )
     if kind == "deadlock":
         return f"deadlock with another session ({detail})"
     if kind == "permission":
         return f"permission denied ({detail}); see README: LEAST-PRIVILEGE GRANTS"
     return None
+
 
 # What a failed statement can raise (peewee's InterfaceError is not a DatabaseError).
 DB_ERRORS = (peewee.DatabaseError, peewee.InterfaceError)

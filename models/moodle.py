@@ -175,7 +175,18 @@ class ExternalServiceUser(MoodleModel):
 
 
 # Tables `alx check` requires (external_services_users is optional, as in Moodle).
-REQUIRED = [User, Course, CourseModule, CourseModuleCompletion, CourseCompletion, Enrol, UserEnrolment,
-            Context, Role, RoleAssignment, ExternalService, ExternalToken]
+REQUIRED = [
+    User,
+    Course,
+    CourseModule,
+    CourseModuleCompletion,
+    CourseCompletion,
+    Enrol,
+    UserEnrolment,
+    Context,
+    Role,
+    RoleAssignment,
+    ExternalService,
+    ExternalToken,
+]
 OPTIONAL = [ExternalServiceUser]
-

@@ -59,8 +59,17 @@ class Reporting(BaseModel):
 
 
 # The values the sync engine compares: a row whose values equal these is never rewritten.
-REPORTING_VALUE_FIELDS = ("firstname", "lastname", "email", "username", "coursename",
-                          "timecompleted", "timestarted", "percentage", "status")
+REPORTING_VALUE_FIELDS = (
+    "firstname",
+    "lastname",
+    "email",
+    "username",
+    "coursename",
+    "timecompleted",
+    "timestarted",
+    "percentage",
+    "status",
+)
 
 
 class Setting(BaseModel):
@@ -154,11 +163,16 @@ class ApiLog(BaseModel):
         table_function = prefixed("local_alx_api_logs")
         # (timecreated, ...) covers the monitoring panes' window aggregates (schema step 4): a 24-hour
         # window is read from the index alone. It replaces the plain (timecreated) index of step 1.
-        indexes = ((("timecreated", "companyid", "error_code", "cache_hit", "record_count", "response_time_ms"), False),
-                   (("companyid", "timecreated"), False),
-                   # Covering the rate-limit and failed-authentication counts: read from the index alone.
-                   (("token_ref", "timecreated", "error_code"), False),
-                   (("ip_address", "error_code", "timecreated"), False))
+        indexes = (
+            (
+                ("timecreated", "companyid", "error_code", "cache_hit", "record_count", "response_time_ms"),
+                False,
+            ),
+            (("companyid", "timecreated"), False),
+            # Covering the rate-limit and failed-authentication counts: read from the index alone.
+            (("token_ref", "timecreated", "error_code"), False),
+            (("ip_address", "error_code", "timecreated"), False),
+        )
 
 
 class Alert(BaseModel):
@@ -186,8 +200,12 @@ class Alert(BaseModel):
 
     class Meta:
         table_function = prefixed("local_alx_api_alerts")
-        indexes = ((("alert_type", "timecreated"), False), (("resolved",), False),
-                   (("alert_type", "subject", "timecreated"), False), (("delivery_status", "next_delivery_at"), False))
+        indexes = (
+            (("alert_type", "timecreated"), False),
+            (("resolved",), False),
+            (("alert_type", "subject", "timecreated"), False),
+            (("delivery_status", "next_delivery_at"), False),
+        )
 
 
 class SyncRun(BaseModel):
@@ -337,5 +355,19 @@ class SyncMember(BaseModel):
         primary_key = CompositeKey("companyid", "userid")
 
 
-ALL_TABLES = [State, Reporting, Setting, SyncStatus, Cache, ApiLog, Alert, SyncRun, ApiToken, Audit,
-              Heartbeat, SyncFingerprint, SyncQueue, SyncMember]
+ALL_TABLES = [
+    State,
+    Reporting,
+    Setting,
+    SyncStatus,
+    Cache,
+    ApiLog,
+    Alert,
+    SyncRun,
+    ApiToken,
+    Audit,
+    Heartbeat,
+    SyncFingerprint,
+    SyncQueue,
+    SyncMember,
+]

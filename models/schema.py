@@ -44,19 +44,45 @@ def _add_missing_indexes(db: peewee.Database, model: type[peewee.Model]) -> list
 
 def _step_2_api_state(db: peewee.Database) -> None:
     """Pass state of the Moodle-compatible endpoint; token, error and cache columns in the log."""
-    _add_missing_columns(db, plugin.SyncStatus, ["pass_mode", "pass_since_seq", "pass_start_seq",
-                                                 "pass_started_at", "pass_offset", "pass_last_userid",
-                                                 "pass_last_courseid", "pass_scope", "done_start_seq", "done_at",
-                                                 "done_scope"])
+    _add_missing_columns(
+        db,
+        plugin.SyncStatus,
+        [
+            "pass_mode",
+            "pass_since_seq",
+            "pass_start_seq",
+            "pass_started_at",
+            "pass_offset",
+            "pass_last_userid",
+            "pass_last_courseid",
+            "pass_scope",
+            "done_start_seq",
+            "done_at",
+            "done_scope",
+        ],
+    )
     _add_missing_columns(db, plugin.ApiLog, ["token_ref", "error_code", "http_status", "cache_hit"])
     _add_missing_indexes(db, plugin.ApiLog)
 
 
 def _step_3_alert_lifecycle(db: peewee.Database) -> None:
     """Alert subject, occurrences, resolution and delivery bookkeeping."""
-    _add_missing_columns(db, plugin.Alert, ["subject", "occurrences", "timelastseen", "timeresolved", "resolved_by",
-                                            "delivery_status", "delivered_channels", "delivery_attempts",
-                                            "next_delivery_at", "delivery_error"])
+    _add_missing_columns(
+        db,
+        plugin.Alert,
+        [
+            "subject",
+            "occurrences",
+            "timelastseen",
+            "timeresolved",
+            "resolved_by",
+            "delivery_status",
+            "delivered_channels",
+            "delivery_attempts",
+            "next_delivery_at",
+            "delivery_error",
+        ],
+    )
     _add_missing_indexes(db, plugin.Alert)
 
 
@@ -98,8 +124,7 @@ def installed_version(db: peewee.Database | None = None) -> int:
 
 def _record_version(version: int) -> None:
     # Not State.put: its savepoint cannot survive MariaDB's implicit commit after a step's DDL.
-    updated = (plugin.State.update(value_int=version)
-               .where(plugin.State.name == SCHEMA_VERSION_KEY).execute())
+    updated = plugin.State.update(value_int=version).where(plugin.State.name == SCHEMA_VERSION_KEY).execute()
     if not updated:
         plugin.State.insert(name=SCHEMA_VERSION_KEY, value_int=version).execute()
 

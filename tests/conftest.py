@@ -46,7 +46,9 @@ def selected_backends(config) -> list[str]:
     names = [name.strip().lower() for name in config.getoption("--databases").split(",") if name.strip()]
     unknown = sorted(set(names) - set(ALL_BACKENDS))
     if unknown:
-        raise pytest.UsageError(f"unknown database backend(s) {', '.join(unknown)}; choose from {', '.join(ALL_BACKENDS)}")
+        raise pytest.UsageError(
+            f"unknown database backend(s) {', '.join(unknown)}; choose from {', '.join(ALL_BACKENDS)}"
+        )
     return [name for name in ALL_BACKENDS if name in names]  # canonical order, no duplicates
 
 
@@ -123,7 +125,9 @@ def own_db_server(request, db_backend, _own_servers):
     it without disturbing the shared one. Restarted afterwards if the test left it stopped."""
     if db_backend not in _own_servers:
         if db_backend not in selected_backends(request.config):
-            pytest.skip(f"{db_backend} is not among the selected databases (--databases / ALX_TEST_DATABASES)")
+            pytest.skip(
+                f"{db_backend} is not among the selected databases (--databases / ALX_TEST_DATABASES)"
+            )
         server = SERVER_CLASSES[db_backend]()
         _own_servers[db_backend] = server  # registered first: a failed start is cleaned up too
         try:

@@ -44,14 +44,26 @@ def b(moodle):
 
 
 def stored(companyid: int = 1) -> dict[str, int]:
-    return {s.setting_name: int(s.setting_value) for s in Setting.select().where(Setting.companyid == companyid)}
+    return {
+        s.setting_name: int(s.setting_value) for s in Setting.select().where(Setting.companyid == companyid)
+    }
 
 
 def test_defaults(b):
     s = load(1)
-    assert s == CompanySettings(companyid=1, fields=FIELDS, courses=(10, 11), course_rule="company_course",
-                                course_switches=(), sync_mode=0, sync_window_hours=24, cache_ttl_minutes=60,
-                                rate_limit=None, max_records=None, stored=())
+    assert s == CompanySettings(
+        companyid=1,
+        fields=FIELDS,
+        courses=(10, 11),
+        course_rule="company_course",
+        course_switches=(),
+        sync_mode=0,
+        sync_window_hours=24,
+        cache_ttl_minutes=60,
+        rate_limit=None,
+        max_records=None,
+        stored=(),
+    )
     assert FIELDS[0] == "userid" and FIELDS[-1] == "status" and len(FIELDS) == 13
     assert effective_rate_limit(s, GLOBAL) == 100 and effective_max_records(s, GLOBAL) == 1000
     config = load_config(flags={"rate_limit": 250}, env={}, search_paths=[])
@@ -61,13 +73,36 @@ def test_defaults(b):
 
 
 def test_overrides_and_audit(b):
-    changes = set_values(1, {"rate_limit": "500", "field_email": "0", "sync_mode": "2", "max_records": "50",
-                             "cache_ttl_minutes": "0", "sync_window_hours": "8760"}, "alice", NOW)
-    assert sorted(changes) == [("cache_ttl_minutes", None, 0), ("field_email", None, 0), ("max_records", None, 50),
-                               ("rate_limit", None, 500), ("sync_mode", None, 2), ("sync_window_hours", None, 8760)]
+    changes = set_values(
+        1,
+        {
+            "rate_limit": "500",
+            "field_email": "0",
+            "sync_mode": "2",
+            "max_records": "50",
+            "cache_ttl_minutes": "0",
+            "sync_window_hours": "8760",
+        },
+        "alice",
+        NOW,
+    )
+    assert sorted(changes) == [
+        ("cache_ttl_minutes", None, 0),
+        ("field_email", None, 0),
+        ("max_records", None, 50),
+        ("rate_limit", None, 500),
+        ("sync_mode", None, 2),
+        ("sync_window_hours", None, 8760),
+    ]
     s = load(1)
     assert "email" not in s.fields and s.fields == tuple(f for f in FIELDS if f != "email")
-    assert (s.sync_mode, s.sync_window_hours, s.cache_ttl_minutes, s.rate_limit, s.max_records) == (2, 8760, 0, 500, 50)
+    assert (s.sync_mode, s.sync_window_hours, s.cache_ttl_minutes, s.rate_limit, s.max_records) == (
+        2,
+        8760,
+        0,
+        500,
+        50,
+    )
     assert effective_rate_limit(s, GLOBAL) == 500 and effective_max_records(s, GLOBAL) == 50
     assert not s.is_default("rate_limit") and s.is_default("field_userid")
     assert load(2).rate_limit is None  # other companies untouched
@@ -79,8 +114,10 @@ def test_overrides_and_audit(b):
     s = load(1)
     assert s.rate_limit == 0 and effective_rate_limit(s, GLOBAL) == 0  # 0 = unlimited, not the global value
     assert "email" in s.fields and "field_email" not in stored()
-    entries = sorted(((e.actor, e.action, e.target, json.loads(e.details), e.timecreated) for e in Audit.select()),
-                     key=lambda e: e[3]["setting"])
+    entries = sorted(
+        ((e.actor, e.action, e.target, json.loads(e.details), e.timecreated) for e in Audit.select()),
+        key=lambda e: e[3]["setting"],
+    )
     assert entries == [
         ("bob", "company.set", "company:1", {"setting": "field_email", "old": 0, "new": None}, NOW + 5),
         ("bob", "company.set", "company:1", {"setting": "rate_limit", "old": 500, "new": 0}, NOW + 5),
@@ -113,8 +150,10 @@ def test_invalid_values_are_refused_and_nothing_is_saved(b):
         ({"course_999": "1"}, ["no course with id 999"]),
         ({}, ["nothing to set"]),
         # one bad value spoils the lot; every problem is listed at once
-        ({"rate_limit": "500", "field_email": "0", "sync_window_hours": "0", "x": "1"},
-         ["sync_window_hours=0", "x: unknown key"]),
+        (
+            {"rate_limit": "500", "field_email": "0", "sync_window_hours": "0", "x": "1"},
+            ["sync_window_hours=0", "x: unknown key"],
+        ),
     ]:
         with pytest.raises(SettingError) as info:
             set_values(1, bad, "alice", NOW + 1)
@@ -130,7 +169,10 @@ def test_invalid_values_are_refused_and_nothing_is_saved(b):
 
 def test_parse_assignments():
     assert parse_assignments(["Rate_Limit=5", "field_email = 0", "course_3=default"]) == {
-        "rate_limit": "5", "field_email": "0", "course_3": "default"}
+        "rate_limit": "5",
+        "field_email": "0",
+        "course_3": "default",
+    }
     assert parse_assignments(["sync_mode=1", "sync_mode=1"]) == {"sync_mode": "1"}
     with pytest.raises(SettingError, match="'rate_limit' is not KEY=VALUE"):
         parse_assignments(["rate_limit"])
@@ -159,13 +201,17 @@ def test_course_rule_both_ways(b):
 
 def test_out_of_range_stored_values_fall_back_to_defaults(b):
     # Rows written by the PHP plugin or by hand are not trusted blindly.
-    Setting.insert_many([
-        dict(companyid=1, setting_name="sync_window_hours", setting_value=0),
-        dict(companyid=1, setting_name="field_email", setting_value=7),
-        dict(companyid=1, setting_name="rate_limit", setting_value=-1),
-        dict(companyid=1, setting_name="cache_enabled", setting_value=0),  # the plugin's dead key: ignored
-        dict(companyid=1, setting_name="max_records", setting_value=200),
-    ]).execute()
+    Setting.insert_many(
+        [
+            dict(companyid=1, setting_name="sync_window_hours", setting_value=0),
+            dict(companyid=1, setting_name="field_email", setting_value=7),
+            dict(companyid=1, setting_name="rate_limit", setting_value=-1),
+            dict(
+                companyid=1, setting_name="cache_enabled", setting_value=0
+            ),  # the plugin's dead key: ignored
+            dict(companyid=1, setting_name="max_records", setting_value=200),
+        ]
+    ).execute()
     s = load(1)
     assert (s.sync_window_hours, s.rate_limit, s.max_records) == (24, None, 200)
     assert "email" in s.fields and s.is_default("sync_window_hours")

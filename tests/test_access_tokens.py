@@ -32,17 +32,45 @@ from .support.moodle_builder import MoodleBuilder
 NOW = 1_700_000_000
 IP = "192.0.2.10"
 # external_services rows: id -> (shortname, enabled, restrictedusers)
-SERVICES = {1: ("alx_report_api_custom", 1, 0), 2: ("alx_report_api", 1, 0), 3: ("moodle_mobile_app", 1, 0),
-            4: ("alx_report_api", 0, 0), 5: ("alx_report_api_custom", 1, 1)}
+SERVICES = {
+    1: ("alx_report_api_custom", 1, 0),
+    2: ("alx_report_api", 1, 0),
+    3: ("moodle_mobile_app", 1, 0),
+    4: ("alx_report_api", 0, 0),
+    5: ("alx_report_api_custom", 1, 1),
+}
 
 
-def moodle_token(b: MoodleBuilder, tid: int, userid: int, *, service: int = 1, tokentype: int = 0,
-                 validuntil: int | None = None, iprestriction: str | None = None, name: str | None = None) -> str:
+def moodle_token(
+    b: MoodleBuilder,
+    tid: int,
+    userid: int,
+    *,
+    service: int = 1,
+    tokentype: int = 0,
+    validuntil: int | None = None,
+    iprestriction: str | None = None,
+    name: str | None = None,
+) -> str:
     token = hashlib.md5(f"token{tid}".encode()).hexdigest()  # what Moodle generates: 32 lowercase hex
-    b.insert("external_tokens", [dict(id=tid, token=token, tokentype=tokentype, userid=userid,
-                                      externalserviceid=service, contextid=1, creatorid=2,
-                                      iprestriction=iprestriction, validuntil=validuntil,
-                                      timecreated=NOW - 1000, name=name)])
+    b.insert(
+        "external_tokens",
+        [
+            dict(
+                id=tid,
+                token=token,
+                tokentype=tokentype,
+                userid=userid,
+                externalserviceid=service,
+                contextid=1,
+                creatorid=2,
+                iprestriction=iprestriction,
+                validuntil=validuntil,
+                timecreated=NOW - 1000,
+                name=name,
+            )
+        ],
+    )
     return token
 
 
@@ -52,9 +80,20 @@ def b(moodle):
     builder.now = NOW
     for cid in (1, 2, 3):
         builder.company(cid)
-    builder.insert("external_services", [
-        dict(id=sid, name=f"Service {sid}", shortname=short, enabled=enabled, restrictedusers=restricted,
-             timecreated=NOW - 5000) for sid, (short, enabled, restricted) in SERVICES.items()])
+    builder.insert(
+        "external_services",
+        [
+            dict(
+                id=sid,
+                name=f"Service {sid}",
+                shortname=short,
+                enabled=enabled,
+                restrictedusers=restricted,
+                timecreated=NOW - 5000,
+            )
+            for sid, (short, enabled, restricted) in SERVICES.items()
+        ],
+    )
     builder.user(100)
     builder.member(1, 100)
     yield builder
@@ -73,13 +112,20 @@ def refused(code: str, token, ip: str = IP, now: int = NOW) -> AuthError:
 
 # --- managed tokens -------------------------------------------------------------------------------
 
+
 def test_managed_token_authenticates_and_only_its_hash_is_stored(b):
     token, row = managed(1, userid=100, name="Power BI")
     assert re.fullmatch(r"[0-9a-f]{32}", token)
     assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
     principal = authenticate(token, IP, NOW)
-    assert principal == Principal(kind="managed", token_ref=f"m:{row.id}", token_hash=row.token_hash,
-                                  companyid=1, userid=100, name="Power BI")
+    assert principal == Principal(
+        kind="managed",
+        token_ref=f"m:{row.id}",
+        token_hash=row.token_hash,
+        companyid=1,
+        userid=100,
+        name="Power BI",
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         principal.companyid = 2  # type: ignore[misc]
     # Hash at rest: the token is in no column of any table (audit details included).
@@ -101,8 +147,13 @@ def test_create_is_audited_without_the_token(b):
     entry = Audit.get(Audit.action == "token.create")
     assert (entry.actor, entry.target, entry.timecreated) == ("tester", f"token:{row.id}", NOW)
     details = json.loads(entry.details)
-    assert details == {"companyid": 2, "userid": 0, "name": "finance", "expires_at": NOW + 30 * 86_400,
-                       "iprestriction": "10.0.0.0/8"}
+    assert details == {
+        "companyid": 2,
+        "userid": 0,
+        "name": "finance",
+        "expires_at": NOW + 30 * 86_400,
+        "iprestriction": "10.0.0.0/8",
+    }
     assert token not in entry.details
     assert row.created_by == "tester"
 
@@ -154,7 +205,10 @@ def test_list_shows_status_company_and_never_the_token(b):
     authenticate(active, IP, NOW)
     listed = list_tokens(NOW + 2 * 86_400)
     assert [(t["id"], t["status"], t["companyid"], t["company"]) for t in listed] == [
-        (a.id, "active", 1, "Company 1"), (e.id, "expired", 2, "Company 2"), (r.id, "revoked", 3, "Company 3")]
+        (a.id, "active", 1, "Company 1"),
+        (e.id, "expired", 2, "Company 2"),
+        (r.id, "revoked", 3, "Company 3"),
+    ]
     assert listed[0]["lastused"] == NOW and listed[1]["lastused"] is None
     assert listed[1]["expires"] == NOW + 86_400 and listed[0]["expires"] is None
     assert listed[2]["iprestriction"] == "192.0.2.0/24"
@@ -184,11 +238,13 @@ def test_managed_token_of_a_company_that_vanished(b):
 
 # --- Moodle tokens --------------------------------------------------------------------------------
 
+
 def test_moodle_tokens_of_both_alx_services_are_accepted(b):
     custom = moodle_token(b, 11, 100, service=1, name="bi")
     plain = moodle_token(b, 12, 100, service=2)
-    assert authenticate(custom, IP, NOW) == Principal(kind="moodle", token_ref="w:11", token_hash=hash_token(custom),
-                                                      companyid=1, userid=100, name="bi")
+    assert authenticate(custom, IP, NOW) == Principal(
+        kind="moodle", token_ref="w:11", token_hash=hash_token(custom), companyid=1, userid=100, name="bi"
+    )
     assert authenticate(plain, IP, NOW).token_ref == "w:12"
     assert authenticate(f"  {plain}\n", IP, NOW).token_ref == "w:12"  # Moodle trims wstoken
     with pytest.raises(AuthError):  # the accepted services are a parameter
@@ -221,7 +277,9 @@ def test_moodle_token_is_never_written(b):
     table = quote("mdl_external_tokens", b.db)
     before = b.db.execute_sql(f"SELECT * FROM {table}").fetchall()
     authenticate(token, IP, NOW)
-    refused("accessexception", moodle_token(b, 35, 100, validuntil=NOW - 10))  # Moodle deletes these; we never do
+    refused(
+        "accessexception", moodle_token(b, 35, 100, validuntil=NOW - 10)
+    )  # Moodle deletes these; we never do
     assert b.db.execute_sql(f"SELECT * FROM {table} WHERE id = 34").fetchall() == before
 
 
@@ -267,16 +325,23 @@ def test_owner_company_resolution(b):
 
 
 def test_owners_moodle_refuses_are_refused(b):
-    for uid, (flags, reason) in enumerate([
-        (dict(suspended=1), "suspended"), (dict(deleted=1), "deleted"),
-        (dict(confirmed=0), "unconfirmed"), (dict(auth="nologin"), "nologin"),
-    ], start=110):
+    for uid, (flags, reason) in enumerate(
+        [
+            (dict(suspended=1), "suspended"),
+            (dict(deleted=1), "deleted"),
+            (dict(confirmed=0), "unconfirmed"),
+            (dict(auth="nologin"), "nologin"),
+        ],
+        start=110,
+    ):
         b.user(uid)
         b.member(1, uid)
         token = moodle_token(b, uid, uid)
         assert authenticate(token, IP, NOW).userid == uid
-        b.execute("UPDATE {t:user} SET " + ", ".join(f"{k} = ?" for k in flags) + " WHERE id = ?",
-                  [*flags.values(), uid])
+        b.execute(
+            "UPDATE {t:user} SET " + ", ".join(f"{k} = ?" for k in flags) + " WHERE id = ?",
+            [*flags.values(), uid],
+        )
         error = refused("accessexception", token)
         assert reason in error.debuginfo
 
@@ -286,23 +351,50 @@ def test_service_users_list(b):
     b.member(1, 105)
     listed = moodle_token(b, 61, 100, service=5)  # restricted service
     unlisted = moodle_token(b, 62, 105, service=5)
-    b.insert("external_services_users", [dict(id=1, externalserviceid=5, userid=100, iprestriction="192.0.2.0/24",
-                                              validuntil=NOW + 100, timecreated=NOW)])
+    b.insert(
+        "external_services_users",
+        [
+            dict(
+                id=1,
+                externalserviceid=5,
+                userid=100,
+                iprestriction="192.0.2.0/24",
+                validuntil=NOW + 100,
+                timecreated=NOW,
+            )
+        ],
+    )
     assert authenticate(listed, IP, NOW).userid == 100
     refused("accessexception", unlisted)  # restricted service, user not in its list
     refused("accessexception", listed, ip="10.0.0.1")  # the service user's IP restriction
     refused("accessexception", listed, now=NOW + 101)  # the service user's validuntil
     # A row for an unrestricted service is honoured too.
     open_service = moodle_token(b, 63, 105, service=1)
-    b.insert("external_services_users", [dict(id=2, externalserviceid=1, userid=105, validuntil=NOW - 1,
-                                              timecreated=NOW)])
+    b.insert(
+        "external_services_users",
+        [dict(id=2, externalserviceid=1, userid=105, validuntil=NOW - 1, timecreated=NOW)],
+    )
     refused("accessexception", open_service)
 
 
 # --- malformed input ------------------------------------------------------------------------------
 
-MALFORMED = ["", "   ", None, "a" * 129, "é" * 32, "0123456789abcdef0123456789abcdeé", "' OR '1'='1",
-             "x' OR 1=1 --", "abc;DROP TABLE mdl_user", "%", "*", "deadbeef\x00" * 3, "ab cd", "a\u200b" * 16]
+MALFORMED = [
+    "",
+    "   ",
+    None,
+    "a" * 129,
+    "é" * 32,
+    "0123456789abcdef0123456789abcdeé",
+    "' OR '1'='1",
+    "x' OR 1=1 --",
+    "abc;DROP TABLE mdl_user",
+    "%",
+    "*",
+    "deadbeef\x00" * 3,
+    "ab cd",
+    "a\u200b" * 16,
+]
 
 
 def test_malformed_tokens_are_refused_without_a_query(b, monkeypatch):
@@ -326,8 +418,12 @@ def test_sql_looking_tokens_change_nothing(b):
 
 # --- pure helpers (no database) -------------------------------------------------------------------
 
+
 def test_parse_ip_restriction_normalises():
-    assert parse_ip_restriction(" 10.0.0.5/24 , 192.0.2.7,2001:DB8::/32 ") == "10.0.0.0/24,192.0.2.7,2001:db8::/32"
+    assert (
+        parse_ip_restriction(" 10.0.0.5/24 , 192.0.2.7,2001:DB8::/32 ")
+        == "10.0.0.0/24,192.0.2.7,2001:db8::/32"
+    )
     assert parse_ip_restriction("") == "" and parse_ip_restriction(None) == ""
     with pytest.raises(TokenError, match="192.0.2"):
         parse_ip_restriction("192.0.2")  # Moodle's partial form is accepted on Moodle tokens only

@@ -41,14 +41,26 @@ def repair_sync(site) -> None:
     site.b.execute("ALTER TABLE mdl_cc_away RENAME TO mdl_course_completions")
 
 
-def log_calls(site, n: int, *, response_ms: float = 50.0, cache_hit: bool = False, error_code: str = "") -> None:
+def log_calls(
+    site, n: int, *, response_ms: float = 50.0, cache_hit: bool = False, error_code: str = ""
+) -> None:
     for _ in range(n):
-        requestlog.write(requestlog.LogEntry(endpoint="moodle", timecreated=site.now, companyid=1, token_ref="m:1",
-                                             response_time_ms=response_ms, cache_hit=cache_hit,
-                                             error_code=error_code, http_status=400 if error_code else 200))
+        requestlog.write(
+            requestlog.LogEntry(
+                endpoint="moodle",
+                timecreated=site.now,
+                companyid=1,
+                token_ref="m:1",
+                response_time_ms=response_ms,
+                cache_hit=cache_hit,
+                error_code=error_code,
+                http_status=400 if error_code else 200,
+            )
+        )
 
 
 # --- sync rules -------------------------------------------------------------------------------------
+
 
 def test_sync_failed_fires_on_a_failed_run_and_not_after_a_success(site):
     assert findings(site, "sync_failed") == []
@@ -96,6 +108,7 @@ def test_sync_stale_fires_when_no_sync_succeeded_for_too_long(site):
 
 # --- API rules --------------------------------------------------------------------------------------
 
+
 def test_slow_responses_fire_on_the_hours_average_with_enough_calls(site):
     log_calls(site, 19, response_ms=2500)
     assert findings(site, "slow_responses", alert_min_calls=20) == []  # too few calls to judge
@@ -108,8 +121,14 @@ def test_slow_responses_fire_on_the_hours_average_with_enough_calls(site):
 def test_error_rate_fires_from_real_failing_calls(site):
     for _ in range(18):
         site.page(limit=5)
-    site.call(body={"wsfunction": "local_alx_report_api_get_course_progress", "moodlewsrestformat": "json",
-                    "wstoken": site.tokens[1], "limit": "abc"})
+    site.call(
+        body={
+            "wsfunction": "local_alx_report_api_get_course_progress",
+            "moodlewsrestformat": "json",
+            "wstoken": site.tokens[1],
+            "limit": "abc",
+        }
+    )
     # 1 of 19 = 5.3 %: over 5 %, but under 10 %.
     assert subjects(site, "error_rate", alert_min_calls=10, alert_error_rate_percent=5) == ["api"]
     assert subjects(site, "error_rate", alert_min_calls=10, alert_error_rate_percent=10) == []
@@ -143,17 +162,25 @@ def test_rate_limit_exceeded_fires_for_the_token_that_was_refused(db_url):
     refused = site.post(limit=1)
     assert "ratelimitexceeded" in refused.text
     [finding] = findings(site, "rate_limit_exceeded")
-    assert finding.subject.startswith("token:") and finding.data["companyid"] == 1 and finding.data["rejected"] == 1
+    assert (
+        finding.subject.startswith("token:")
+        and finding.data["companyid"] == 1
+        and finding.data["rejected"] == 1
+    )
 
 
 def test_failed_auth_fires_for_the_address_trying_bad_tokens(site):
     for i in range(9):
-        site.call(body={"wsfunction": "local_alx_report_api_get_course_progress", "wstoken": f"{i:032x}"},
-                  remote_addr=ATTACKER)
+        site.call(
+            body={"wsfunction": "local_alx_report_api_get_course_progress", "wstoken": f"{i:032x}"},
+            remote_addr=ATTACKER,
+        )
     site.page(limit=1)  # a good client is never a suspect
     assert findings(site, "failed_auth", alert_failed_auth_per_ip=10) == []
-    site.call(body={"wsfunction": "local_alx_report_api_get_course_progress", "wstoken": "f" * 32},
-              remote_addr=ATTACKER)
+    site.call(
+        body={"wsfunction": "local_alx_report_api_get_course_progress", "wstoken": "f" * 32},
+        remote_addr=ATTACKER,
+    )
     [finding] = findings(site, "failed_auth", alert_failed_auth_per_ip=10)
     assert finding.subject == f"ip:{ATTACKER}" and finding.data["failures"] == 10
 
@@ -170,6 +197,7 @@ def test_get_attempts_fire_for_the_address_using_get(site):
 
 
 # --- lifecycle ----------------------------------------------------------------------------------------
+
 
 def check(site, **settings) -> dict[str, int]:
     config = site.config.replace(**settings)

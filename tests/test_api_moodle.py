@@ -26,8 +26,21 @@ from models.plugin import ApiLog, ApiToken, Reporting, Setting, SyncStatus
 
 from .support.api_helpers import FUNCTION, NOW, build_site
 
-FIELDS = ["userid", "firstname", "lastname", "email", "username", "courseid", "coursename", "timecompleted",
-          "timecompleted_unix", "timestarted", "timestarted_unix", "percentage", "status"]
+FIELDS = [
+    "userid",
+    "firstname",
+    "lastname",
+    "email",
+    "username",
+    "courseid",
+    "coursename",
+    "timecompleted",
+    "timecompleted_unix",
+    "timestarted",
+    "timestarted_unix",
+    "percentage",
+    "status",
+]
 JSON = "application/json"
 XML = "application/xml; charset=utf-8"
 XML_HEAD = '<?xml version="1.0" encoding="UTF-8" ?>\n'
@@ -37,6 +50,7 @@ ERROR_KEYS = {"exception", "errorcode", "message"}
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
 
 def setv(site, company: int, **values) -> None:
     company_settings.set_values(company, {k: str(v) for k, v in values.items()}, actor="tests", now=site.now)
@@ -52,35 +66,62 @@ def flat(pages: list[list[dict]]) -> list[dict]:
 
 def body(site, token=None, company: int = 1, fmt: str | None = "json", **params) -> dict:
     """A form body for the endpoint (values of None are left out)."""
-    return {"wstoken": site.tokens[company] if token is None else token, "wsfunction": FUNCTION,
-            "moodlewsrestformat": fmt, **params}
+    return {
+        "wstoken": site.tokens[company] if token is None else token,
+        "wsfunction": FUNCTION,
+        "moodlewsrestformat": fmt,
+        **params,
+    }
 
 
 def live(company: int, courses=None) -> dict[tuple[int, int], tuple]:
     """The company's live reporting rows as (userid, courseid) -> what the API shows of them."""
     query = Reporting.select().where((Reporting.companyid == company) & (Reporting.is_deleted == 0))
-    return {(int(r.userid), int(r.courseid)): shown(r) for r in query
-            if courses is None or int(r.courseid) in courses}
+    return {
+        (int(r.userid), int(r.courseid)): shown(r)
+        for r in query
+        if courses is None or int(r.courseid) in courses
+    }
 
 
 def shown(r) -> tuple:
     if isinstance(r, dict):
-        return (r["firstname"], r["lastname"], r["email"], r["coursename"], r["timecompleted_unix"],
-                r["timestarted_unix"], round(float(r["percentage"]), 2), r["status"])
-    return (r.firstname, r.lastname, r.email, r.coursename, int(r.timecompleted), int(r.timestarted),
-            round(float(r.percentage), 2), r.status)
+        return (
+            r["firstname"],
+            r["lastname"],
+            r["email"],
+            r["coursename"],
+            r["timecompleted_unix"],
+            r["timestarted_unix"],
+            round(float(r["percentage"]), 2),
+            r["status"],
+        )
+    return (
+        r.firstname,
+        r.lastname,
+        r.email,
+        r.coursename,
+        int(r.timecompleted),
+        int(r.timestarted),
+        round(float(r.percentage), 2),
+        r.status,
+    )
 
 
 def status_row(site, company: int = 1, token: str | None = None):
     token = site.tokens[company] if token is None else token
-    return SyncStatus.get_or_none((SyncStatus.companyid == company)
-                                  & (SyncStatus.token_hash == tokens.hash_token(token)))
+    return SyncStatus.get_or_none(
+        (SyncStatus.companyid == company) & (SyncStatus.token_hash == tokens.hash_token(token))
+    )
 
 
 def writes_snapshot() -> tuple:
     """Everything a refused request must leave alone (the log aside)."""
-    return (sorted(Reporting.select().tuples()), sorted(SyncStatus.select().tuples()),
-            sorted(Setting.select().tuples()))
+    return (
+        sorted(Reporting.select().tuples()),
+        sorted(SyncStatus.select().tuples()),
+        sorted(Setting.select().tuples()),
+    )
 
 
 def log_count() -> int:
@@ -132,6 +173,7 @@ def parse_xml(text: str) -> list[dict]:
 
 # --- success format -----------------------------------------------------------------------------
 
+
 def _progress(b) -> None:
     b.course(12, modules=3)
     b.company_course(1, 12)
@@ -153,22 +195,43 @@ def test_json_success_fields_types_order_and_timezone(db_url):
         assert list(row) == FIELDS
         for name in ("userid", "courseid", "timecompleted_unix", "timestarted_unix"):
             assert type(row[name]) is int
-        for name in ("firstname", "lastname", "email", "username", "coursename", "timecompleted", "timestarted",
-                     "status"):
+        for name in (
+            "firstname",
+            "lastname",
+            "email",
+            "username",
+            "coursename",
+            "timecompleted",
+            "timestarted",
+            "status",
+        ):
             assert type(row[name]) is str
         assert type(row["percentage"]) in (int, float)
         for name in ("timecompleted", "timestarted"):
-            assert row[name] == "" if row[f"{name}_unix"] == 0 else re.fullmatch(
-                r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[name])
+            assert (
+                row[name] == ""
+                if row[f"{name}_unix"] == 0
+                else re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[name])
+            )
     # percentage: a JSON number with at most 2 decimals, in the raw text too
     for text in re.findall(r'"percentage":([^,}]+)', result.text):
         assert re.fullmatch(r"\d{1,3}(\.\d{1,2})?", text), text
     by_key = {(r["userid"], r["courseid"]): r for r in rows}
     assert by_key[(100, 10)] == {
-        "userid": 100, "firstname": "First100", "lastname": "Last100", "email": "user100@example.com",
-        "username": "user100", "courseid": 10, "coursename": "Course 10", "timecompleted": "",
-        "timecompleted_unix": 0, "timestarted": "2023-11-13 17:13:20",  # NOW - 1 day, in EST (UTC-5)
-        "timestarted_unix": NOW - DAY, "percentage": 50.0, "status": "in_progress"}
+        "userid": 100,
+        "firstname": "First100",
+        "lastname": "Last100",
+        "email": "user100@example.com",
+        "username": "user100",
+        "courseid": 10,
+        "coursename": "Course 10",
+        "timecompleted": "",
+        "timecompleted_unix": 0,
+        "timestarted": "2023-11-13 17:13:20",  # NOW - 1 day, in EST (UTC-5)
+        "timestarted_unix": NOW - DAY,
+        "percentage": 50.0,
+        "status": "in_progress",
+    }
     assert (by_key[(100, 12)]["percentage"], by_key[(100, 12)]["status"]) == (33.33, "in_progress")
     done = by_key[(101, 11)]
     assert (done["timecompleted"], done["timecompleted_unix"]) == ("2023-06-30 20:00:00", SUMMER)  # EDT
@@ -205,7 +268,11 @@ def test_xml_is_the_default_and_the_fallback(db_url):
         assert rows == [{k: php_string(v) for k, v in r.items()} for r in expected]
     by_key = {(int(r["userid"]), int(r["courseid"])): r for r in rows}
     assert [by_key[k]["percentage"] for k in ((100, 10), (100, 12), (101, 11), (102, 10))] == [
-        "50", "33.33", "100", "0"]  # PHP's float to string, as Moodle writes it
+        "50",
+        "33.33",
+        "100",
+        "0",
+    ]  # PHP's float to string, as Moodle writes it
     assert by_key[(101, 11)]["timecompleted"] == "2023-06-30 20:00:00"
     # A Moodle error in XML when the format is not json
     assert_error(site.call(body=body(site, token="nope", fmt=None)), "invalidtoken", "xml")
@@ -246,23 +313,36 @@ def test_query_string_and_body_are_merged_body_wins(db_url):
     setv(site, 1, sync_mode=2)
     token = site.tokens[1]
     # everything in the query string of a POST without a body
-    result = site.call(query={"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json", "limit": 2})
+    result = site.call(
+        query={"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json", "limit": 2}
+    )
     assert len(json.loads(result.text)) == 2
     # split between the two, and the body wins every clash
-    result = site.call(query={"wstoken": "bad", "wsfunction": "nope", "moodlewsrestformat": "xml", "limit": 1},
-                       body={"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json", "limit": 3})
+    result = site.call(
+        query={"wstoken": "bad", "wsfunction": "nope", "moodlewsrestformat": "xml", "limit": 1},
+        body={"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json", "limit": 3},
+    )
     assert result.headers["content-type"] == JSON and len(json.loads(result.text)) == 3
-    result = site.call(query={"wstoken": token, "limit": 4}, body={"wsfunction": FUNCTION,
-                                                                  "moodlewsrestformat": "json"})
+    result = site.call(
+        query={"wstoken": token, "limit": 4}, body={"wsfunction": FUNCTION, "moodlewsrestformat": "json"}
+    )
     assert len(json.loads(result.text)) == 4
-    assert_error(site.call(query={"wstoken": token}, body={"wstoken": "bad", "wsfunction": FUNCTION,
-                                                           "moodlewsrestformat": "json"}), "invalidtoken")
+    assert_error(
+        site.call(
+            query={"wstoken": token},
+            body={"wstoken": "bad", "wsfunction": FUNCTION, "moodlewsrestformat": "json"},
+        ),
+        "invalidtoken",
+    )
     # an empty body with a form content type is fine
-    result = site.call(query={"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json"}, body="")
+    result = site.call(
+        query={"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json"}, body=""
+    )
     assert len(json.loads(result.text)) == 10
 
 
 # --- field and course settings --------------------------------------------------------------------
+
 
 def test_field_toggles_remove_fields(db_url):
     site = build_site(db_url)
@@ -292,7 +372,9 @@ def test_course_rule_company_course_or_settings(db_url):
     # no course_<id> settings: the company's courses in company_course (course 12 is not one of 1's)
     assert set(keys(site.page())) == company1
     assert set(keys(site.page(company=2))) == {(u, k) for u in range(105, 110) for k in (10, 11)} | {
-        (105, 12), (106, 12)}
+        (105, 12),
+        (106, 12),
+    }
     # course settings replace company_course: only the courses set to 1
     setv(site, 1, course_12=1)
     assert set(keys(site.page())) == {(100, 12), (101, 12)}  # never company 2's rows of course 12
@@ -309,6 +391,7 @@ def test_course_rule_company_course_or_settings(db_url):
 
 # --- errors -------------------------------------------------------------------------------------
 
+
 def _bad_token_cases(site) -> list[tuple[str, dict, str]]:
     good = site.tokens[1]
     revoked, row = tokens.create_token(1, name="revoked", actor="tests", now=NOW)
@@ -322,16 +405,22 @@ def _bad_token_cases(site) -> list[tuple[str, dict, str]]:
         ("token in upper case", {"wstoken": good.upper()}, "invalidtoken"),
         ("token with SQL", {"wstoken": "' OR '1'='1"}, "invalidtoken"),
         ("token with SQL 2", {"wstoken": f"{good}' OR 1=1 -- "}, "invalidtoken"),
-        ("token with SQL 3", {"wstoken": "x' UNION SELECT token_hash FROM mdl_local_alx_api_tokens --"},
-         "invalidtoken"),
+        (
+            "token with SQL 3",
+            {"wstoken": "x' UNION SELECT token_hash FROM mdl_local_alx_api_tokens --"},
+            "invalidtoken",
+        ),
         ("very long token", {"wstoken": "a" * 20_000}, "invalidtoken"),
         ("129 characters", {"wstoken": "f" * 129}, "invalidtoken"),
         ("non-ASCII token", {"wstoken": "é" * 32}, "invalidtoken"),
         ("revoked token", {"wstoken": revoked}, "accessexception"),
         ("expired token", {"wstoken": expired}, "accessexception"),
         ("IP-restricted token", {"wstoken": restricted}, "accessexception"),
-        ("invalid token before unknown function", {"wstoken": "0" * 32, "wsfunction": "core_nope"},
-         "invalidtoken"),
+        (
+            "invalid token before unknown function",
+            {"wstoken": "0" * 32, "wsfunction": "core_nope"},
+            "invalidtoken",
+        ),
     ]
 
 
@@ -354,27 +443,61 @@ def _bad_request_cases() -> list[tuple[str, dict, str]]:
 
 def test_every_error_is_moodles_and_writes_only_the_log(db_url):
     site = build_site(db_url, failed_auth_limit=100_000)
-    cases = [(name, {"body": body(site, **params)}, code)
-             for name, params, code in _bad_token_cases(site) + _bad_request_cases()]
+    cases = [
+        (name, {"body": body(site, **params)}, code)
+        for name, params, code in _bad_token_cases(site) + _bad_request_cases()
+    ]
     good = body(site)
     form = "application/x-www-form-urlencoded"
     cases += [
-        ("non-UTF-8 body", {"body": b"wstoken=" + site.tokens[1].encode() + b"&wsfunction=" + FUNCTION.encode()
-                            + b"&moodlewsrestformat=json&limit=\xff\xfe"}, "invalidparameter"),
-        ("non-UTF-8 query", {"query": "moodlewsrestformat=json&limit=%FF%FE", "body": good}, "invalidparameter"),
-        ("non-UTF-8 query overridden by the body", {"query": "wsfunction=%FF%FE", "body": {**good, "limit": 1}},
-         None),
+        (
+            "non-UTF-8 body",
+            {
+                "body": b"wstoken="
+                + site.tokens[1].encode()
+                + b"&wsfunction="
+                + FUNCTION.encode()
+                + b"&moodlewsrestformat=json&limit=\xff\xfe"
+            },
+            "invalidparameter",
+        ),
+        (
+            "non-UTF-8 query",
+            {"query": "moodlewsrestformat=json&limit=%FF%FE", "body": good},
+            "invalidparameter",
+        ),
+        (
+            "non-UTF-8 query overridden by the body",
+            {"query": "wsfunction=%FF%FE", "body": {**good, "limit": 1}},
+            None,
+        ),
         # the body is not read, so only the query string can ask for JSON
-        ("oversized body", {"body": {**good, "pad": "x" * 70_000}, "query": {"moodlewsrestformat": "json"}},
-         "requesttoolarge"),
-        ("JSON content type", {"body": json.dumps(good), "content_type": "application/json",
-                               "query": {"moodlewsrestformat": "json"}}, "invalidparameter"),
-        ("text content type", {"body": "wstoken=x", "content_type": "text/plain",
-                               "query": {"moodlewsrestformat": "json"}}, "invalidparameter"),
+        (
+            "oversized body",
+            {"body": {**good, "pad": "x" * 70_000}, "query": {"moodlewsrestformat": "json"}},
+            "requesttoolarge",
+        ),
+        (
+            "JSON content type",
+            {
+                "body": json.dumps(good),
+                "content_type": "application/json",
+                "query": {"moodlewsrestformat": "json"},
+            },
+            "invalidparameter",
+        ),
+        (
+            "text content type",
+            {"body": "wstoken=x", "content_type": "text/plain", "query": {"moodlewsrestformat": "json"}},
+            "invalidparameter",
+        ),
         ("GET refused", {"method": "GET", "query": good}, "invalidrequestmethod"),
         # like PHP's $_POST, a body is read for POST only: this GET carries no token
-        ("GET with the form in a body", {"method": "GET", "query": {"moodlewsrestformat": "json"}, "body": good,
-                                         "content_type": form}, "invalidtoken"),
+        (
+            "GET with the form in a body",
+            {"method": "GET", "query": {"moodlewsrestformat": "json"}, "body": good, "content_type": form},
+            "invalidtoken",
+        ),
     ]
     site.page()  # the first pass is complete: nothing the errors do may disturb its state
     for name, request, code in cases:
@@ -413,7 +536,10 @@ def test_every_error_is_moodles_and_writes_only_the_log(db_url):
 def test_debuginfo_only_in_debug_mode(db_url):
     site = build_site(db_url, api_debug=True)
     data = assert_error(site.call(body=body(site, limit="abc")), "invalidparameter", debug=True)
-    assert data["debuginfo"] == 'Invalid external api parameter: the value is "abc", the server was expecting "int" type'
+    assert (
+        data["debuginfo"]
+        == 'Invalid external api parameter: the value is "abc", the server was expecting "int" type'
+    )
     xml = assert_error(site.call(body=body(site, fmt="xml", limit=5000)), "limittoolarge", "xml", debug=True)
     assert xml["debuginfo"] == "Requested limit (5000) exceeds maximum allowed (1000) records per request."
     token = site.tokens[1]
@@ -424,8 +550,10 @@ def test_debuginfo_only_in_debug_mode(db_url):
 def test_company_max_records_override(db_url):
     site = build_site(db_url, max_records=20)
     data = assert_error(site.call(body=body(site, limit=21)), "limittoolarge")
-    assert data["message"] == ("Requested limit is too large. Maximum allowed records per request is 20. "
-                               "Please reduce your limit parameter and try again.")
+    assert data["message"] == (
+        "Requested limit is too large. Maximum allowed records per request is 20. "
+        "Please reduce your limit parameter and try again."
+    )
     setv(site, 1, max_records=5, sync_mode=2)
     assert "is 5." in assert_error(site.call(body=body(site, limit=6)), "limittoolarge")["message"]
     assert len(site.page(limit=5)) == 5
@@ -441,29 +569,67 @@ def test_huge_offset_is_an_empty_page(db_url):
         assert site.page(offset=offset) == []
 
 
-SERVICES = {1: ("alx_report_api_custom", 1), 2: ("alx_report_api", 1), 3: ("moodle_mobile_app", 1),
-            4: ("alx_report_api", 0)}
+SERVICES = {
+    1: ("alx_report_api_custom", 1),
+    2: ("alx_report_api", 1),
+    3: ("moodle_mobile_app", 1),
+    4: ("alx_report_api", 0),
+}
 
 
 def test_moodle_issued_tokens(db_url):
     def setup(b):
-        b.insert("external_services", [dict(id=sid, name=f"Service {sid}", shortname=short, enabled=enabled,
-                                            restrictedusers=0, timecreated=NOW) for sid, (short, enabled)
-                                       in SERVICES.items()])
+        b.insert(
+            "external_services",
+            [
+                dict(
+                    id=sid,
+                    name=f"Service {sid}",
+                    shortname=short,
+                    enabled=enabled,
+                    restrictedusers=0,
+                    timecreated=NOW,
+                )
+                for sid, (short, enabled) in SERVICES.items()
+            ],
+        )
         b.user(300)  # no company at all
         b.user(301)
         b.member(2, 301)
         b.member(1, 301)  # in two companies: the lowest id wins
         b.user(302)
         b.member(1, 302, suspended=1)  # only a suspended membership
-        rows = [(1, 100, 1, 0, None, None), (2, 100, 2, 0, None, None), (3, 100, 3, 0, None, None),
-                (4, 100, 4, 0, None, None), (5, 100, 1, 1, None, None), (6, 100, 1, 0, NOW - 1, None),
-                (7, 100, 1, 0, None, "10.0.0.0/8"), (8, 300, 1, 0, None, None), (9, 301, 1, 0, None, None),
-                (10, 302, 1, 0, None, None), (11, 105, 2, 0, NOW + DAY, "127.0.0.1")]
-        b.insert("external_tokens", [dict(id=tid, token=f"{tid:032x}", tokentype=ttype, userid=uid,
-                                          externalserviceid=sid, contextid=1, creatorid=2, validuntil=until,
-                                          iprestriction=ip, timecreated=NOW - 1000)
-                                     for tid, uid, sid, ttype, until, ip in rows])
+        rows = [
+            (1, 100, 1, 0, None, None),
+            (2, 100, 2, 0, None, None),
+            (3, 100, 3, 0, None, None),
+            (4, 100, 4, 0, None, None),
+            (5, 100, 1, 1, None, None),
+            (6, 100, 1, 0, NOW - 1, None),
+            (7, 100, 1, 0, None, "10.0.0.0/8"),
+            (8, 300, 1, 0, None, None),
+            (9, 301, 1, 0, None, None),
+            (10, 302, 1, 0, None, None),
+            (11, 105, 2, 0, NOW + DAY, "127.0.0.1"),
+        ]
+        b.insert(
+            "external_tokens",
+            [
+                dict(
+                    id=tid,
+                    token=f"{tid:032x}",
+                    tokentype=ttype,
+                    userid=uid,
+                    externalserviceid=sid,
+                    contextid=1,
+                    creatorid=2,
+                    validuntil=until,
+                    iprestriction=ip,
+                    timecreated=NOW - 1000,
+                )
+                for tid, uid, sid, ttype, until, ip in rows
+            ],
+        )
 
     site = build_site(db_url, setup=setup, failed_auth_limit=1000)
     setv(site, 1, sync_mode=2)
@@ -473,8 +639,15 @@ def test_moodle_issued_tokens(db_url):
     for tid in (1, 2, 9):  # both accepted services; the owner's lowest company
         assert set(keys(site.page(f"{tid:032x}"))) == company1
     assert set(keys(site.page(f"{11:032x}"))) == company2  # valid until tomorrow, from its one address
-    for tid, code in ((3, "invalidtoken"), (4, "invalidtoken"), (5, "invalidtoken"), (6, "accessexception"),
-                      (7, "accessexception"), (8, "nocompanyassociation"), (10, "nocompanyassociation")):
+    for tid, code in (
+        (3, "invalidtoken"),
+        (4, "invalidtoken"),
+        (5, "invalidtoken"),
+        (6, "accessexception"),
+        (7, "accessexception"),
+        (8, "nocompanyassociation"),
+        (10, "nocompanyassociation"),
+    ):
         before, logs = writes_snapshot(), log_count()
         for fmt in ("json", "xml"):
             assert_error(site.call(body=body(site, token=f"{tid:032x}", fmt=fmt)), code, fmt)
@@ -563,8 +736,11 @@ def test_failed_authentications_throttled_per_ip(db_url):
     before = writes_snapshot()
     for token in (bad, site.tokens[1]):  # blocked even with a good token
         for fmt in ("json", "xml"):
-            assert_error(site.call(body=body(site, token=token, fmt=fmt), remote_addr="198.51.100.7"),
-                         "toomanyfailures", fmt)
+            assert_error(
+                site.call(body=body(site, token=token, fmt=fmt), remote_addr="198.51.100.7"),
+                "toomanyfailures",
+                fmt,
+            )
     assert writes_snapshot() == before
     assert len(json.loads(site.call(body=body(site), remote_addr="198.51.100.8").text)) == 10  # other address
     site.advance(10 * 60 + 1)
@@ -577,7 +753,9 @@ COMPANY1 = {(u, k) for u in range(100, 105) for k in (10, 11)}
 
 
 def unenrol(site, userid: int, courseid: int) -> None:
-    site.b.execute("DELETE FROM {t:user_enrolments} WHERE userid = ? AND enrolid = ?", [userid, courseid * 10])
+    site.b.execute(
+        "DELETE FROM {t:user_enrolments} WHERE userid = ? AND enrolid = ?", [userid, courseid * 10]
+    )
 
 
 def complete(site, userid: int, courseid: int, index: int = 0) -> None:
@@ -601,7 +779,11 @@ def test_auto_first_pass_full_then_exactly_the_changes(db_url):
     assert [r for r in first if r["userid"] == 100][0]["percentage"] == 0.0
     state = status_row(site)
     assert (state.pass_mode, state.last_sync_status, state.last_sync_records, state.done_at) == (
-        "", "success", 9, site.now)
+        "",
+        "success",
+        9,
+        site.now,
+    )
     # nothing changed: an incremental pass with nothing in it
     assert site.page() == []
     # a change, a new row and a revived one, and a change in company 2 only
@@ -811,6 +993,7 @@ def test_a_page_outside_any_pass_completes_nothing(db_url):
 
 # --- cache ----------------------------------------------------------------------------------------
 
+
 def test_cache_hits_and_never_stale(db_url):
     site = build_site(db_url, setup=_course12)
     setv(site, 1, sync_mode=2)
@@ -872,6 +1055,7 @@ def test_cache_across_processes_and_passes(db_url):
 
 # --- request log ----------------------------------------------------------------------------------
 
+
 def test_request_log_and_no_plain_token_in_the_database(db_url):
     site = build_site(db_url, allow_get_method=True)
     token = site.tokens[1]
@@ -880,9 +1064,19 @@ def test_request_log_and_no_plain_token_in_the_database(db_url):
     logs = log_count()
     site.call(body=body(site, limit=4), remote_addr="203.0.113.9", user_agent=agent)
     log = last_log()
-    assert (log.endpoint, log.companyid, log.token_ref, log.record_count, log.error_code, log.error_message,
-            log.ip_address, log.user_agent, log.cache_hit, log.timecreated, log.http_status) == (
-        "get_course_progress", 1, f"m:{row.id}", 4, "", None, "203.0.113.9", agent[:255], 0, NOW, 200)
+    assert (
+        log.endpoint,
+        log.companyid,
+        log.token_ref,
+        log.record_count,
+        log.error_code,
+        log.error_message,
+        log.ip_address,
+        log.user_agent,
+        log.cache_hit,
+        log.timecreated,
+        log.http_status,
+    ) == ("get_course_progress", 1, f"m:{row.id}", 4, "", None, "203.0.113.9", agent[:255], 0, NOW, 200)
     assert float(log.response_time_ms) > 0
     assert json.loads(log.additional_data) == {"request_method": "POST", "limit": 4, "offset": 0}
     # the token in the query string of a GET, an error with a token, errors without one
@@ -890,7 +1084,11 @@ def test_request_log_and_no_plain_token_in_the_database(db_url):
     assert (last_log().record_count, last_log().ip_address) == (2, "2001:db8::1")
     assert json.loads(last_log().additional_data)["request_method"] == "GET"
     site.call(body=body(site, limit=5000))
-    assert (last_log().error_code, last_log().token_ref, last_log().companyid) == ("limittoolarge", f"m:{row.id}", 1)
+    assert (last_log().error_code, last_log().token_ref, last_log().companyid) == (
+        "limittoolarge",
+        f"m:{row.id}",
+        1,
+    )
     site.call(body=body(site, token=token + "0"))
     assert (last_log().error_code, last_log().token_ref, last_log().companyid) == ("invalidtoken", "", 0)
     site.call(body=body(site, token=token[:-1]))
@@ -914,12 +1112,14 @@ def _quote(site, table: str) -> str:
 
 POOL = 8  # users per example
 COURSES = (10, 11, 12, 13)
-COMPANY = st.fixed_dictionaries({
-    "members": st.sets(st.integers(0, POOL - 1), max_size=5),
-    "suspended": st.sets(st.integers(0, POOL - 1), max_size=2),  # suspended membership rows
-    "courses": st.sets(st.sampled_from(COURSES)),  # company_course
-    "switches": st.none() | st.dictionaries(st.sampled_from(COURSES), st.integers(0, 1), min_size=1),
-})
+COMPANY = st.fixed_dictionaries(
+    {
+        "members": st.sets(st.integers(0, POOL - 1), max_size=5),
+        "suspended": st.sets(st.integers(0, POOL - 1), max_size=2),  # suspended membership rows
+        "courses": st.sets(st.sampled_from(COURSES)),  # company_course
+        "switches": st.none() | st.dictionaries(st.sampled_from(COURSES), st.integers(0, 1), min_size=1),
+    }
+)
 
 
 def _more_courses(b) -> None:
@@ -935,10 +1135,12 @@ def iso_site(db_url):
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(companies=st.lists(COMPANY, min_size=2, max_size=3),
-       enrolments=st.lists(st.sets(st.sampled_from(COURSES), max_size=3), min_size=POOL, max_size=POOL),
-       limits=st.lists(st.integers(1, 6), min_size=3, max_size=3),
-       tokens_per_company=st.integers(1, 2))
+@given(
+    companies=st.lists(COMPANY, min_size=2, max_size=3),
+    enrolments=st.lists(st.sets(st.sampled_from(COURSES), max_size=3), min_size=POOL, max_size=POOL),
+    limits=st.lists(st.integers(1, 6), min_size=3, max_size=3),
+    tokens_per_company=st.integers(1, 2),
+)
 def test_property_tenant_isolation(iso_site, companies, enrolments, limits, tokens_per_company):
     site, n = iso_site, next(iso_site.examples)
     b = site.b
@@ -960,7 +1162,7 @@ def test_property_tenant_isolation(iso_site, companies, enrolments, limits, toke
             b.member(cid, users[index])
         if spec["switches"]:
             setv(site, cid, **{f"course_{c}": v for c, v in spec["switches"].items()})
-        enabled = ({c for c, v in spec["switches"].items() if v == 1} if spec["switches"] else spec["courses"])
+        enabled = {c for c, v in spec["switches"].items() if v == 1} if spec["switches"] else spec["courses"]
         expected[cid] = {(users[i], c) for i in spec["members"] for c in enrolments[i] if c in enabled}
     site.advance(60)
     assert site.sync().status == "success"
@@ -973,12 +1175,20 @@ def test_property_tenant_isolation(iso_site, companies, enrolments, limits, toke
             assert all(r["email"] == f"user{r['userid']}@example.com" for r in got)
     # and the sites' own companies still see only theirs
     for cid in (1, 2):
-        assert set(keys(site.page(company=cid, limit=1000))) <= {(u, k) for u in range(95 + cid * 5, 100 + cid * 5)
-                                                                 for k in COURSES}
+        assert set(keys(site.page(company=cid, limit=1000))) <= {
+            (u, k) for u in range(95 + cid * 5, 100 + cid * 5) for k in COURSES
+        }
 
 
-OPS = st.lists(st.tuples(st.sampled_from(["complete", "rename", "unenrol", "enrol", "join"]),
-                         st.integers(0, 99), st.sampled_from((10, 11))), min_size=1, max_size=3)
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["complete", "rename", "unenrol", "enrol", "join"]),
+        st.integers(0, 99),
+        st.sampled_from((10, 11)),
+    ),
+    min_size=1,
+    max_size=3,
+)
 
 
 class Paging:
@@ -1019,10 +1229,14 @@ class Paging:
                 b.complete_module(uid, b.modules_of(course)[index], when=now - 1)
                 self.done[(uid, course)] = index + 1
             elif kind == "rename":
-                b.execute("UPDATE {t:user} SET firstname = ?, timemodified = ? WHERE id = ?",
-                          [f"F{uid}-{now}", now, uid])
+                b.execute(
+                    "UPDATE {t:user} SET firstname = ?, timemodified = ? WHERE id = ?",
+                    [f"F{uid}-{now}", now, uid],
+                )
             elif kind == "unenrol" and (uid, course) in self.enrolled:
-                b.execute("DELETE FROM {t:user_enrolments} WHERE userid = ? AND enrolid = ?", [uid, course * 10])
+                b.execute(
+                    "DELETE FROM {t:user_enrolments} WHERE userid = ? AND enrolid = ?", [uid, course * 10]
+                )
                 self.enrolled.discard((uid, course))
             elif kind == "enrol" and (uid, course) not in self.enrolled:
                 b.enrol(uid, course, timecreated=now - 5, role=None)  # the role assignment stayed
@@ -1044,8 +1258,12 @@ def paging_site(db_url):
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(mode=st.sampled_from([0, 1, 2]), limit=st.integers(1, 4), users=st.integers(2, 5),
-       schedule=st.lists(OPS, min_size=1, max_size=7))
+@given(
+    mode=st.sampled_from([0, 1, 2]),
+    limit=st.integers(1, 4),
+    users=st.integers(2, 5),
+    schedule=st.lists(OPS, min_size=1, max_size=7),
+)
 def test_property_paging_under_concurrent_sync(paging_site, mode, limit, users, schedule):
     """SPEC §4.1: while syncs run between pages, (a) every row live for a whole full pass is in it;
     (b) every change committed before a pass starts is delivered by that pass or an earlier one;
@@ -1097,7 +1315,12 @@ def test_property_paging_under_concurrent_sync(paging_site, mode, limit, users, 
         if full_like:  # (a)
             assert throughout <= set(delivered), ("missed by a full pass", throughout - set(delivered))
         for k in throughout:  # (b): the row as it was when the pass started, now or before
-            assert k in delivered or seen.get(k) == start[k], ("change never delivered", k, start[k], seen.get(k))
+            assert k in delivered or seen.get(k) == start[k], (
+                "change never delivered",
+                k,
+                start[k],
+                seen.get(k),
+            )
         seen.update(delivered)
         completed_start = start_tick
         change()  # between passes
@@ -1135,6 +1358,9 @@ def test_an_unexpected_error_is_answered_in_moodles_format_without_details(db_ur
     monkeypatch.setattr(site.app.context.pipeline, "moodle_page", broken)
     result = site.call(body=body(site, limit=5))
     assert result.status_code == 200
-    assert result.json == {"exception": "moodle_exception", "errorcode": "unexpectederror",
-                           "message": "Unexpected error"}
+    assert result.json == {
+        "exception": "moodle_exception",
+        "errorcode": "unexpectederror",
+        "message": "Unexpected error",
+    }
     assert "secret" not in result.text

@@ -37,7 +37,9 @@ def request(conn, method: str, path: str, body: bytes | None = None, headers: di
 
 
 def moodle_form(token: str, **params) -> bytes:
-    return urlencode({"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json", **params}).encode()
+    return urlencode(
+        {"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json", **params}
+    ).encode()
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -55,13 +57,18 @@ def test_served_endpoints_and_bad_input(served):
     token = site.tokens[1]
     conn = server.connection()
     # Moodle endpoint: POST form, success and an error, on one kept-alive connection.
-    status, headers, body = request(conn, "POST", "/webservice/rest/server.php", moodle_form(token, limit=4), FORM)
+    status, headers, body = request(
+        conn, "POST", "/webservice/rest/server.php", moodle_form(token, limit=4), FORM
+    )
     rows = json.loads(body)
     assert status == 200 and headers["content-type"] == "application/json"
     assert [(r["userid"], r["courseid"]) for r in rows] == [(100, 10), (100, 11), (101, 10), (101, 11)]
     status, _, body = request(conn, "POST", "/webservice/rest/server.php", moodle_form("0" * 32), FORM)
     assert status == 200 and json.loads(body) == {
-        "exception": "moodle_exception", "errorcode": "invalidtoken", "message": "Invalid token - token not found"}
+        "exception": "moodle_exception",
+        "errorcode": "invalidtoken",
+        "message": "Invalid token - token not found",
+    }
     # REST v1: pages followed on the same connection, with the token in each of its three places.
     seen, cursor, page = [], None, 0
     for page in range(20):
@@ -70,7 +77,9 @@ def test_served_endpoints_and_bad_input(served):
         if how == 2:
             query["api_key"] = token
         hdrs = {"Authorization": f"Bearer {token}"} if how == 0 else {"X-API-Key": token} if how == 1 else {}
-        status, headers, body = request(conn, "GET", "/api/v1/course-progress?" + urlencode(query), headers=hdrs)
+        status, headers, body = request(
+            conn, "GET", "/api/v1/course-progress?" + urlencode(query), headers=hdrs
+        )
         assert status == 200, body
         assert re.fullmatch(r"[0-9.]+ms", headers["x-response-time"])
         doc = json.loads(body)
@@ -79,8 +88,9 @@ def test_served_endpoints_and_bad_input(served):
         if cursor is None:
             break
     assert page == 3 and len(seen) == len(set(seen)) == 10
-    status, headers, body = request(conn, "GET", "/api/v1/course-progress?limit=0",
-                                    headers={"Authorization": f"Bearer {token}"})
+    status, headers, body = request(
+        conn, "GET", "/api/v1/course-progress?limit=0", headers={"Authorization": f"Bearer {token}"}
+    )
     assert status == 400 and headers["content-type"] == "application/problem+json"
     for path in ("/api/v1/health", "/healthz"):
         status, headers, body = request(conn, "GET", path)
@@ -105,20 +115,33 @@ def test_served_endpoints_and_bad_input(served):
     assert status == 200 and error_code(body) == "requesttoolarge"
     # Announced bigger than Waitress's limit: refused from the headers alone, before any body is read.
     with socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT) as s:
-        s.sendall(b"POST /webservice/rest/server.php HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2097152\r\n\r\nwstoken=")
+        s.sendall(
+            b"POST /webservice/rest/server.php HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2097152\r\n\r\nwstoken="
+        )
         assert s.recv(100).startswith(b"HTTP/1.1 413 ")
-    status, _, body = fresh("POST", "/webservice/rest/server.php", moodle_form(token) + b"&limit=\xff\xfe\xc3", FORM)
+    status, _, body = fresh(
+        "POST", "/webservice/rest/server.php", moodle_form(token) + b"&limit=\xff\xfe\xc3", FORM
+    )
     assert status == 200 and error_code(body) == "invalidparameter"
-    status, _, body = fresh("POST", "/webservice/rest/server.php", json.dumps({"wstoken": token}).encode(),
-                            {"Content-Type": "application/json"})
+    status, _, body = fresh(
+        "POST",
+        "/webservice/rest/server.php",
+        json.dumps({"wstoken": token}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 200 and error_code(body) in ("invalidparameter", "invalidtoken")
-    status, _, body = fresh("GET", "/api/v1/course-progress?" + "cursor=" + "A" * 20_000,
-                            headers={"Authorization": f"Bearer {token}"})
+    status, _, body = fresh(
+        "GET",
+        "/api/v1/course-progress?" + "cursor=" + "A" * 20_000,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert status == 400
     status, _, _ = fresh("GET", "/api/v1/course-progress?" + "x=" + "A" * 300_000)  # over the header limit
     assert status == 431
-    status, _, _ = fresh("GET", "/api/v1/course-progress?limit=%ff%fe&api_key=%c3", headers={"X-API-Key": token})
+    status, _, _ = fresh(
+        "GET", "/api/v1/course-progress?limit=%ff%fe&api_key=%c3", headers={"X-API-Key": token}
+    )
     assert status == 400
     status, _, _ = fresh("GET", "/api/v1/%ff%00/../../etc/passwd")
     assert status in (400, 404)
@@ -126,7 +149,9 @@ def test_served_endpoints_and_bad_input(served):
     assert status == 405
     # Half a request, then the connection drops: the server shrugs it off.
     with socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT) as s:
-        s.sendall(b"POST /webservice/rest/server.php HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nwstoken=")
+        s.sendall(
+            b"POST /webservice/rest/server.php HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nwstoken="
+        )
     # Still up and answering.
     assert server.alive()
     status, _, body = fresh("POST", "/webservice/rest/server.php", moodle_form(token, limit=1), FORM)
@@ -135,7 +160,9 @@ def test_served_endpoints_and_bad_input(served):
     assert server.stop() == 0  # SIGTERM is a requested stop
     logs = server.stderr
     assert "GET /api/v1/course-progress 200" in logs  # the request log is there ...
-    assert token not in logs and "api_key" not in logs and "cursor=" not in logs and "?" not in logs  # ... bare
+    assert (
+        token not in logs and "api_key" not in logs and "cursor=" not in logs and "?" not in logs
+    )  # ... bare
     assert "Traceback" not in logs
     for row in ApiLog.select():
         assert token not in " ".join(str(v) for v in row.__data__.values())
@@ -152,12 +179,21 @@ def test_concurrent_keep_alive_clients(served):
         try:
             for i in range(10):
                 if i % 2:
-                    status, _, body = request(conn, "POST", "/webservice/rest/server.php",
-                                              moodle_form(token, limit=5, offset=0), FORM)
+                    status, _, body = request(
+                        conn,
+                        "POST",
+                        "/webservice/rest/server.php",
+                        moodle_form(token, limit=5, offset=0),
+                        FORM,
+                    )
                     rows = json.loads(body)
                 else:
-                    status, _, body = request(conn, "GET", f"/api/v1/course-progress?limit={1 + n}",
-                                              headers={"Authorization": f"Bearer {token}"})
+                    status, _, body = request(
+                        conn,
+                        "GET",
+                        f"/api/v1/course-progress?limit={1 + n}",
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
                     rows = json.loads(body)["data"]
                 if status != 200:
                     errors.append(f"{status} {body[:200]!r}")

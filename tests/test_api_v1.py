@@ -51,8 +51,11 @@ def keys(data: list[dict]) -> list[tuple[int, int]]:
 
 
 def live_keys(company: int) -> set[tuple[int, int]]:
-    q = (Reporting.select(Reporting.userid, Reporting.courseid)
-         .where((Reporting.companyid == company) & (Reporting.is_deleted == 0)).tuples())
+    q = (
+        Reporting.select(Reporting.userid, Reporting.courseid)
+        .where((Reporting.companyid == company) & (Reporting.is_deleted == 0))
+        .tuples()
+    )
     return {(int(u), int(c)) for u, c in q}
 
 
@@ -126,9 +129,21 @@ def test_envelope(db_url):
     assert generated.utcoffset().total_seconds() == 0 and meta["generated_at"].endswith("Z")
     assert generated == datetime.fromtimestamp(NOW + 3661, UTC)
     row = body["data"][0]
-    assert list(row) == ["userid", "courseid", "firstname", "lastname", "email", "username", "coursename",
-                         "timecompleted", "timecompleted_unix", "timestarted", "timestarted_unix", "percentage",
-                         "status"]
+    assert list(row) == [
+        "userid",
+        "courseid",
+        "firstname",
+        "lastname",
+        "email",
+        "username",
+        "coursename",
+        "timecompleted",
+        "timecompleted_unix",
+        "timestarted",
+        "timestarted_unix",
+        "percentage",
+        "status",
+    ]
     assert row["userid"] == 100 and row["courseid"] == 10 and row["status"] == "not_started"
     # The default limit is 100; a page shorter than the limit has no next.
     meta = get(site).json["meta"]
@@ -169,8 +184,10 @@ def test_paging_while_syncs_change_data(db_url):
                     completed.add((uid, todo[0]))
                     b.complete_module(uid, todo[0], when=b.now - 10)
             else:
-                b.execute("UPDATE {t:user} SET firstname = ?, timemodified = ? WHERE id = ?",
-                          [f"Renamed{i}", b.now - 10, uid])
+                b.execute(
+                    "UPDATE {t:user} SET firstname = ?, timemodified = ? WHERE id = ?",
+                    [f"Renamed{i}", b.now - 10, uid],
+                )
         uid = next(new_uid)  # a learner appears (its key sorts after every existing one)
         b.user(uid)
         b.member(1, uid)
@@ -191,8 +208,12 @@ def test_paging_while_syncs_change_data(db_url):
     # row written since then (removals included), each once.
     feed, _ = read_all(site, limit=4, since=first["next_since"])
     high = decode_cursor(first["next_since"])["s"]
-    changed = {(int(u), int(c)) for u, c in Reporting.select(Reporting.userid, Reporting.courseid)
-               .where((Reporting.companyid == 1) & (Reporting.change_seq > high)).tuples()}
+    changed = {
+        (int(u), int(c))
+        for u, c in Reporting.select(Reporting.userid, Reporting.courseid)
+        .where((Reporting.companyid == 1) & (Reporting.change_seq > high))
+        .tuples()
+    }
     assert keys(feed) == sorted(changed) and changed
     assert {k for k, d in zip(keys(feed), feed, strict=True) if d.get("deleted")} == changed - after
 
@@ -248,7 +269,9 @@ def test_since_returns_exactly_the_changes_including_removals(db_url):
     b.enrol(101, 11, role=None)
     site.sync()
     revived = get(site, since=feed["meta"]["next_since"]).json["data"]
-    assert keys(revived) == [(101, 11)] and "deleted" not in revived[0] and revived[0]["username"] == "user101"
+    assert (
+        keys(revived) == [(101, 11)] and "deleted" not in revived[0] and revived[0]["username"] == "user101"
+    )
 
 
 def test_cursor_and_since_must_belong_together(db_url):
@@ -263,12 +286,27 @@ def test_cursor_and_since_must_belong_together(db_url):
 def test_field_and_course_filters(db_url):
     site = build_site(db_url, rate_limit=0)
     full = get(site, limit=100).json["data"]
-    company_settings.set_values(1, {"field_email": "0", "field_userid": "0", "field_courseid": "0",
-                                    "field_percentage": "0"}, actor="tests", now=NOW)
+    company_settings.set_values(
+        1,
+        {"field_email": "0", "field_userid": "0", "field_courseid": "0", "field_percentage": "0"},
+        actor="tests",
+        now=NOW,
+    )
     data = get(site, limit=100).json["data"]
     assert keys(data) == keys(full)
-    assert list(data[0]) == ["userid", "courseid", "firstname", "lastname", "username", "coursename",
-                             "timecompleted", "timecompleted_unix", "timestarted", "timestarted_unix", "status"]
+    assert list(data[0]) == [
+        "userid",
+        "courseid",
+        "firstname",
+        "lastname",
+        "username",
+        "coursename",
+        "timecompleted",
+        "timecompleted_unix",
+        "timestarted",
+        "timestarted_unix",
+        "status",
+    ]
     company_settings.set_values(1, {"course_11": "1"}, actor="tests", now=NOW)
     data = get(site, limit=100).json
     assert {c for _, c in keys(data["data"])} == {11} and data["meta"]["total"] == 5
@@ -293,8 +331,10 @@ def test_csv_has_a_header_and_the_same_rows(db_url):
     r1 = get(site, limit=6, format="csv")
     r2 = get(site, limit=6, format="csv", cursor=r1.headers["x-next-cursor"])
     assert "x-next-cursor" not in r2.headers
-    got = [tuple(map(int, row[:2])) for row in list(csv.reader(io.StringIO(r1.text)))[1:]
-           + list(csv.reader(io.StringIO(r2.text)))[1:]]
+    got = [
+        tuple(map(int, row[:2]))
+        for row in list(csv.reader(io.StringIO(r1.text)))[1:] + list(csv.reader(io.StringIO(r2.text)))[1:]
+    ]
     assert got == keys(page)
 
 
@@ -316,9 +356,21 @@ def test_limit_over_company_max_records(db_url):
 
 
 MALFORMED = [
-    "garbage!", "x", "%%%", "é", "a" * 600, cursor_of([1, 2]), cursor_of({"u": 1}), cursor_of({"u": -1, "c": 1}),
-    cursor_of({"u": 2**70, "c": 1, "s": None, "h": 1}), cursor_of({"u": True, "c": 1}), cursor_of({"s": "1"}),
-    cursor_of({"s": 2**64}), cursor_of({"u": 1.5, "c": 2}), cursor_of({"s": None}), cursor_of({"h": -5}),
+    "garbage!",
+    "x",
+    "%%%",
+    "é",
+    "a" * 600,
+    cursor_of([1, 2]),
+    cursor_of({"u": 1}),
+    cursor_of({"u": -1, "c": 1}),
+    cursor_of({"u": 2**70, "c": 1, "s": None, "h": 1}),
+    cursor_of({"u": True, "c": 1}),
+    cursor_of({"s": "1"}),
+    cursor_of({"s": 2**64}),
+    cursor_of({"u": 1.5, "c": 2}),
+    cursor_of({"s": None}),
+    cursor_of({"h": -5}),
 ]
 
 
@@ -336,8 +388,13 @@ def test_bad_format_is_400(db_url):
 
 def test_auth_errors_401_403(db_url):
     site = build_site(db_url)
-    for r in (get(site, token=False), get(site, token="0" * 32), get(site, token="x" * 200),
-              get(site, token="not a token"), site.client.simulate_get(URL, headers={"Authorization": "Basic abc"})):
+    for r in (
+        get(site, token=False),
+        get(site, token="0" * 32),
+        get(site, token="x" * 200),
+        get(site, token="not a token"),
+        site.client.simulate_get(URL, headers={"Authorization": "Basic abc"}),
+    ):
         assert_problem(r, 401, "invalidtoken")
     revoked, row = tokens.create_token(1, name="revoked", actor="tests", now=NOW)
     tokens.revoke_token(row.id, "tests", NOW)
@@ -374,8 +431,11 @@ def test_failed_authentications_are_throttled(db_url):
 
 def test_database_down_is_503(db_url, tmp_path):
     site = build_site(db_url)
-    dead = {"sqlite": f"sqlite:///{tmp_path}/missing/dir/x.sqlite3", "mysql": "mysql://u:p@127.0.0.1:9/x",
-            "postgresql": "postgresql://u:p@127.0.0.1:9/x"}[db_url.split(":")[0]]
+    dead = {
+        "sqlite": f"sqlite:///{tmp_path}/missing/dir/x.sqlite3",
+        "mysql": "mysql://u:p@127.0.0.1:9/x",
+        "postgresql": "postgresql://u:p@127.0.0.1:9/x",
+    }[db_url.split(":")[0]]
     cfg = site.app.context.config
     app = create_app(cfg, db=make_database(dead, pooled=True, max_connections=2), clock_fn=lambda: NOW)
     import falcon.testing
@@ -409,19 +469,27 @@ def test_database_error_during_a_request_is_503(db_url):
 def test_security_headers_on_every_response(db_url):
     site = build_site(db_url, rate_limit=1)
     responses = [
-        get(site), get(site),  # 200, then 429
-        get(site, company=2, limit="x"), get(site, token=False),
-        site.client.simulate_get("/api/v1/health"), site.client.simulate_get("/healthz"),
-        site.client.simulate_get("/metrics"), site.client.simulate_get("/api/v1/openapi.json"),
-        site.client.simulate_get("/api/v1/nothing-here"), site.client.simulate_post(URL),
-        site.post(), site.post(token="bad"),
+        get(site),
+        get(site),  # 200, then 429
+        get(site, company=2, limit="x"),
+        get(site, token=False),
+        site.client.simulate_get("/api/v1/health"),
+        site.client.simulate_get("/healthz"),
+        site.client.simulate_get("/metrics"),
+        site.client.simulate_get("/api/v1/openapi.json"),
+        site.client.simulate_get("/api/v1/nothing-here"),
+        site.client.simulate_post(URL),
+        site.post(),
+        site.post(token="bad"),
     ]
     statuses = {r.status_code for r in responses}
     assert {200, 400, 401, 404, 405, 429} <= statuses
     for r in responses:
         for name, value in SECURITY_HEADERS.items():
             assert r.headers.get(name) == value, (r.status, name)
-        assert "access-control-allow-origin" not in r.headers or r.headers["access-control-allow-origin"] == "*"
+        assert (
+            "access-control-allow-origin" not in r.headers or r.headers["access-control-allow-origin"] == "*"
+        )
         assert "traceback" not in r.text.lower()
 
 
@@ -454,18 +522,25 @@ def test_metrics_parse(db_url):
     r = site.client.simulate_get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4")
     families = {f.name: f for f in text_string_to_metric_families(r.text)}
-    requests = {(s.labels["endpoint"], s.labels["status"]): s.value
-                for s in families["alx_http_requests"].samples if s.name == "alx_http_requests_total"}
+    requests = {
+        (s.labels["endpoint"], s.labels["status"]): s.value
+        for s in families["alx_http_requests"].samples
+        if s.name == "alx_http_requests_total"
+    }
     assert requests[("v1_course_progress", "200")] == 2
     assert requests[("v1_course_progress", "400")] == 1
     assert requests[("v1_course_progress", "401")] == 1
     assert requests[("get_course_progress", "200")] == 1
     hist = families["alx_http_request_duration_seconds"]
     assert hist.type == "histogram"
-    buckets = [s for s in hist.samples if s.name.endswith("_bucket") and s.labels["endpoint"] == "v1_course_progress"]
+    buckets = [
+        s for s in hist.samples if s.name.endswith("_bucket") and s.labels["endpoint"] == "v1_course_progress"
+    ]
     values = [s.value for s in buckets]
     assert values == sorted(values) and buckets[-1].labels["le"] == "+Inf" and values[-1] == 4
-    count = [s for s in hist.samples if s.name.endswith("_count") and s.labels["endpoint"] == "v1_course_progress"]
+    count = [
+        s for s in hist.samples if s.name.endswith("_count") and s.labels["endpoint"] == "v1_course_progress"
+    ]
     assert count[0].value == 4
     hits = families["alx_cache_hits"].samples[0].value
     misses = families["alx_cache_misses"].samples[0].value
@@ -483,7 +558,9 @@ def test_cache_serves_a_repeat_and_a_sync_invalidates_it(db_url):
     assert get(site, limit=100).json["data"] == first["data"] and stats.hits == hits + 1
     site.clock["now"] += 600
     site.b.now = site.clock["now"]
-    site.b.execute("UPDATE {t:user} SET firstname = ?, timemodified = ? WHERE id = ?", ["Zed", site.b.now - 5, 100])
+    site.b.execute(
+        "UPDATE {t:user} SET firstname = ?, timemodified = ? WHERE id = ?", ["Zed", site.b.now - 5, 100]
+    )
     site.sync()
     fresh = get(site, limit=100).json["data"]
     assert [d["firstname"] for d in fresh if d["userid"] == 100] == ["Zed", "Zed"]
@@ -492,10 +569,20 @@ def test_cache_serves_a_repeat_and_a_sync_invalidates_it(db_url):
 # -- the direct JSON writer ------------------------------------------------------------------------------
 _text = st.text(st.characters(codec="utf-8"), max_size=30)
 _row = st.tuples(
-    st.integers(1, 2**62), st.integers(1, 2**62), _text, _text, _text, _text, _text,
-    st.one_of(st.just(0), st.integers(1, 4_102_444_800)), st.one_of(st.just(0), st.integers(1, 4_102_444_800)),
+    st.integers(1, 2**62),
+    st.integers(1, 2**62),
+    _text,
+    _text,
+    _text,
+    _text,
+    _text,
+    st.one_of(st.just(0), st.integers(1, 4_102_444_800)),
+    st.one_of(st.just(0), st.integers(1, 4_102_444_800)),
     st.one_of(st.decimals(0, 100, places=2), st.floats(0, 100), st.integers(0, 100)),
-    st.sampled_from(["completed", "in_progress", "not_started"]), st.integers(0, 10**9), st.integers(0, 1))
+    st.sampled_from(["completed", "in_progress", "not_started"]),
+    st.integers(0, 10**9),
+    st.integers(0, 1),
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -503,6 +590,8 @@ _row = st.tuples(
 def test_direct_json_writer_equals_json_dumps(rows):
     dates = DateFormatter("Europe/Paris")
     fields = tuple(f for f in FIELDS if f not in ("userid", "courseid"))
-    expected = json.dumps(render.v1_rows(dates, rows, fields), ensure_ascii=False, separators=(",", ":")).encode()
+    expected = json.dumps(
+        render.v1_rows(dates, rows, fields), ensure_ascii=False, separators=(",", ":")
+    ).encode()
     assert render.v1_json(dates, rows, fields) == expected
     json.loads(expected)

@@ -1,4 +1,4 @@
-""""Clear cache" (console Control Center): the cache table is emptied, every API process stops
+""" "Clear cache" (console Control Center): the cache table is emptied, every API process stops
 serving what it cached before, and the operator is in the audit log."""
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ from .support.api_helpers import build_site
 
 
 def _v1(site, client=None, limit=3):
-    result = (client or site.client).simulate_get("/api/v1/course-progress", params={"limit": limit},
-                                                  headers={"Authorization": f"Bearer {site.tokens[1]}"})
+    result = (client or site.client).simulate_get(
+        "/api/v1/course-progress",
+        params={"limit": limit},
+        headers={"Authorization": f"Bearer {site.tokens[1]}"},
+    )
     assert result.status_code == 200, result.text
     return result.json["data"]
 
@@ -35,9 +38,12 @@ def test_clear_cache_stops_cached_responses_in_every_api_process(db_url):
     names = _moodle_first_names(site)
     assert _moodle_first_names(site) == names and _last_hit() == 1
     # A change the data version cannot see (written behind the sync's back): only clearing shows it.
-    Reporting.update(firstname="Renamed").where((Reporting.companyid == 1)
-                                                & (Reporting.userid == first[0]["userid"])).execute()
-    Cache.insert(cache_key="k", companyid=1, cache_data="{}", timecreated=site.now, expires_at=site.now + 60).execute()
+    Reporting.update(firstname="Renamed").where(
+        (Reporting.companyid == 1) & (Reporting.userid == first[0]["userid"])
+    ).execute()
+    Cache.insert(
+        cache_key="k", companyid=1, cache_data="{}", timecreated=site.now, expires_at=site.now + 60
+    ).execute()
     assert _v1(site)[0]["firstname"] == first[0]["firstname"] and _last_hit() == 1  # stale, from the cache
 
     cleared = clear_all("ops-alice", site.now)

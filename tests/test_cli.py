@@ -21,9 +21,19 @@ from models.db import open_database
 from .support.cli_helpers import NOW, PREFIX, REPORTING, SYNC_RUNS, Alx, Peek, assert_user_error, table
 from .support.moodle_builder import MoodleBuilder
 
-PLUGIN_TABLES = {table(n) for n in ("local_alx_api_reporting", "local_alx_api_state", "local_alx_api_sync_runs",
-                                    "local_alx_api_settings", "local_alx_api_logs", "local_alx_api_alerts",
-                                    "local_alx_api_cache", "local_alx_api_sync_status")}
+PLUGIN_TABLES = {
+    table(n)
+    for n in (
+        "local_alx_api_reporting",
+        "local_alx_api_state",
+        "local_alx_api_sync_runs",
+        "local_alx_api_settings",
+        "local_alx_api_logs",
+        "local_alx_api_alerts",
+        "local_alx_api_cache",
+        "local_alx_api_sync_status",
+    )
+}
 SUMMARY_KEYS = {"created", "updated", "deleted", "unchanged", "seconds", "status", "mode"}
 # (company, user, course) keys of the `site` fixture: company 1 users in both courses, company 2 in one.
 SITE_KEYS = {(1, u, c) for u in (100, 101, 102) for c in (10, 11)} | {(2, u, 10) for u in (200, 201)}
@@ -87,10 +97,16 @@ def snapshot(url: str) -> tuple:
     with Peek(url) as peek:
         tables = peek.tables()
         rows = peek.reporting() if REPORTING in tables else {}
-        seqs = (sorted(peek.db.execute_sql(f"SELECT id, change_seq, last_updated FROM {REPORTING}").fetchall())
-                if REPORTING in tables else [])
-        runs = (sorted(peek.db.execute_sql(f"SELECT id, status, timefinished FROM {SYNC_RUNS}").fetchall())
-                if SYNC_RUNS in tables else [])
+        seqs = (
+            sorted(peek.db.execute_sql(f"SELECT id, change_seq, last_updated FROM {REPORTING}").fetchall())
+            if REPORTING in tables
+            else []
+        )
+        runs = (
+            sorted(peek.db.execute_sql(f"SELECT id, status, timefinished FROM {SYNC_RUNS}").fetchall())
+            if SYNC_RUNS in tables
+            else []
+        )
     return tables, rows, seqs, runs
 
 
@@ -142,6 +158,7 @@ def test_usage_errors_exit_2(plain, args):
 
 # --- install and check ------------------------------------------------------------------------------
 
+
 def test_install_creates_the_tables_then_says_up_to_date(site, db_url):
     first = site.ok("install")
     assert "applied" in first.stderr.lower(), first
@@ -171,7 +188,9 @@ def _assert_unhealthy(alx: Alx, table_name: str, problem: str) -> None:
     result = alx("check")
     assert result.code == 1, result
     line = next((ln for ln in result.stdout.splitlines() if table_name in ln.split()), "")
-    assert line.startswith("PROBLEM") and problem in line, f"{table_name} should be reported ({problem}):\n{result}"
+    assert line.startswith("PROBLEM") and problem in line, (
+        f"{table_name} should be reported ({problem}):\n{result}"
+    )
     assert "--repair" in result.stderr, result
     report = alx("check", "--json")
     assert report.code == 1, report
@@ -266,11 +285,17 @@ def test_install_refuses_without_moodle_tables(alx, db_url, how):
 
 # --- sync and runs ------------------------------------------------------------------------------------
 
+
 def test_first_sync_is_full_then_incremental_writes_nothing(installed, db_url):
     first = installed.json("sync", "--json")
     assert set(first) >= SUMMARY_KEYS, first
     assert (first["mode"], first["status"]) == ("full", "success")
-    assert (first["created"], first["updated"], first["deleted"], first["unchanged"]) == (len(SITE_KEYS), 0, 0, 0)
+    assert (first["created"], first["updated"], first["deleted"], first["unchanged"]) == (
+        len(SITE_KEYS),
+        0,
+        0,
+        0,
+    )
     assert isinstance(first["seconds"], float | int) and first["seconds"] >= 0
     with Peek(db_url) as peek:
         rows = peek.reporting()
@@ -330,8 +355,18 @@ def test_runs_lists_runs_with_status_and_counts(synced):
     runs = synced.json("runs", "--json")
     assert [r["mode"] for r in runs] == ["incremental", "full"], "newest first"
     for run in runs:
-        assert {"id", "status", "mode", "created", "updated", "deleted", "unchanged", "error",
-                "timestarted", "timefinished"} <= set(run), run
+        assert {
+            "id",
+            "status",
+            "mode",
+            "created",
+            "updated",
+            "deleted",
+            "unchanged",
+            "error",
+            "timestarted",
+            "timefinished",
+        } <= set(run), run
         assert run["status"] == "success" and run["error"] is None
         assert run["timestarted"] == NOW  # ALX_NOW fixes the clock
     assert runs[1]["created"] == len(SITE_KEYS) and runs[0]["unchanged"] >= 0
@@ -350,6 +385,7 @@ def test_runs_on_a_fresh_install_is_an_empty_list(installed):
 
 
 # --- the sync lock (exit 75) ---------------------------------------------------------------------------
+
 
 def test_sync_exits_75_naming_the_holder_while_another_sync_holds_the_lock(synced, db_url):
     db = open_database(db_url, PREFIX)
@@ -380,6 +416,7 @@ def test_a_stale_lock_expires(synced, db_url):
 
 
 # --- configuration -------------------------------------------------------------------------------------
+
 
 def _settings(alx: Alx, *args: str, env: dict | None = None) -> dict:
     data = alx.json(*args, "config", "--json", env=env)
@@ -456,7 +493,11 @@ def _bad_config_cases(tmp: Path) -> list[tuple[list[str], dict, list[str]]]:
         (["config"], {"ALX_MAX_RECORDS": "lots"}, ["max_records", "ALX_MAX_RECORDS", "integer"]),
         (["config"], {"ALX_RATE_LIMIT": "-1"}, ["rate_limit", "ALX_RATE_LIMIT"]),
         (["--config", str(conf / "type.toml"), "config"], {}, ["max_records", "type.toml"]),
-        (["--config", str(conf / "unknown.toml"), "config"], {}, ["max_recrods", "did you mean", "max_records"]),
+        (
+            ["--config", str(conf / "unknown.toml"), "config"],
+            {},
+            ["max_recrods", "did you mean", "max_records"],
+        ),
         (["--config", str(conf / "syntax.toml"), "config"], {}, ["invalid TOML", "syntax.toml", "line 1"]),
         (["--config", str(conf / "latin1.toml"), "config"], {}, ["latin1.toml", "UTF-8"]),
         (["--config", str(conf / "range.toml"), "sync"], {}, ["batch_size", "range.toml"]),
@@ -483,15 +524,18 @@ def test_invalid_configuration_writes_nothing(synced, db_url, tmp_path):
     conf = tmp_path / "broken.toml"
     conf.write_text("batch_size = 1\n", encoding="utf-8")
     before = snapshot(db_url)
-    for args, env in ((["sync", "--full"], {"ALX_BATCH_SIZE": "zero"}),
-                      (["--config", str(conf), "sync", "--full"], {}),
-                      (["check", "--repair"], {"ALX_MAX_SYNC_TIME": "forever"}),
-                      (["install"], {"ALX_LOCK_STALE_SECONDS": "1"})):
+    for args, env in (
+        (["sync", "--full"], {"ALX_BATCH_SIZE": "zero"}),
+        (["--config", str(conf), "sync", "--full"], {}),
+        (["check", "--repair"], {"ALX_MAX_SYNC_TIME": "forever"}),
+        (["install"], {"ALX_LOCK_STALE_SECONDS": "1"}),
+    ):
         assert_user_error(synced(*args, env=env), 78, "configuration error")
     assert snapshot(db_url) == before
 
 
 # --- bad input: databases ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("url", ["mysql://x:y@127.0.0.1:1/db", "postgresql://x:y@127.0.0.1:1/db"])
 def test_unreachable_database(plain, url):
@@ -530,8 +574,14 @@ def test_a_sqlite_path_that_does_not_exist_is_not_created(plain, tmp_path):
     typo = tmp_path / "mooodle.sqlite3"
     for path in (missing, typo):
         url = f"sqlite:///{path}"
-        for command in (["install"], ["check"], ["check", "--repair"], ["sync", "--full", "--json"], ["runs"],
-                        ["runs", "--json"]):
+        for command in (
+            ["install"],
+            ["check"],
+            ["check", "--repair"],
+            ["sync", "--full", "--json"],
+            ["runs"],
+            ["runs", "--json"],
+        ):
             result = plain("--db", url, *command)
             assert_user_error(result, 1, str(path), "not found", "alx demo")
             assert result.stdout == ""
@@ -562,9 +612,11 @@ def test_missing_moodle_tables_names_the_prefix_and_writes_nothing(alx, db_url):
 
 def test_wrong_prefix_names_it_and_writes_nothing(synced, db_url):
     before = snapshot(db_url)
-    for args, env, source in ((["--prefix", "moodle_", "sync", "--full"], {}, "--prefix"),
-                              (["sync", "--json"], {"ALX_TABLE_PREFIX": "moodle_"}, "ALX_TABLE_PREFIX"),
-                              (["--prefix", "moodle_", "runs"], {}, "--prefix")):
+    for args, env, source in (
+        (["--prefix", "moodle_", "sync", "--full"], {}, "--prefix"),
+        (["sync", "--json"], {"ALX_TABLE_PREFIX": "moodle_"}, "ALX_TABLE_PREFIX"),
+        (["--prefix", "moodle_", "runs"], {}, "--prefix"),
+    ):
         result = synced(*args, env=env)
         assert_user_error(result, 1, "'moodle_'", source, "Moodle")
     assert snapshot(db_url) == before
@@ -579,17 +631,21 @@ def test_alx_tables_not_installed(site, db_url):
 
 # --- demo ---------------------------------------------------------------------------------------------
 
+
 def test_demo_builds_the_file_syncs_prints_next_steps_and_reuses_it(plain):
     first = plain.ok("demo", "--no-tui", "--no-serve", "--size", "tiny", "--file", "demo.sqlite3")
     path = (plain.workdir / "demo.sqlite3").resolve()
     url = f"sqlite:///{path}"
     assert path.is_file()
-    assert sorted(p.name for p in plain.workdir.iterdir() if p.name.startswith("demo")) == ["demo.sqlite3"], \
+    assert sorted(p.name for p in plain.workdir.iterdir() if p.name.startswith("demo")) == ["demo.sqlite3"], (
         "no half-built or journal files left behind"
+    )
     assert "building" in first.stderr and re.search(r"full sync: [1-9]\d* created", first.stderr), first
     assert url in first.stdout, "the next steps name the database"
     for step in ("runs", "sync", "check", "config"):
-        assert re.search(rf"--db {re.escape(url)} {step}\b", first.stdout), f"next steps lack `{step}`:\n{first}"
+        assert re.search(rf"--db {re.escape(url)} {step}\b", first.stdout), (
+            f"next steps lack `{step}`:\n{first}"
+        )
 
     # The next steps work.
     demo = Alx(plain.workdir, url)
@@ -617,7 +673,9 @@ def test_demo_into_a_directory_that_does_not_exist_fails_cleanly(plain, tmp_path
     result = plain("demo", "--no-tui", "--no-serve", "--size", "tiny", "--file", str(target))
     assert_user_error(result, 1)
     error = [line for line in result.stderr.splitlines() if line.startswith("alx:")]
-    assert error and str(target.parent) in error[-1], f"the error should name the missing directory:\n{result}"
+    assert error and str(target.parent) in error[-1], (
+        f"the error should name the missing directory:\n{result}"
+    )
     assert not (tmp_path / "no").exists()
 
 
@@ -629,7 +687,6 @@ def test_demo_rejects_an_unknown_size(plain):
         assert word in result.stderr, result
     assert not (plain.workdir / "x.sqlite3").exists()
     assert not any(p.name.startswith("x.sqlite3") for p in plain.workdir.iterdir())
-
 
 
 def test_serve_on_a_port_in_use_says_so_without_a_traceback(installed):

@@ -105,12 +105,28 @@ def test_token_create_plain_prints_only_the_token_and_it_works(site):
 
 
 def test_token_create_json_and_options(site):
-    run = site("token", "create", "--company", "2", "--user", "100", "--expires-days", "30",
-               "--ip", "10.0.0.0/8, 192.0.2.7", "--json")
+    run = site(
+        "token",
+        "create",
+        "--company",
+        "2",
+        "--user",
+        "100",
+        "--expires-days",
+        "30",
+        "--ip",
+        "10.0.0.0/8, 192.0.2.7",
+        "--json",
+    )
     assert run.code == 0, run
     data = run.json()
     assert set(data) >= {"id", "token", "companyid", "company", "expires"}
-    assert (data["companyid"], data["company"], data["expires"], data["userid"]) == (2, "Globex", NOW + 30 * 86_400, 100)
+    assert (data["companyid"], data["company"], data["expires"], data["userid"]) == (
+        2,
+        "Globex",
+        NOW + 30 * 86_400,
+        100,
+    )
     assert data["iprestriction"] == "10.0.0.0/8,192.0.2.7"
     assert authenticate(data["token"], "10.1.1.1", NOW).token_ref == f"m:{data['id']}"
     assert "shown only" in run.stderr
@@ -135,8 +151,10 @@ def test_token_list_and_revoke(site):
     second = site("token", "create", "--company", "2", "--name", "drop", "--json").json()
     listed = site("token", "list", "--json")
     assert listed.code == 0
-    assert [(t["name"], t["status"], t["company"]) for t in listed.json()] == [("keep", "active", "Acme"),
-                                                                            ("drop", "active", "Globex")]
+    assert [(t["name"], t["status"], t["company"]) for t in listed.json()] == [
+        ("keep", "active", "Acme"),
+        ("drop", "active", "Globex"),
+    ]
     revoke = site("token", "revoke", str(second["id"]))
     assert revoke.code == 0 and "revoked" in revoke.stderr and revoke.stdout == "", revoke
     again = site("token", "revoke", str(second["id"]))
@@ -164,7 +182,11 @@ def test_company_show_and_set(site):
     assert shown.code == 0, shown
     data = shown.json()
     assert (data["companyid"], data["company"], data["enabled_courses"], data["course_rule"]) == (
-        1, "Acme", [10, 11], "company_course")
+        1,
+        "Acme",
+        [10, 11],
+        "company_course",
+    )
     assert data["settings"]["rate_limit"] == {"value": None, "default": True, "effective": 100}
     assert data["settings"]["field_email"] == {"value": 1, "default": True, "effective": 1}
     assert len([k for k in data["settings"] if k.startswith("field_")]) == 13
@@ -210,8 +232,9 @@ def test_company_set_refuses_and_saves_nothing(site):
     assert unknown.code == 1 and "no company with id 7" in unknown.stderr and unknown.stdout == ""
 
 
-@pytest.mark.parametrize("args", [["token"], ["token", "create"], ["company", "set", "1"], ["token", "revoke", "x"],
-                                  ["company"]])
+@pytest.mark.parametrize(
+    "args", [["token"], ["token", "create"], ["company", "set", "1"], ["token", "revoke", "x"], ["company"]]
+)
 def test_usage_errors(nodb, args):
     run = nodb(*args)
     assert run.code == 2 and "usage: alx" in run.stderr, run
@@ -226,7 +249,10 @@ def test_refuses_without_install(alx, db_url):
 def test_help_texts(nodb):
     for args, words in [
         (["token", "--help"], ["create", "list", "revoke", "SHA-256"]),
-        (["token", "create", "--help"], ["--company", "--user", "--name", "--expires-days", "--ip", "--json", "once"]),
+        (
+            ["token", "create", "--help"],
+            ["--company", "--user", "--name", "--expires-days", "--ip", "--json", "once"],
+        ),
         (["token", "list", "--help"], ["--json"]),
         (["token", "revoke", "--help"], ["ID"]),
         (["company", "show", "--help"], ["--json", "default"]),

@@ -63,6 +63,7 @@ def fault_url(own_db_server):
 
 # --- a site whose next full sync rewrites every course ------------------------------------------------
 
+
 @dataclass
 class Site:
     url: str
@@ -116,7 +117,9 @@ def _middle_row(url: str, baseline: dict) -> int:
 
 
 def _change_seq(peek: Peek) -> int:
-    return int(peek.scalar(f"SELECT value_int FROM {table('local_alx_api_state')} WHERE name = 'change_seq'") or 0)
+    return int(
+        peek.scalar(f"SELECT value_int FROM {table('local_alx_api_state')} WHERE name = 'change_seq'") or 0
+    )
 
 
 def _wait_until(condition, what: str, alive=lambda: True, poll: float = 0.01) -> None:
@@ -176,6 +179,7 @@ def assert_complete(site: Site, final: dict, env: dict | None = None) -> None:
 
 # --- connections the server dropped ------------------------------------------------------------------
 
+
 def _backend_pid(db: peewee.Database, backend: str) -> int:
     sql = "SELECT CONNECTION_ID()" if backend == "mariadb" else "SELECT pg_backend_pid()"
     return int(db.execute_sql(sql).fetchone()[0])
@@ -215,7 +219,9 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_next_statement(f
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["plain", "pooled"])
-def test_after_a_server_restart_the_same_database_object_works_again(fault_url, own_db_server, db_backend, pooled):
+def test_after_a_server_restart_the_same_database_object_works_again(
+    fault_url, own_db_server, db_backend, pooled
+):
     db = make_database(fault_url, pooled=pooled, max_connections=4)
     try:
         db.connect()
@@ -249,7 +255,9 @@ def test_connections_wait_at_most_db_lock_timeout_seconds_for_a_lock(fault_url, 
     db = make_database(fault_url, lock_timeout=7)
     with db.connection_context():
         if db_backend == "mariadb":
-            row = db.execute_sql("SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.lock_wait_timeout").fetchone()
+            row = db.execute_sql(
+                "SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.lock_wait_timeout"
+            ).fetchone()
             assert tuple(int(v) for v in row) == (7, 7)
         else:
             assert db.execute_sql("SHOW lock_timeout").fetchone()[0] == "7s"
@@ -260,6 +268,7 @@ def test_connections_wait_at_most_db_lock_timeout_seconds_for_a_lock(fault_url, 
 
 
 # --- the sync -----------------------------------------------------------------------------------------
+
 
 def test_server_killed_mid_sync_fails_cleanly_and_the_next_sync_completes(site, own_db_server):
     with Peek(site.url) as peek:
@@ -391,6 +400,7 @@ def test_a_lock_held_on_the_reporting_table_fails_the_sync_after_the_lock_timeou
 
 # --- the API ------------------------------------------------------------------------------------------
 
+
 def _request(server: Server, method: str, path: str, body: dict | None = None, headers: dict | None = None):
     conn = server.connection()
     try:
@@ -404,12 +414,18 @@ def _request(server: Server, method: str, path: str, body: dict | None = None, h
 
 
 def _moodle(server: Server, token: str):
-    return _request(server, "POST", "/webservice/rest/server.php",
-                    {"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json", "limit": 50})
+    return _request(
+        server,
+        "POST",
+        "/webservice/rest/server.php",
+        {"wstoken": token, "wsfunction": FUNCTION, "moodlewsrestformat": "json", "limit": 50},
+    )
 
 
 def _v1(server: Server, token: str):
-    return _request(server, "GET", "/api/v1/course-progress?limit=50", headers={"Authorization": f"Bearer {token}"})
+    return _request(
+        server, "GET", "/api/v1/course-progress?limit=50", headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def _assert_serving(server: Server, token: str) -> None:
@@ -422,7 +438,9 @@ def _assert_serving(server: Server, token: str) -> None:
     assert status == 200 and json.loads(body)["database"]["reachable"] is True, body
 
 
-def test_api_answers_documented_errors_while_the_server_is_down_and_recovers(fault_url, own_db_server, tmp_path):
+def test_api_answers_documented_errors_while_the_server_is_down_and_recovers(
+    fault_url, own_db_server, tmp_path
+):
     db = open_database(fault_url, PREFIX)
     with db.connection_context():
         generate(db, PREFIX, size="tiny", seed=3, now=NOW)
@@ -452,8 +470,11 @@ def test_api_answers_documented_errors_while_the_server_is_down_and_recovers(fau
             started = time.monotonic()
             status, headers, body = _moodle(server, token)
             assert status == 200, body  # Moodle answers every error with HTTP 200
-            assert json.loads(body) == {"exception": "moodle_exception", "errorcode": "servicetemporarilyunavailable",
-                                        "message": "Service temporarily unavailable, please try again later"}
+            assert json.loads(body) == {
+                "exception": "moodle_exception",
+                "errorcode": "servicetemporarilyunavailable",
+                "message": "Service temporarily unavailable, please try again later",
+            }
             status, headers, body = _v1(server, token)
             assert status == 503, body
             assert headers["Content-Type"].startswith("application/problem+json")

@@ -94,9 +94,12 @@ def test_the_readme_grants_are_enough_to_install_sync_and_serve(restricted, tmp_
     server = Server(restricted, tmp_path / "serve", threads=2)
     try:
         conn = server.connection()
-        conn.request("POST", "/webservice/rest/server.php",
-                     body=f"wstoken={token}&wsfunction={FUNCTION}&moodlewsrestformat=json",
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        conn.request(
+            "POST",
+            "/webservice/rest/server.php",
+            body=f"wstoken={token}&wsfunction={FUNCTION}&moodlewsrestformat=json",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         resp = conn.getresponse()
         rows = json.loads(resp.read())
         assert resp.status == 200 and isinstance(rows, list) and rows, rows
@@ -114,17 +117,24 @@ def test_the_readme_grants_are_enough_to_install_sync_and_serve(restricted, tmp_
     assert "warning" not in server.stderr.lower(), server.stderr  # e.g. "request log not written"
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE {user} SET lastname = 'x'",
-    "INSERT INTO {course_completions} (userid, course, timecompleted) VALUES (1, 1, 1)",
-    "DELETE FROM {role_assignments}",
-    "ALTER TABLE {user} ADD COLUMN alx_probe INT",
-    "DROP TABLE {company_users}",
-    "CREATE INDEX alx_probe ON {enrol} (courseid)",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE {user} SET lastname = 'x'",
+        "INSERT INTO {course_completions} (userid, course, timecompleted) VALUES (1, 1, 1)",
+        "DELETE FROM {role_assignments}",
+        "ALTER TABLE {user} ADD COLUMN alx_probe INT",
+        "DROP TABLE {company_users}",
+        "CREATE INDEX alx_probe ON {enrol} (courseid)",
+    ],
+)
 def test_the_readme_grants_refuse_every_write_to_moodle_tables(restricted, statement, db_backend):
-    sql = statement.format(**{name: table(name) for name in
-                              ("user", "course_completions", "role_assignments", "company_users", "enrol")})
+    sql = statement.format(
+        **{
+            name: table(name)
+            for name in ("user", "course_completions", "role_assignments", "company_users", "enrol")
+        }
+    )
     with Peek(restricted) as peek:
         before = peek.count(table("user"))
         with pytest.raises(peewee.DatabaseError) as refused:

@@ -53,17 +53,28 @@ def test_demo_runs_api_worker_and_traffic_for_the_console_then_stops_them(tmp_pa
         with urllib.request.urlopen(f"{api_url}/healthz", timeout=5) as response:
             seen["health"] = response.status
         with db.connection_context():
-            beat = wait_for(lambda: heartbeat.latest(heartbeat.WORKER, now=int(time.time())), "the worker's heartbeat")
+            beat = wait_for(
+                lambda: heartbeat.latest(heartbeat.WORKER, now=int(time.time())), "the worker's heartbeat"
+            )
             seen["worker_pid"] = beat[0]["pid"]
             seen["history_runs"] = SyncRun.select().count()
-            wait_for(lambda: ApiLog.select().where(ApiLog.user_agent.startswith("alx-demo-traffic")
-                                                   | ApiLog.user_agent.startswith("Microsoft.Data.Mashup")).count(),
-                     "demo traffic in the request log")
+            wait_for(
+                lambda: (
+                    ApiLog.select()
+                    .where(
+                        ApiLog.user_agent.startswith("alx-demo-traffic")
+                        | ApiLog.user_agent.startswith("Microsoft.Data.Mashup")
+                    )
+                    .count()
+                ),
+                "demo traffic in the request log",
+            )
         seen["api_url"], seen["log_file"] = api_url, config.log_file
         return 0
 
-    args = cli.build_parser().parse_args(["demo", "--size", "tiny", "--file", str(tmp_path / "demo.sqlite3"),
-                                          "--port", "0"])
+    args = cli.build_parser().parse_args(
+        ["demo", "--size", "tiny", "--file", str(tmp_path / "demo.sqlite3"), "--port", "0"]
+    )
     assert run_demo(args, load, lambda message: None, console=console) == 0
     assert seen["health"] == 200
     assert seen["history_runs"] > 7  # a week of seeded history plus the demo's own sync

@@ -21,8 +21,10 @@ def test_sample_config_lists_every_setting_once():
 
 
 def test_sample_config_as_shipped_changes_nothing_and_uncommented_equals_defaults(tmp_path):
-    assert load_config(config_path=SAMPLE, env={}, search_paths=[]).describe() == \
-        load_config(env={}, search_paths=[]).describe()
+    assert (
+        load_config(config_path=SAMPLE, env={}, search_paths=[]).describe()
+        == load_config(env={}, search_paths=[]).describe()
+    )
     uncommented = re.sub(r"^#(\w+ = )", r"\1", SAMPLE.read_text(), flags=re.MULTILINE)
     target = tmp_path / "alx.toml"
     target.write_text(uncommented)
@@ -30,8 +32,9 @@ def test_sample_config_as_shipped_changes_nothing_and_uncommented_equals_default
     cfg = load_config(config_path=target, env={}, search_paths=[])
     defaults = load_config(env={}, search_paths=[])
     skip = {"timezone"}  # the sample shows UTC; the default is the machine's zone
-    assert {n: v for n, v, _ in cfg.describe() if n not in skip} == \
-        {n: v for n, v, _ in defaults.describe() if n not in skip}
+    assert {n: v for n, v, _ in cfg.describe() if n not in skip} == {
+        n: v for n, v, _ in defaults.describe() if n not in skip
+    }
 
 
 def unit_directives(name: str) -> dict[str, list[str]]:
@@ -47,7 +50,9 @@ def unit_directives(name: str) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.parametrize(("unit", "command"), [("alx-worker.service", "worker"), ("alx-api.service", "serve")])
+@pytest.mark.parametrize(
+    ("unit", "command"), [("alx-worker.service", "worker"), ("alx-api.service", "serve")]
+)
 def test_systemd_units_restart_on_failure_but_not_on_configuration_errors(unit, command):
     d = unit_directives(unit)
     assert d["Service.Type"] == ["exec"]

@@ -44,14 +44,26 @@ def expected_rows(companyid: int, fields=FIELDS, include_deleted=False, courses=
     if courses is None:
         courses = {cc.courseid for cc in CompanyCourse.select().where(CompanyCourse.companyid == companyid)}
     out = []
-    for r in sorted(Reporting.select().where(Reporting.companyid == companyid), key=lambda r: (r.userid, r.courseid)):
+    for r in sorted(
+        Reporting.select().where(Reporting.companyid == companyid), key=lambda r: (r.userid, r.courseid)
+    ):
         if r.courseid not in courses or (r.is_deleted and not include_deleted):
             continue
-        full = {"userid": r.userid, "firstname": r.firstname, "lastname": r.lastname, "email": r.email,
-                "username": r.username, "courseid": r.courseid, "coursename": r.coursename,
-                "timecompleted": _date(r.timecompleted), "timecompleted_unix": r.timecompleted,
-                "timestarted": _date(r.timestarted), "timestarted_unix": r.timestarted,
-                "percentage": round(float(r.percentage), 2), "status": r.status}
+        full = {
+            "userid": r.userid,
+            "firstname": r.firstname,
+            "lastname": r.lastname,
+            "email": r.email,
+            "username": r.username,
+            "courseid": r.courseid,
+            "coursename": r.coursename,
+            "timecompleted": _date(r.timecompleted),
+            "timecompleted_unix": r.timecompleted,
+            "timestarted": _date(r.timestarted),
+            "timestarted_unix": r.timestarted,
+            "percentage": round(float(r.percentage), 2),
+            "status": r.status,
+        }
         row = {f: full[f] for f in fields}
         if include_deleted:
             row["deleted"] = int(r.is_deleted)
@@ -77,8 +89,17 @@ def test_csv_has_every_visible_row_in_key_order(site, outdir):
 
 def test_hidden_fields_and_disabled_courses_are_absent(site, outdir):
     courses = sorted({cc.courseid for cc in CompanyCourse.select().where(CompanyCourse.companyid == 1)})
-    company_settings.set_values(1, {"field_email": "0", "field_timestarted_unix": "0", f"course_{courses[0]}": "1",
-                                    **{f"course_{c}": "1" for c in courses[1:2]}}, "t", CONSOLE_NOW)
+    company_settings.set_values(
+        1,
+        {
+            "field_email": "0",
+            "field_timestarted_unix": "0",
+            f"course_{courses[0]}": "1",
+            **{f"course_{c}": "1" for c in courses[1:2]},
+        },
+        "t",
+        CONSOLE_NOW,
+    )
     target = outdir / "out.json"
     count = export.export_company(1, "json", str(target), now=CONSOLE_NOW, config=site.config)
     data = json.loads(target.read_text(encoding="utf-8"))
@@ -91,8 +112,12 @@ def test_hidden_fields_and_disabled_courses_are_absent(site, outdir):
 
 
 def test_deleted_rows_only_on_request(site):
-    victims = list(Reporting.select().where((Reporting.companyid == 2) & (Reporting.is_deleted == 0))
-                   .order_by(Reporting.id).limit(2))
+    victims = list(
+        Reporting.select()
+        .where((Reporting.companyid == 2) & (Reporting.is_deleted == 0))
+        .order_by(Reporting.id)
+        .limit(2)
+    )
     Reporting.update(is_deleted=1).where(Reporting.id.in_([v.id for v in victims])).execute()
     out = io.StringIO()
     count = export.export_company(2, "csv", out, now=CONSOLE_NOW, config=site.config)
@@ -118,13 +143,17 @@ def test_xlsx_opens_with_openpyxl(site, outdir):
     expected = expected_rows(1, fields)
     assert values[0] == fields
     assert count == len(values) - 1 == len(expected)
-    assert [dict(zip(fields, (("" if v is None else v) for v in row), strict=True)) for row in values[1:]] == expected
+    assert [
+        dict(zip(fields, (("" if v is None else v) for v in row), strict=True)) for row in values[1:]
+    ] == expected
     workbook.close()
 
 
 def test_json_empty_is_a_valid_list(site, outdir):
     courses = {cc.courseid for cc in CompanyCourse.select().where(CompanyCourse.companyid == 3)}
-    company_settings.set_values(3, {f"course_{c}": "0" for c in courses}, "t", CONSOLE_NOW)  # every course off
+    company_settings.set_values(
+        3, {f"course_{c}": "0" for c in courses}, "t", CONSOLE_NOW
+    )  # every course off
     target = outdir / "empty.json"
     assert export.export_company(3, "json", target, now=CONSOLE_NOW, config=site.config) == 0
     assert json.loads(target.read_text()) == []
@@ -138,7 +167,9 @@ def test_a_failed_export_leaves_no_file_and_keeps_the_old_one(site, outdir):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        export.export_company(1, "csv", target, now=CONSOLE_NOW, config=site.config, chunk_rows=5, progress=boom)
+        export.export_company(
+            1, "csv", target, now=CONSOLE_NOW, config=site.config, chunk_rows=5, progress=boom
+        )
     assert target.read_text() == "previous export\n"
     assert sorted(p.name for p in outdir.iterdir()) == ["out.csv"]
 
@@ -157,8 +188,9 @@ def test_errors_are_clear(site, outdir):
 
 def test_progress_and_browse_pages(site):
     seen = []
-    export.export_company(1, "json", io.StringIO(), now=CONSOLE_NOW, config=site.config, chunk_rows=10,
-                          progress=seen.append)
+    export.export_company(
+        1, "json", io.StringIO(), now=CONSOLE_NOW, config=site.config, chunk_rows=10, progress=seen.append
+    )
     total = len(expected_rows(1))
     assert seen == [min(n, total) for n in range(10, total + 10, 10)]
     # Keyset pages cover every row once.
@@ -175,4 +207,7 @@ def test_progress_and_browse_pages(site):
 
 def test_default_filename_uses_the_local_date():
     assert export.default_filename(3, "xlsx", CONSOLE_NOW, "UTC") == "alx-company-3-20260302.xlsx"
-    assert export.default_filename(3, "csv", CONSOLE_NOW - 11 * 3600, "Pacific/Auckland") == "alx-company-3-20260302.csv"
+    assert (
+        export.default_filename(3, "csv", CONSOLE_NOW - 11 * 3600, "Pacific/Auckland")
+        == "alx-company-3-20260302.csv"
+    )

@@ -22,8 +22,19 @@ from models.plugin import ApiLog, ApiToken, Reporting, SyncRun, SyncStatus
 
 NOW = 1_772_445_600  # 2026-03-02 10:00:00 UTC
 HOUR, DAY = 3600, 86_400
-CODES = ("", "", "", "", "", "", "invalidtoken", "accessexception", "ratelimitexceeded", "invalidparameter",
-         "toomanyfailures")
+CODES = (
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "invalidtoken",
+    "accessexception",
+    "ratelimitexceeded",
+    "invalidparameter",
+    "toomanyfailures",
+)
 IPS = ("10.0.0.1", "10.0.0.2", "203.0.113.9", "198.51.100.4")
 
 
@@ -33,15 +44,25 @@ def _log_rows(seed: int = 1, n: int = 400) -> list[dict]:
     for _ in range(n):
         code = rng.choice(CODES)
         company = 0 if code in ("invalidtoken", "toomanyfailures") else rng.choice((1, 2, 3))
-        rows.append({
-            "timecreated": rng.randint(NOW - 3 * DAY, NOW + HOUR), "companyid": company,
-            "token_ref": "" if company == 0 else f"m:{company}" if rng.random() < 0.8 else f"w:{company + 10}",
-            "endpoint": rng.choice(("get_course_progress", "v1_course_progress")), "ip_address": rng.choice(IPS),
-            "error_code": code, "cache_hit": int(code == "" and rng.random() < 0.6),
-            "record_count": 0 if code else rng.choice((0, 5, 100)),
-            "response_time_ms": round(rng.uniform(0.5, 900), 2), "http_status": 200 if not code else 400,
-            "error_message": f"msg {code}" if code else None,
-        })
+        rows.append(
+            {
+                "timecreated": rng.randint(NOW - 3 * DAY, NOW + HOUR),
+                "companyid": company,
+                "token_ref": ""
+                if company == 0
+                else f"m:{company}"
+                if rng.random() < 0.8
+                else f"w:{company + 10}",
+                "endpoint": rng.choice(("get_course_progress", "v1_course_progress")),
+                "ip_address": rng.choice(IPS),
+                "error_code": code,
+                "cache_hit": int(code == "" and rng.random() < 0.6),
+                "record_count": 0 if code else rng.choice((0, 5, 100)),
+                "response_time_ms": round(rng.uniform(0.5, 900), 2),
+                "http_status": 200 if not code else 400,
+                "error_message": f"msg {code}" if code else None,
+            }
+        )
     # Exactly on the edges of the windows used below.
     for when in (NOW - DAY, NOW, NOW + 1):
         rows.append({**rows[0], "timecreated": when})
@@ -53,17 +74,28 @@ def logs(moodle):
     for cid, name in ((1, "Alpha"), (2, "Beta"), (3, "Gamma")):
         moodle.company(cid, name=name)
     for cid in (1, 2, 3):
-        ApiToken.insert(id=cid, token_hash=f"{cid:064x}", name=f"token {cid}", companyid=cid, timecreated=NOW).execute()
+        ApiToken.insert(
+            id=cid, token_hash=f"{cid:064x}", name=f"token {cid}", companyid=cid, timecreated=NOW
+        ).execute()
     rows = _log_rows()
     ApiLog.insert_many(rows).execute()
     return rows
 
 
 def _in(rows, since, until, companyid=None):
-    return [r for r in rows if since <= r["timecreated"] < until and (companyid is None or r["companyid"] == companyid)]
+    return [
+        r
+        for r in rows
+        if since <= r["timecreated"] < until and (companyid is None or r["companyid"] == companyid)
+    ]
 
 
-WINDOWS = [(NOW - DAY, NOW), (NOW - DAY, NOW + 1), (NOW - 3 * DAY, NOW + 2 * HOUR), (NOW + 5 * HOUR, NOW + 6 * HOUR)]
+WINDOWS = [
+    (NOW - DAY, NOW),
+    (NOW - DAY, NOW + 1),
+    (NOW - 3 * DAY, NOW + 2 * HOUR),
+    (NOW + 5 * HOUR, NOW + 6 * HOUR),
+]
 
 
 @pytest.mark.parametrize("window", WINDOWS)
@@ -78,7 +110,9 @@ def test_api_window_equals_the_log(logs, window, companyid):
     assert (got.calls, got.errors, got.cache_hits) == (len(rows), len(errors), hits)
     assert got.records == sum(r["record_count"] for r in rows)
     if rows:
-        assert got.avg_response_ms == pytest.approx(sum(r["response_time_ms"] for r in rows) / len(rows), abs=0.01)
+        assert got.avg_response_ms == pytest.approx(
+            sum(r["response_time_ms"] for r in rows) / len(rows), abs=0.01
+        )
         assert got.error_rate == pytest.approx(100 * len(errors) / len(rows), abs=0.01)
         assert got.success_rate == pytest.approx(100 - 100 * len(errors) / len(rows), abs=0.01)
     else:
@@ -101,8 +135,16 @@ def test_calls_by_company_and_top_consumers(logs):
         e["records"] += r["record_count"]
         e["hits"] += r["cache_hit"]
         e["last"] = max(e["last"], r["timecreated"])
-    assert {c.companyid: {"calls": c.calls, "errors": c.errors, "records": c.records, "hits": c.cache_hits,
-                          "last": c.last_call} for c in got} == expected
+    assert {
+        c.companyid: {
+            "calls": c.calls,
+            "errors": c.errors,
+            "records": c.records,
+            "hits": c.cache_hits,
+            "last": c.last_call,
+        }
+        for c in got
+    } == expected
     assert [c.calls for c in got] == sorted((e["calls"] for e in expected.values()), reverse=True)
     assert {c.companyid: c.company for c in got} == {0: "(none)", 1: "Alpha", 2: "Beta", 3: "Gamma"}
     top = monitor.calls_by_company(since, until, limit=2)
@@ -149,14 +191,19 @@ def test_hourly_series_and_p95(logs):
         assert point.calls == len(rows)
         assert point.errors == sum(bool(r["error_code"]) for r in rows)
         if rows:
-            assert point.avg_response_ms == pytest.approx(sum(r["response_time_ms"] for r in rows) / len(rows),
-                                                          abs=0.01)
+            assert point.avg_response_ms == pytest.approx(
+                sum(r["response_time_ms"] for r in rows) / len(rows), abs=0.01
+            )
         else:
             assert point.avg_response_ms is None
     rows = _in(logs, since, until)
     times = sorted(r["response_time_ms"] for r in rows)
-    assert monitor.response_percentile(since, until, 95) == pytest.approx(times[math.ceil(0.95 * len(times)) - 1])
-    assert monitor.response_percentile(since, until, 50) == pytest.approx(times[math.ceil(0.5 * len(times)) - 1])
+    assert monitor.response_percentile(since, until, 95) == pytest.approx(
+        times[math.ceil(0.95 * len(times)) - 1]
+    )
+    assert monitor.response_percentile(since, until, 50) == pytest.approx(
+        times[math.ceil(0.5 * len(times)) - 1]
+    )
     assert monitor.response_percentile(NOW + 9 * DAY, NOW + 10 * DAY) is None
 
 
@@ -170,8 +217,9 @@ def test_recent_errors_and_errors_by_code(logs):
     for r in rows:
         by_code[r["error_code"]] = by_code.get(r["error_code"], 0) + 1
     assert monitor.errors_by_code(since, until) == by_code
-    assert monitor.distinct_tokens(since, until) == len({r["token_ref"] for r in _in(logs, since, until)
-                                                          if r["token_ref"]})
+    assert monitor.distinct_tokens(since, until) == len(
+        {r["token_ref"] for r in _in(logs, since, until) if r["token_ref"]}
+    )
 
 
 def test_sync_runs_by_local_day_across_a_dst_change(moodle):
@@ -183,24 +231,37 @@ def test_sync_runs_by_local_day_across_a_dst_change(moodle):
     runs = []
     for _ in range(300):
         when = rng.randint(start - DAY, end + DAY)
-        runs.append({"mode": "incremental", "status": rng.choice(("success", "success", "failed", "partial")),
-                     "timestarted": when})
+        runs.append(
+            {
+                "mode": "incremental",
+                "status": rng.choice(("success", "success", "failed", "partial")),
+                "timestarted": when,
+            }
+        )
     # Right at local midnights (either side) and the DST gap.
     for day in (27, 28, 29, 30):
         midnight = int(datetime(2026, 3, day, tzinfo=zone).timestamp())
-        runs += [{"mode": "full", "status": "success", "timestarted": midnight},
-                 {"mode": "full", "status": "failed", "timestarted": midnight - 1}]
+        runs += [
+            {"mode": "full", "status": "success", "timestarted": midnight},
+            {"mode": "full", "status": "failed", "timestarted": midnight - 1},
+        ]
     SyncRun.insert_many(runs).execute()
     got = monitor.sync_runs_by_day(start, end, tz)
     expected = {}
     for r in runs:
         if start <= r["timestarted"] < end:
             day = datetime.fromtimestamp(r["timestarted"], zone).strftime("%Y-%m-%d")
-            expected.setdefault(day, {"success": 0, "failed": 0, "partial": 0, "running": 0})[r["status"]] += 1
+            expected.setdefault(day, {"success": 0, "failed": 0, "partial": 0, "running": 0})[
+                r["status"]
+            ] += 1
     assert [d.day for d in got] == [f"2026-03-{d}" for d in range(26, 32)] + ["2026-04-01"]
     for d in got:
-        assert {"success": d.success, "failed": d.failed, "partial": d.partial, "running": d.running} == \
-            expected.get(d.day, {"success": 0, "failed": 0, "partial": 0, "running": 0})
+        assert {
+            "success": d.success,
+            "failed": d.failed,
+            "partial": d.partial,
+            "running": d.running,
+        } == expected.get(d.day, {"success": 0, "failed": 0, "partial": 0, "running": 0})
         assert d.day_start == int(datetime.strptime(d.day, "%Y-%m-%d").replace(tzinfo=zone).timestamp())
     assert got[3].day == "2026-03-29" and got[4].day_start - got[3].day_start == 23 * HOUR
 
@@ -208,10 +269,12 @@ def test_sync_runs_by_local_day_across_a_dst_change(moodle):
 def test_last_and_next_sync_and_failure_streak(moodle):
     assert monitor.last_run() is None
     assert monitor.next_sync(NOW, 1, 24) == monitor.NextSync(NOW, "full")
-    for run in ({"mode": "full", "status": "success", "timestarted": NOW - 30 * HOUR, "created": 5},
-                {"mode": "incremental", "status": "success", "timestarted": NOW - 3 * HOUR, "updated": 2},
-                {"mode": "incremental", "status": "failed", "timestarted": NOW - 2 * HOUR, "error": "boom"},
-                {"mode": "incremental", "status": "failed", "timestarted": NOW - HOUR, "error": "boom again"}):
+    for run in (
+        {"mode": "full", "status": "success", "timestarted": NOW - 30 * HOUR, "created": 5},
+        {"mode": "incremental", "status": "success", "timestarted": NOW - 3 * HOUR, "updated": 2},
+        {"mode": "incremental", "status": "failed", "timestarted": NOW - 2 * HOUR, "error": "boom"},
+        {"mode": "incremental", "status": "failed", "timestarted": NOW - HOUR, "error": "boom again"},
+    ):
         SyncRun.insert(**run).execute()
     last = monitor.last_run()
     assert (last.status, last.timestarted, last.error) == ("failed", NOW - HOUR, "boom again")
@@ -223,7 +286,9 @@ def test_last_and_next_sync_and_failure_streak(moodle):
     # Fractions of an hour count (the demo's worker syncs every 30 s).
     assert monitor.next_sync(NOW, 30 / 3600, 48) == monitor.NextSync(NOW - HOUR + 30, "incremental")
     # A live worker says when it plans its next sync: that wins over the estimate.
-    heartbeat.beat(heartbeat.WORKER, NOW - 5, {"job": "idle", "next": {"sync": NOW + 42.5, "alerts": NOW + 7}})
+    heartbeat.beat(
+        heartbeat.WORKER, NOW - 5, {"job": "idle", "next": {"sync": NOW + 42.5, "alerts": NOW + 7}}
+    )
     assert monitor.next_sync(NOW, 2, 48) == monitor.NextSync(NOW + 42, "incremental")
     # A stale heartbeat (the worker died) is ignored.
     heartbeat.beat(heartbeat.WORKER, NOW - 3600, {"job": "idle", "next": {"sync": NOW + 42.5}})
@@ -236,16 +301,40 @@ def test_company_sync_table(moodle):
     rows = []
     for i in range(30):
         cid = 1 if i < 20 else 2
-        rows.append({"companyid": cid, "userid": 100 + i, "courseid": 7, "is_deleted": int(i % 7 == 0),
-                     "last_updated": NOW - 1000 + i * 10, "change_seq": i + 1})
-    rows.append({"companyid": 9, "userid": 1, "courseid": 7, "is_deleted": 0, "last_updated": NOW, "change_seq": 99})
+        rows.append(
+            {
+                "companyid": cid,
+                "userid": 100 + i,
+                "courseid": 7,
+                "is_deleted": int(i % 7 == 0),
+                "last_updated": NOW - 1000 + i * 10,
+                "change_seq": i + 1,
+            }
+        )
+    rows.append(
+        {"companyid": 9, "userid": 1, "courseid": 7, "is_deleted": 0, "last_updated": NOW, "change_seq": 99}
+    )
     Reporting.insert_many(rows).execute()
-    SyncStatus.insert_many([
-        {"companyid": 1, "token_hash": "a", "last_sync_timestamp": NOW - 50, "done_at": NOW - 50,
-         "last_sync_status": "success", "last_sync_records": 17},
-        {"companyid": 1, "token_hash": "b", "last_sync_timestamp": NOW - 500, "done_at": NOW - 400,
-         "last_sync_status": "failed", "last_sync_records": 3},
-    ]).execute()
+    SyncStatus.insert_many(
+        [
+            {
+                "companyid": 1,
+                "token_hash": "a",
+                "last_sync_timestamp": NOW - 50,
+                "done_at": NOW - 50,
+                "last_sync_status": "success",
+                "last_sync_records": 17,
+            },
+            {
+                "companyid": 1,
+                "token_hash": "b",
+                "last_sync_timestamp": NOW - 500,
+                "done_at": NOW - 400,
+                "last_sync_status": "failed",
+                "last_sync_records": 3,
+            },
+        ]
+    ).execute()
     table = {c.companyid: c for c in monitor.company_sync_table()}
     for cid in (1, 2, 9):
         mine = [r for r in rows if r["companyid"] == cid]
@@ -253,8 +342,12 @@ def test_company_sync_table(moodle):
         assert c.rows == sum(1 for r in mine if not r["is_deleted"])
         assert c.removed == sum(1 for r in mine if r["is_deleted"])
         assert c.last_change == max(r["last_updated"] for r in mine)
-    assert (table[1].tokens, table[1].last_pass, table[1].pass_status, table[1].pass_records) == \
-        (2, NOW - 50, "success", 17)
+    assert (table[1].tokens, table[1].last_pass, table[1].pass_status, table[1].pass_records) == (
+        2,
+        NOW - 50,
+        "success",
+        17,
+    )
     assert (table[2].tokens, table[2].last_pass, table[2].pass_status) == (0, 0, "")
     assert (table[1].company, table[9].company) == ("Alpha", "")
 
@@ -264,8 +357,12 @@ def test_overview_counts_today_in_the_configured_zone(logs):
     zone = ZoneInfo("America/New_York")
     local = datetime.fromtimestamp(NOW, zone)
     midnight = int(local.replace(hour=0, minute=0, second=0).timestamp())
-    Reporting.insert_many([{"companyid": 1, "userid": 1, "courseid": 1, "is_deleted": 0},
-                           {"companyid": 3, "userid": 1, "courseid": 1, "is_deleted": 1}]).execute()
+    Reporting.insert_many(
+        [
+            {"companyid": 1, "userid": 1, "courseid": 1, "is_deleted": 0},
+            {"companyid": 3, "userid": 1, "courseid": 1, "is_deleted": 1},
+        ]
+    ).execute()
     ApiToken.update(revoked_at=NOW - 5).where(ApiToken.id == 2).execute()
     ApiToken.update(expires_at=NOW - 5).where(ApiToken.id == 3).execute()
     raise_alert("sync_failed", "high", "sync", "x", None, now=NOW, cooldown_seconds=0)
@@ -295,7 +392,10 @@ def test_panes_agree_with_the_window_functions(logs):
     assert sec.suspicious == [i for i in by_ip if i.failures > 3]
     assert sec.violation_count == sum(v.count for v in monitor.rate_limit_violations(NOW + 1 - DAY, NOW + 1))
     auto = monitor.autosync(NOW, config)
-    assert [d.day for d in auto.days] == [f"2026-02-{d}" for d in range(24, 29)] + ["2026-03-01", "2026-03-02"]
+    assert [d.day for d in auto.days] == [f"2026-02-{d}" for d in range(24, 29)] + [
+        "2026-03-01",
+        "2026-03-02",
+    ]
 
 
 def test_seed_history_is_deterministic(moodle):

@@ -24,7 +24,9 @@ from .support.cli_helpers import Alx
 from .support.dbservers import free_port
 
 # The authenticated sink runs without TLS (loopback only); aiosmtpd warns about exactly that.
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS", "ignore:Session.login_data")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Requiring AUTH while not requiring TLS", "ignore:Session.login_data"
+)
 
 NOW = 1_700_000_000
 PASSWORD = "s3cret-smtp-pw"
@@ -49,8 +51,11 @@ class SmtpSink:
                 sink.logins.append(auth_data.login.decode())
             return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535 itself
 
-        kwargs = {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True} \
-            if require_auth else {}
+        kwargs = (
+            {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True}
+            if require_auth
+            else {}
+        )
         self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
 
@@ -111,16 +116,28 @@ def hook():
 def config_for(smtp: SmtpSink | None = None, hook: Webhook | None = None, **extra):
     settings = {"alert_threshold": "medium", **extra}
     if smtp is not None:
-        settings.update(smtp_host="127.0.0.1", smtp_port=smtp.port, alert_emails="ops@example.com,bi@example.com",
-                        smtp_from="alx@example.com")
+        settings.update(
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            alert_emails="ops@example.com,bi@example.com",
+            smtp_from="alx@example.com",
+        )
     if hook is not None:
         settings["alert_webhook_url"] = hook.url
     return load_config(flags=settings, env={}, search_paths=[])
 
 
 def raise_one(severity: str = "high", subject: str = "sync", now: int = NOW) -> int:
-    raised = alerts.raise_alert("sync_failed", severity, subject, "The last sync failed: boom", {"run_id": 7},
-                                now=now, cooldown_seconds=3600, threshold="medium")
+    raised = alerts.raise_alert(
+        "sync_failed",
+        severity,
+        subject,
+        "The last sync failed: boom",
+        {"run_id": 7},
+        now=now,
+        cooldown_seconds=3600,
+        threshold="medium",
+    )
     assert raised.outcome == "created"
     return raised.alert_id
 
@@ -141,7 +158,11 @@ def test_each_alert_reaches_every_channel_once(moodle, smtp, hook):
     assert hook.posts[0]["alert"]["data"] == {"run_id": 7}
     for alert_id in (first, second):
         row = Alert.get_by_id(alert_id)
-        assert (row.delivery_status, row.delivered_channels, row.delivery_attempts) == ("delivered", "email,webhook", 1)
+        assert (row.delivery_status, row.delivered_channels, row.delivery_attempts) == (
+            "delivered",
+            "email,webhook",
+            1,
+        )
 
 
 def test_a_failed_channel_is_retried_later_and_only_that_channel(moodle, smtp, hook):
@@ -161,17 +182,33 @@ def test_a_failed_channel_is_retried_later_and_only_that_channel(moodle, smtp, h
     # Due: only the webhook is tried again; it fails once more and backs off further.
     assert notify.deliver_pending(config, first_retry)["failed"] == 1
     row = Alert.get_by_id(alert_id)
-    assert row.next_delivery_at == first_retry + notify.backoff_seconds(2) > first_retry + notify.backoff_seconds(1)
+    assert (
+        row.next_delivery_at
+        == first_retry + notify.backoff_seconds(2)
+        > first_retry + notify.backoff_seconds(1)
+    )
     assert notify.deliver_pending(config, row.next_delivery_at)["delivered"] == 1
     row = Alert.get_by_id(alert_id)
-    assert (row.delivery_status, row.delivered_channels, row.delivery_attempts) == ("delivered", "email,webhook", 3)
+    assert (row.delivery_status, row.delivered_channels, row.delivery_attempts) == (
+        "delivered",
+        "email,webhook",
+        3,
+    )
     assert len(smtp.messages) == 1 and len(hook.posts) == 1
 
 
 def test_alerts_below_the_threshold_are_kept_but_not_sent(moodle, smtp):
     config = config_for(smtp, alert_threshold="high")
-    low = alerts.raise_alert("cache_hit_rate", "medium", "api", "cache is cold", None, now=NOW,
-                             cooldown_seconds=3600, threshold=config.alert_threshold)
+    low = alerts.raise_alert(
+        "cache_hit_rate",
+        "medium",
+        "api",
+        "cache is cold",
+        None,
+        now=NOW,
+        cooldown_seconds=3600,
+        threshold=config.alert_threshold,
+    )
     notify.deliver_pending(config, NOW)
     assert smtp.messages == []
     assert Alert.get_by_id(low.alert_id).delivery_status == "skipped"
@@ -207,7 +244,9 @@ def test_concurrent_deliverers_send_each_alert_once(moodle, smtp, db_backend):
     assert {Alert.get_by_id(i).delivery_status for i in ids} == {"delivered"}
 
 
-def test_smtp_login_uses_the_systemd_credential_and_never_logs_the_password(moodle, tmp_path, monkeypatch, caplog):
+def test_smtp_login_uses_the_systemd_credential_and_never_logs_the_password(
+    moodle, tmp_path, monkeypatch, caplog
+):
     (tmp_path / "smtp_password").write_text(PASSWORD + "\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     with SmtpSink(require_auth=True) as sink:
@@ -241,18 +280,29 @@ def test_send_test_alert_reports_each_channel_and_is_audited(moodle, smtp):
     test_alert = Alert.get(Alert.alert_type == "test")
     assert test_alert.resolved == 1 and test_alert.resolved_by == "ops-anna"
     audit = Audit.get(Audit.action == "alert.test")
-    assert audit.actor == "ops-anna" and json.loads(audit.details)["channels"] == {"email": "ok", "webhook": "failed"}
+    assert audit.actor == "ops-anna" and json.loads(audit.details)["channels"] == {
+        "email": "ok",
+        "webhook": "failed",
+    }
 
 
 def test_cli_alerts_test_and_list(moodle, db_url, smtp, hook, tmp_path):
-    alx = Alx(tmp_path, db_url, ALX_SMTP_HOST="127.0.0.1", ALX_SMTP_PORT=smtp.port,
-              ALX_ALERT_EMAILS="ops@example.com", ALX_ALERT_WEBHOOK_URL=hook.url)
+    alx = Alx(
+        tmp_path,
+        db_url,
+        ALX_SMTP_HOST="127.0.0.1",
+        ALX_SMTP_PORT=smtp.port,
+        ALX_ALERT_EMAILS="ops@example.com",
+        ALX_ALERT_WEBHOOK_URL=hook.url,
+    )
     result = alx("alerts", "test")
     assert result.code == 0, result
     assert "email    ok" in result.stderr and "webhook  ok" in result.stderr
     assert len(smtp.messages) == 1 and len(hook.posts) == 1
     listed = alx.json("alerts", "list", "--json")
-    assert [(a["alert_type"], a["resolved"], a["delivery_status"]) for a in listed] == [("test", True, "delivered")]
+    assert [(a["alert_type"], a["resolved"], a["delivery_status"]) for a in listed] == [
+        ("test", True, "delivered")
+    ]
 
     no_channels = Alx(tmp_path, db_url)("alerts", "test")
     assert no_channels.code == 1 and "no delivery channel configured" in no_channels.stderr

@@ -77,7 +77,9 @@ def test_documented_parameters_are_what_the_resource_reads(site, monkeypatch):
     documented = {p["name"] for p in op["parameters"] if p["in"] == "query"}
     schemes = doc["components"]["securitySchemes"]
     auth_query = {s["name"] for s in schemes.values() if s["type"] == "apiKey" and s["in"] == "query"}
-    auth_headers = {s["name"].lower() for s in schemes.values() if s["type"] == "apiKey" and s["in"] == "header"}
+    auth_headers = {
+        s["name"].lower() for s in schemes.values() if s["type"] == "apiKey" and s["in"] == "header"
+    }
     auth_headers |= {"authorization"} if any(s["type"] == "http" for s in schemes.values()) else set()
 
     read_params: set[str] = set()
@@ -97,10 +99,16 @@ def test_documented_parameters_are_what_the_resource_reads(site, monkeypatch):
     token = site.tokens[1]
     client = site.client
     first = client.simulate_get("/api/v1/course-progress", params={"api_key": token, "limit": 3}).json["meta"]
-    client.simulate_get("/api/v1/course-progress", params={"limit": 3, "cursor": first["next"], "format": "csv"},
-                        headers={"X-API-Key": token})
-    client.simulate_get("/api/v1/course-progress", params={"since": first["next_since"]},
-                        headers={"Authorization": f"Bearer {token}"})
+    client.simulate_get(
+        "/api/v1/course-progress",
+        params={"limit": 3, "cursor": first["next"], "format": "csv"},
+        headers={"X-API-Key": token},
+    )
+    client.simulate_get(
+        "/api/v1/course-progress",
+        params={"since": first["next_since"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     for name in read_params:
         assert name in documented | auth_query, f"the resource reads the undocumented parameter {name}"
     assert read_params >= documented, f"documented but never read: {documented - read_params}"
@@ -117,8 +125,13 @@ def test_documented_statuses_cover_what_the_endpoint_answers(site):
     assert {"200", "400", "401", "403", "429", "503"} <= documented
 
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 
 @pytest.mark.slow
@@ -142,8 +155,13 @@ def test_schemathesis_fuzz(site):
 
 
 def fuzz(strategy, examples: int, checks: list, headers: dict, calls: dict) -> None:
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=strategy)
     def run(case):
         calls["n"] += 1

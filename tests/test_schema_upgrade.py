@@ -8,8 +8,18 @@ from playhouse.migrate import SchemaMigrator, migrate
 from models import plugin, schema
 from models.db import open_database
 
-STEP_3_COLUMNS = ["subject", "occurrences", "timelastseen", "timeresolved", "resolved_by", "delivery_status",
-                  "delivered_channels", "delivery_attempts", "next_delivery_at", "delivery_error"]
+STEP_3_COLUMNS = [
+    "subject",
+    "occurrences",
+    "timelastseen",
+    "timeresolved",
+    "resolved_by",
+    "delivery_status",
+    "delivered_channels",
+    "delivery_attempts",
+    "next_delivery_at",
+    "delivery_error",
+]
 
 
 def _as_version_2(db) -> None:
@@ -36,8 +46,10 @@ def test_install_upgrades_a_version_2_database_and_is_idempotent(db_url):
         assert "subject" not in {c.name for c in db.get_columns(plugin.Alert._meta.table_name)}
 
         applied = schema.install(db)
-        assert applied == ["3: alert subject, resolution and delivery columns",
-                           "4: covering request-log index for the monitoring panes"]
+        assert applied == [
+            "3: alert subject, resolution and delivery columns",
+            "4: covering request-log index for the monitoring panes",
+        ]
         assert schema.installed_version(db) == schema.LATEST_VERSION
         assert set(STEP_3_COLUMNS) <= {c.name for c in db.get_columns(plugin.Alert._meta.table_name)}
         log_indexes = [tuple(i.columns) for i in db.get_indexes(plugin.ApiLog._meta.table_name)]

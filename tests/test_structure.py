@@ -60,31 +60,50 @@ def test_a_partial_full_sync_counts_its_rest_is_queued(moodle):
 
 def test_config_has_a_typed_attribute_for_every_setting_and_no_other():
     hints = typing.get_type_hints(Config)
-    expected = {"int": int, "float": float, "bool": bool, "str": str, "enum": str, "path": str,
-                "list": tuple[str, ...]}
+    expected = {
+        "int": int,
+        "float": float,
+        "bool": bool,
+        "str": str,
+        "enum": str,
+        "path": str,
+        "list": tuple[str, ...],
+    }
     assert set(hints) == {s.name for s in SETTINGS}
     for setting in SETTINGS:
         assert hints[setting.name] == expected[setting.type], setting.name
     cfg = load_config(env={}, search_paths=[])
     for setting in SETTINGS:
-        assert isinstance(getattr(cfg, setting.name), hints[setting.name].__origin__
-                          if hasattr(hints[setting.name], "__origin__") else hints[setting.name])
+        assert isinstance(
+            getattr(cfg, setting.name),
+            hints[setting.name].__origin__
+            if hasattr(hints[setting.name], "__origin__")
+            else hints[setting.name],
+        )
     assert config_module.SETTINGS is SETTINGS
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("postgresql://alx@db.example/moodle?password=sekrit&sslmode=require",
-     "postgresql://alx@db.example/moodle?password=***&sslmode=require"),
-    ("mysql://alx:sekrit@db.example/moodle", "mysql://alx:***@db.example/moodle"),
-    ("https://hooks.example/x?token=sekrit", "https://hooks.example/x?token=***"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql://alx@db.example/moodle?password=sekrit&sslmode=require",
+            "postgresql://alx@db.example/moodle?password=***&sslmode=require",
+        ),
+        ("mysql://alx:sekrit@db.example/moodle", "mysql://alx:***@db.example/moodle"),
+        ("https://hooks.example/x?token=sekrit", "https://hooks.example/x?token=***"),
+    ],
+)
 def test_one_redactor_hides_passwords_in_the_authority_and_the_query(url, shown):
     assert redact_url(url) == shown
 
 
 def test_connection_errors_never_show_a_password_from_the_query_string():
-    config = load_config(flags={"database_url": "mysql://alx@127.0.0.1:1/moodle?password=sekrit&connect_timeout=2"},
-                         env={}, search_paths=[])
+    config = load_config(
+        flags={"database_url": "mysql://alx@127.0.0.1:1/moodle?password=sekrit&connect_timeout=2"},
+        env={},
+        search_paths=[],
+    )
     with pytest.raises(UserError) as caught:
         connect(config)
     assert "sekrit" not in str(caught.value)
@@ -96,14 +115,30 @@ def test_cleanup_keeps_the_last_100_runs_and_never_a_running_one(moodle):
     old = NOW - (cutoff_days + 10) * 86_400
     # 150 runs, all past retention; the oldest of them is still marked running (a crashed sync).
     SyncRun.insert(mode="full", status="running", timestarted=old - 1000).execute()
-    SyncRun.insert_many([{"mode": "incremental", "status": "success", "timestarted": old + i}
-                         for i in range(149)]).execute()
+    SyncRun.insert_many(
+        [{"mode": "incremental", "status": "success", "timestarted": old + i} for i in range(149)]
+    ).execute()
     recent = SyncRun.insert(mode="incremental", status="success", timestarted=NOW - 60).execute()
     ApiLog.insert_many([{"endpoint": "x", "timecreated": t} for t in (old, NOW - 60)]).execute()
-    Alert.insert_many([{"alert_type": "test", "severity": "low", "subject": s, "message": "m",
-                        "timecreated": old, "resolved": r} for s, r in (("a", 1), ("b", 0))]).execute()
-    Cache.insert_many([{"cache_key": k, "companyid": 1, "cache_data": "{}", "timecreated": NOW - 10,
-                        "expires_at": e} for k, e in (("gone", NOW - 1), ("kept", NOW + 60))]).execute()
+    Alert.insert_many(
+        [
+            {
+                "alert_type": "test",
+                "severity": "low",
+                "subject": s,
+                "message": "m",
+                "timecreated": old,
+                "resolved": r,
+            }
+            for s, r in (("a", 1), ("b", 0))
+        ]
+    ).execute()
+    Cache.insert_many(
+        [
+            {"cache_key": k, "companyid": 1, "cache_data": "{}", "timecreated": NOW - 10, "expires_at": e}
+            for k, e in (("gone", NOW - 1), ("kept", NOW + 60))
+        ]
+    ).execute()
 
     counts = cleanup.cleanup(moodle.db, now=NOW, retention_days=cutoff_days)
 

@@ -105,14 +105,19 @@ def _restore(site: Site) -> None:
 
 # --- catching a run in the middle -----------------------------------------------------------------
 
+
 def _change_seq(peek: Peek) -> int:
     return peek.state("change_seq") or 0
 
 
 def _pending_courses(peek: Peek) -> int:
     """Courses with committed rows that the run has not rewritten yet."""
-    return int(peek.scalar(f"SELECT COUNT(DISTINCT courseid) FROM {REPORTING} "
-                           f"WHERE is_deleted = 0 AND lastname <> ?", [NEW_LASTNAME]))
+    return int(
+        peek.scalar(
+            f"SELECT COUNT(DISTINCT courseid) FROM {REPORTING} WHERE is_deleted = 0 AND lastname <> ?",
+            [NEW_LASTNAME],
+        )
+    )
 
 
 def _process_state(pid: int) -> str:
@@ -127,7 +132,9 @@ def _wait_until(condition, what: str, proc: subprocess.Popen | None = None, poll
     while not condition():
         if proc is not None and proc.poll() is not None:
             out, err = proc.communicate()
-            raise AssertionError(f"`{' '.join(proc.args[-3:])}` ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
+            raise AssertionError(
+                f"`{' '.join(proc.args[-3:])}` ended (exit {proc.returncode}) before {what}:\n{out}\n{err}"
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {WAIT:.0f}s waiting for {what}")
         time.sleep(poll)
@@ -182,12 +189,15 @@ def _gate_row(peek: Peek, courses: list[int]) -> int:
     On PostgreSQL the run then waits inside the batch's transaction, after the batch's other rows
     were rewritten and before the tombstone: killing it there checks that those writes roll back.
     """
-    doomed = dict(peek.db.execute_sql(
-        f"SELECT r.courseid, MIN(r.id) FROM {REPORTING} r WHERE NOT EXISTS (SELECT 1 "
-        f"FROM {table('role_assignments')} ra JOIN {table('context')} ctx ON ctx.id = ra.contextid "
-        f"JOIN {table('role')} role ON role.id = ra.roleid "
-        f"WHERE ctx.contextlevel = 50 AND ctx.instanceid = r.courseid AND ra.userid = r.userid "
-        f"AND role.shortname = 'student') GROUP BY r.courseid").fetchall())
+    doomed = dict(
+        peek.db.execute_sql(
+            f"SELECT r.courseid, MIN(r.id) FROM {REPORTING} r WHERE NOT EXISTS (SELECT 1 "
+            f"FROM {table('role_assignments')} ra JOIN {table('context')} ctx ON ctx.id = ra.contextid "
+            f"JOIN {table('role')} role ON role.id = ra.roleid "
+            f"WHERE ctx.contextlevel = 50 AND ctx.instanceid = r.courseid AND ra.userid = r.userid "
+            f"AND role.shortname = 'student') GROUP BY r.courseid"
+        ).fetchall()
+    )
     middle = courses[len(courses) // 2]
     course = min(doomed, key=lambda c: (abs(courses.index(c) - courses.index(middle)), c))
     return int(doomed[course])
@@ -232,7 +242,9 @@ def _start_frozen(site: Site, args: tuple[str, ...], env: dict | None) -> MidRun
             while _change_seq(peek) <= seq0:
                 if proc.poll() is not None:
                     out, err = proc.communicate()
-                    assert proc.returncode == 0, f"`alx {args[0]}` failed (exit {proc.returncode}):\n{out}\n{err}"
+                    assert proc.returncode == 0, (
+                        f"`alx {args[0]}` failed (exit {proc.returncode}):\n{out}\n{err}"
+                    )
                     return None  # finished before we looked
                 time.sleep(0.001)
             os.kill(proc.pid, signal.SIGSTOP)
@@ -262,6 +274,7 @@ def start_mid_run(site: Site, args: tuple[str, ...] = SYNC_ARGS, env: dict | Non
 
 # --- what must hold afterwards ----------------------------------------------------------------------
 
+
 def assert_whole_batches(baseline: dict, interrupted: dict, final: dict) -> None:
     """Every course is as before the run or as after a complete one: never half-written."""
     before, during, after = by_course(baseline), by_course(interrupted), by_course(final)
@@ -276,8 +289,10 @@ def assert_whole_batches(baseline: dict, interrupted: dict, final: dict) -> None
             untouched.append(course)
         else:
             written = sum(1 for key, values in d.items() if values == a.get(key) and values != b.get(key))
-            raise AssertionError(f"course {course} is half-written: {written} of its {len(a)} rows have the new "
-                                 f"values, the others the old ones")
+            raise AssertionError(
+                f"course {course} is half-written: {written} of its {len(a)} rows have the new "
+                f"values, the others the old ones"
+            )
     assert done, "no batch was committed before the interruption"
     assert untouched, "the run was not interrupted: every course was rewritten"
 
@@ -303,6 +318,7 @@ def assert_nothing_left(site: Site, env: dict | None = None) -> None:
 
 # --- the tests --------------------------------------------------------------------------------------
 
+
 def test_sigterm_mid_run_stops_at_a_batch_boundary_and_the_next_sync_resumes(site):
     run = start_mid_run(site)
     try:
@@ -322,8 +338,11 @@ def test_sigterm_mid_run_stops_at_a_batch_boundary_and_the_next_sync_resumes(sit
     runs = site.alx.json("runs", "--json")
     assert runs[0]["id"] == summary["run_id"]
     assert (runs[0]["status"], runs[0]["mode"]) == ("partial", "full")
-    assert (runs[0]["created"], runs[0]["updated"], runs[0]["deleted"]) == \
-        (summary["created"], summary["updated"], summary["deleted"])
+    assert (runs[0]["created"], runs[0]["updated"], runs[0]["deleted"]) == (
+        summary["created"],
+        summary["updated"],
+        summary["deleted"],
+    )
     assert "stopped" in runs[0]["error"]
     with site.peek() as peek:
         interrupted = peek.reporting()
@@ -384,8 +403,12 @@ def test_worker_sigterm_mid_sync_exits_0_and_the_next_run_completes(site):
     """`alx worker` as systemd runs it: SIGTERM during its (full) sync stops at a batch boundary, exit 0."""
     # An hour after the first full sync, with full syncs due every half hour: the worker's first job
     # is a full sync, in batches of 50 like the CLI runs above.
-    worker_env = {"ALX_NOW": str(RUN_NOW + 3600), "ALX_FULL_SYNC_HOURS": "0.5", "ALX_BATCH_SIZE": "50",
-                  "ALX_HEARTBEAT_SECONDS": "0.5"}
+    worker_env = {
+        "ALX_NOW": str(RUN_NOW + 3600),
+        "ALX_FULL_SYNC_HOURS": "0.5",
+        "ALX_BATCH_SIZE": "50",
+        "ALX_HEARTBEAT_SECONDS": "0.5",
+    }
     run = start_mid_run(site, ("worker",), worker_env)
     try:
         os.kill(run.proc.pid, signal.SIGTERM)

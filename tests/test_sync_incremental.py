@@ -69,8 +69,9 @@ def test_new_activity_completion_updates_only_that_row(b):
     assert (result.created, result.updated, result.deleted) == (0, 1, 0)
     after = seqs(b)
     assert after[(1, 100, 10)] > before[(1, 100, 10)]
-    assert {k: v for k, v in after.items() if k != (1, 100, 10)} == {k: v for k, v in before.items()
-                                                                       if k != (1, 100, 10)}
+    assert {k: v for k, v in after.items() if k != (1, 100, 10)} == {
+        k: v for k, v in before.items() if k != (1, 100, 10)
+    }
     assert live_rows(b)[(1, 100, 10)]["percentage"] == 50.0
     assert_complete(b)
 
@@ -79,8 +80,10 @@ def test_completion_undone_with_a_timestamp(b):
     rid = b.complete_module(100, b.modules_of(10)[0], when=b.now - 10)
     incremental(b)
     b.now += 600
-    b.execute("UPDATE {t:course_modules_completion} SET completionstate = 0, timemodified = ? WHERE id = ?",
-              [b.now - 5, rid])
+    b.execute(
+        "UPDATE {t:course_modules_completion} SET completionstate = 0, timemodified = ? WHERE id = ?",
+        [b.now - 5, rid],
+    )
     incremental(b)
     assert live_rows(b)[(1, 100, 10)]["percentage"] == 0.0
     assert_complete(b)
@@ -107,8 +110,10 @@ def test_role_removed_and_added_without_timestamps(b):
     b.execute("DELETE FROM {t:role_assignments} WHERE userid = 101 AND contextid = 10011")
     assert incremental(b).deleted == 1
     b.now += 600
-    b.execute("INSERT INTO {t:role_assignments} (roleid, contextid, userid, timemodified, modifierid, component, "
-              "itemid, sortorder) VALUES (5, 10011, 101, 0, 0, '', 0, 0)")
+    b.execute(
+        "INSERT INTO {t:role_assignments} (roleid, contextid, userid, timemodified, modifierid, component, "
+        "itemid, sortorder) VALUES (5, 10011, 101, 0, 0, '', 0, 0)"
+    )
     assert incremental(b).updated == 1  # revived
     assert (1, 101, 11) in live_rows(b)
     assert_complete(b)
@@ -230,16 +235,38 @@ def test_reported_roles_change_recomputes_everything(b):
 
 # --- property: no lost changes ------------------------------------------------------------------
 
-MUTATIONS = st.lists(st.tuples(
-    st.sampled_from(["complete", "uncomplete", "unenrol", "enrol", "suspend_user", "unsuspend_user",
-                     "leave_company", "join_company", "hide_course", "show_course", "unassign", "advance"]),
-    st.integers(100, 103), st.sampled_from([10, 11])), min_size=1, max_size=8)
+MUTATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "complete",
+                "uncomplete",
+                "unenrol",
+                "enrol",
+                "suspend_user",
+                "unsuspend_user",
+                "leave_company",
+                "join_company",
+                "hide_course",
+                "show_course",
+                "unassign",
+                "advance",
+            ]
+        ),
+        st.integers(100, 103),
+        st.sampled_from([10, 11]),
+    ),
+    min_size=1,
+    max_size=8,
+)
 
 
 def _mutate(b: MoodleBuilder, op: str, uid: int, course: int) -> None:
     if op == "complete":
-        b.execute("DELETE FROM {t:course_modules_completion} WHERE userid = ? AND coursemoduleid = ?",
-                  [uid, b.modules_of(course)[0]])
+        b.execute(
+            "DELETE FROM {t:course_modules_completion} WHERE userid = ? AND coursemoduleid = ?",
+            [uid, b.modules_of(course)[0]],
+        )
         b.complete_module(uid, b.modules_of(course)[0], when=b.now - 1)
     elif op == "uncomplete":
         b.execute("DELETE FROM {t:course_modules_completion} WHERE userid = ?", [uid])
@@ -258,7 +285,9 @@ def _mutate(b: MoodleBuilder, op: str, uid: int, course: int) -> None:
     elif op in ("hide_course", "show_course"):
         b.execute("UPDATE {t:course} SET visible = ? WHERE id = ?", [int(op == "show_course"), course])
     elif op == "unassign":
-        b.execute("DELETE FROM {t:role_assignments} WHERE userid = ? AND contextid = ?", [uid, 10_000 + course])
+        b.execute(
+            "DELETE FROM {t:role_assignments} WHERE userid = ? AND contextid = ?", [uid, 10_000 + course]
+        )
     elif op == "advance":
         b.now += 3600
 
@@ -279,5 +308,8 @@ def test_incremental_never_loses_a_change(b, steps):
 
 
 def _exists(b: MoodleBuilder, uid: int) -> bool:
-    return bool(b.db.execute_sql(f"SELECT COUNT(*) FROM {quote('mdl_user', b.db)} WHERE id = {b.db.param}",
-                                 [uid]).fetchone()[0])
+    return bool(
+        b.db.execute_sql(
+            f"SELECT COUNT(*) FROM {quote('mdl_user', b.db)} WHERE id = {b.db.param}", [uid]
+        ).fetchone()[0]
+    )

@@ -31,9 +31,19 @@ def test_basic_row_values(b):
     learner(b, 100)
     run_sync(b)
     rows = live_rows(b)
-    assert rows == {(1, 100, 10): dict(firstname="First100", lastname="Last100", email="user100@example.com",
-                                       username="user100", coursename="Course 10", timecompleted=0,
-                                       timestarted=NOW - 86_400, percentage=0.0, status="not_started")}
+    assert rows == {
+        (1, 100, 10): dict(
+            firstname="First100",
+            lastname="Last100",
+            email="user100@example.com",
+            username="user100",
+            coursename="Course 10",
+            timecompleted=0,
+            timestarted=NOW - 86_400,
+            percentage=0.0,
+            status="not_started",
+        )
+    }
 
 
 def test_user_in_two_companies_gets_a_row_per_company(b):
@@ -236,8 +246,13 @@ def test_course_completion_wins_with_its_own_times(b):
     b.course_completion(100, 10, timecompleted=NOW - 100, timestarted=NOW - 7000)
     run_sync(b)
     row = live_rows(b)[(1, 100, 10)]
-    assert row == {**row, "status": "completed", "percentage": 100.0, "timecompleted": NOW - 100,
-                   "timestarted": NOW - 7000}
+    assert row == {
+        **row,
+        "status": "completed",
+        "percentage": 100.0,
+        "timecompleted": NOW - 100,
+        "timestarted": NOW - 7000,
+    }
 
 
 def test_course_completion_row_without_timecompleted_is_not_completion(b):

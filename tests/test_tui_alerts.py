@@ -19,15 +19,39 @@ from .support.tui_helpers import CONSOLE_NOW, build_console_site
 def site(db_url):
     site = build_console_site(db_url)
     with site.db.connection_context():
-        raise_alert("sync_failed", "high", "sync", "Sync failed", None, now=CONSOLE_NOW - 7200, cooldown_seconds=0)
-        raise_alert("failed_auth", "critical", "203.0.113.45", "21 failures", None, now=CONSOLE_NOW - 3600,
-                    cooldown_seconds=0)
-        raise_alert("rate_limit", "medium", "company:2", "Contoso over its limit", None, now=CONSOLE_NOW - 1800,
-                    cooldown_seconds=0)
-        old = raise_alert("cache_hit_rate", "low", "api", "Cache hit rate 64 %", None, now=CONSOLE_NOW - 86_400,
-                          cooldown_seconds=0)
+        raise_alert(
+            "sync_failed", "high", "sync", "Sync failed", None, now=CONSOLE_NOW - 7200, cooldown_seconds=0
+        )
+        raise_alert(
+            "failed_auth",
+            "critical",
+            "203.0.113.45",
+            "21 failures",
+            None,
+            now=CONSOLE_NOW - 3600,
+            cooldown_seconds=0,
+        )
+        raise_alert(
+            "rate_limit",
+            "medium",
+            "company:2",
+            "Contoso over its limit",
+            None,
+            now=CONSOLE_NOW - 1800,
+            cooldown_seconds=0,
+        )
+        old = raise_alert(
+            "cache_hit_rate",
+            "low",
+            "api",
+            "Cache hit rate 64 %",
+            None,
+            now=CONSOLE_NOW - 86_400,
+            cooldown_seconds=0,
+        )
         Alert.update(resolved=1, resolved_by="auto", timeresolved=CONSOLE_NOW - 80_000).where(
-            Alert.id == old.alert_id).execute()
+            Alert.id == old.alert_id
+        ).execute()
     return site
 
 

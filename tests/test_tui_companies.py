@@ -53,8 +53,13 @@ def expected_counts(site) -> dict[int, dict]:
                 rows[r.companyid] = rows.get(r.companyid, 0) + 1
         result = {}
         for c in Company.select():
-            result[c.id] = {"name": c.name, "shortname": c.shortname, "users": len(members.get(c.id, ())), "courses": len(courses.get(c.id, ())),
-                            "rows": rows.get(c.id, 0)}
+            result[c.id] = {
+                "name": c.name,
+                "shortname": c.shortname,
+                "users": len(members.get(c.id, ())),
+                "courses": len(courses.get(c.id, ())),
+                "rows": rows.get(c.id, 0),
+            }
     return result
 
 
@@ -86,7 +91,9 @@ async def test_list_shows_the_database_counts(site):
         token_service.create_token(1, name="active", actor="setup", now=CONSOLE_NOW)
         _t, revoked = token_service.create_token(1, name="revoked", actor="setup", now=CONSOLE_NOW)
         token_service.revoke_token(revoked.id, "setup", CONSOLE_NOW)
-        token_service.create_token(1, name="expired", expires_days=1, actor="setup", now=CONSOLE_NOW - 3 * 86_400)
+        token_service.create_token(
+            1, name="expired", expires_days=1, actor="setup", now=CONSOLE_NOW - 3 * 86_400
+        )
         token_service.create_token(2, name="c2", actor="setup", now=CONSOLE_NOW)
     expected = expected_counts(site)
     assert len(expected) >= 3 and any(e["rows"] for e in expected.values())
@@ -97,14 +104,22 @@ async def test_list_shows_the_database_counts(site):
         assert table.row_count == len(expected)
         for cid, e in expected.items():
             tokens = {1: 1, 2: 1}.get(cid, 0)
-            assert row_cells(table, str(cid)) == [str(cid), e["name"], e["shortname"], f"{e['users']:,}",
-                                                  f"{e['courses']:,}", f"{e['rows']:,}", str(tokens)]
+            assert row_cells(table, str(cid)) == [
+                str(cid),
+                e["name"],
+                e["shortname"],
+                f"{e['users']:,}",
+                f"{e['courses']:,}",
+                f"{e['rows']:,}",
+                str(tokens),
+            ]
 
 
 async def test_detail_shows_stored_settings_and_enrolled_counts(site):
     with site.db.connection_context():
-        company_settings.set_values(1, {"field_email": "0", "rate_limit": "500", "sync_mode": "2"}, "setup",
-                                    CONSOLE_NOW)
+        company_settings.set_values(
+            1, {"field_email": "0", "rate_limit": "500", "sync_mode": "2"}, "setup", CONSOLE_NOW
+        )
         enrolled: dict[int, int] = {}
         for r in Reporting.select().where(Reporting.companyid == 1):
             if not r.is_deleted:
@@ -154,9 +169,16 @@ async def test_every_change_reaches_the_database_and_the_audit_log(site):
         assert "Saved" in static_text(screen.query_one("#company-message", Static))
         assert screen.assignments() == {}  # the editor now shows what is stored
     stored = {(name, value) for cid, name, value in settings_rows(site) if cid == 1}
-    expected = {("field_email", 0), ("rate_limit", 250), ("cache_ttl_minutes", 5), ("sync_window_hours", 12),
-                ("max_records", 300), ("sync_mode", 1), (f"course_{off}", 0),
-                *((f"course_{c}", 1) for c in courses[1:])}
+    expected = {
+        ("field_email", 0),
+        ("rate_limit", 250),
+        ("cache_ttl_minutes", 5),
+        ("sync_window_hours", 12),
+        ("max_records", 300),
+        ("sync_mode", 1),
+        (f"course_{off}", 0),
+        *((f"course_{c}", 1) for c in courses[1:]),
+    }
     assert stored == expected
     with site.db.connection_context():
         assert company_settings.load(1).courses == tuple(courses[1:])
@@ -167,12 +189,15 @@ async def test_every_change_reaches_the_database_and_the_audit_log(site):
     assert {json.loads(a.details)["setting"] for a in audits} == {name for name, _v in expected}
 
 
-@pytest.mark.parametrize(("key", "text", "problem"), [
-    ("rate_limit", "-5", "rate_limit=-5: out of range"),
-    ("sync_window_hours", "0", "sync_window_hours=0: out of range"),
-    ("cache_ttl_minutes", "abc", "not a whole number"),
-    ("max_records", "1.5", "not a whole number"),
-])
+@pytest.mark.parametrize(
+    ("key", "text", "problem"),
+    [
+        ("rate_limit", "-5", "rate_limit=-5: out of range"),
+        ("sync_window_hours", "0", "sync_window_hours=0: out of range"),
+        ("cache_ttl_minutes", "abc", "not a whole number"),
+        ("max_records", "1.5", "not a whole number"),
+    ],
+)
 async def test_invalid_input_is_refused_and_nothing_is_saved(site, key, text, problem):
     app = site.app(actor="alice")
     async with app.run_test(size=(80, 24)) as pilot:

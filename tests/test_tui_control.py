@@ -25,8 +25,6 @@ def site(db_url):
     return build_console_site(db_url)
 
 
-
-
 def _card(app, card_id: str) -> Card:
     return app.screen.query_one(f"#{card_id}", Card)
 
@@ -53,7 +51,10 @@ async def test_cards_show_what_the_database_holds(site):
         avg = sum(float(r["response_time_ms"]) for r in today) / len(today)
         assert _card(app, "cc-response").value == f"{avg:.0f} ms"
         assert _card(app, "cc-companies").value == f"{with_rows} of {companies}"
-        assert _card(app, "cc-companies").detail == f"{len({r['companyid'] for r in today if r['companyid']})} calling"
+        assert (
+            _card(app, "cc-companies").detail
+            == f"{len({r['companyid'] for r in today if r['companyid']})} calling"
+        )
         assert (_card(app, "cc-alerts").value, _card(app, "cc-alerts").detail) == ("2", "worst: high")
         assert _card(app, "cc-last-sync").value == f"10:00 {last.mode}"
         assert _card(app, "cc-next-sync").value == "11:00"  # the last run + auto_sync_hours (1)

@@ -38,8 +38,11 @@ def site(db_url):
 def expected_keys(site, companyid: int, include_deleted=False) -> list[str]:
     with site.db.connection_context():
         courses = {cc.courseid for cc in CompanyCourse.select().where(CompanyCourse.companyid == companyid)}
-        rows = [r for r in Reporting.select().where(Reporting.companyid == companyid)
-                if r.courseid in courses and (include_deleted or not r.is_deleted)]
+        rows = [
+            r
+            for r in Reporting.select().where(Reporting.companyid == companyid)
+            if r.courseid in courses and (include_deleted or not r.is_deleted)
+        ]
     return [f"{r.userid}-{r.courseid}" for r in sorted(rows, key=lambda r: (r.userid, r.courseid))]
 
 
@@ -78,14 +81,18 @@ async def test_pages_cover_every_row_once_in_key_order(site, monkeypatch):
         # And back.
         await pilot.press("left_square_bracket")
         await settle(pilot)
-        assert table_keys(table) == expected[(pages - 2) * 10:(pages - 1) * 10]
+        assert table_keys(table) == expected[(pages - 2) * 10 : (pages - 1) * 10]
 
 
 async def test_cells_equal_the_database_and_hidden_fields_are_absent(site):
     with site.db.connection_context():
-        company_settings.set_values(1, {"field_email": "0", "field_timecompleted_unix": "0"}, "t", CONSOLE_NOW)
-        first = sorted((r for r in Reporting.select().where((Reporting.companyid == 1) & (Reporting.is_deleted == 0))),
-                       key=lambda r: (r.userid, r.courseid))
+        company_settings.set_values(
+            1, {"field_email": "0", "field_timecompleted_unix": "0"}, "t", CONSOLE_NOW
+        )
+        first = sorted(
+            (r for r in Reporting.select().where((Reporting.companyid == 1) & (Reporting.is_deleted == 0))),
+            key=lambda r: (r.userid, r.courseid),
+        )
         courses = {cc.courseid for cc in CompanyCourse.select().where(CompanyCourse.companyid == 1)}
         first = [r for r in first if r.courseid in courses][0]
     app = site.app()
@@ -96,7 +103,9 @@ async def test_cells_equal_the_database_and_hidden_fields_are_absent(site):
         labels = [str(c.label) for c in table.ordered_columns]
         assert "email" not in labels and "timecompleted_unix" not in labels
         assert labels[:4] == ["userid", "firstname", "lastname", "username"]
-        row = dict(zip(labels, (plain(v) for v in table.get_row(f"{first.userid}-{first.courseid}")), strict=True))
+        row = dict(
+            zip(labels, (plain(v) for v in table.get_row(f"{first.userid}-{first.courseid}")), strict=True)
+        )
         assert row["userid"] == str(first.userid) and row["courseid"] == str(first.courseid)
         assert row["firstname"] == first.firstname and row["coursename"] == first.coursename
         assert row["percentage"] == f"{float(first.percentage):.2f}" and row["status"] == first.status
@@ -105,8 +114,12 @@ async def test_cells_equal_the_database_and_hidden_fields_are_absent(site):
 
 async def test_deleted_rows_are_hidden_unless_switched_on(site):
     with site.db.connection_context():
-        victim = (Reporting.select().where((Reporting.companyid == 1) & (Reporting.is_deleted == 0))
-                  .order_by(Reporting.userid, Reporting.courseid).first())
+        victim = (
+            Reporting.select()
+            .where((Reporting.companyid == 1) & (Reporting.is_deleted == 0))
+            .order_by(Reporting.userid, Reporting.courseid)
+            .first()
+        )
         Reporting.update(is_deleted=1).where(Reporting.id == victim.id).execute()
     key = f"{victim.userid}-{victim.courseid}"
     app = site.app()
@@ -115,11 +128,11 @@ async def test_deleted_rows_are_hidden_unless_switched_on(site):
         screen = await choose_company(pilot, 1)
         table = screen.query_one("#data-table", DataTable)
         assert key not in table_keys(table)
-        assert table_keys(table) == expected_keys(site, 1)[:DataScreen.PAGE_SIZE]
+        assert table_keys(table) == expected_keys(site, 1)[: DataScreen.PAGE_SIZE]
         table.focus()
         await pilot.press("d")
         await settle(pilot)
-        assert table_keys(table) == expected_keys(site, 1, include_deleted=True)[:DataScreen.PAGE_SIZE]
+        assert table_keys(table) == expected_keys(site, 1, include_deleted=True)[: DataScreen.PAGE_SIZE]
         assert str(table.ordered_columns[-1].label) == "deleted"
         assert plain(table.get_row(key)[-1]) == "1"
         assert "deleted rows shown" in static_text(screen.query_one("#data-status", Static))
@@ -150,7 +163,9 @@ async def test_export_from_the_console_writes_the_file(site, tmp_path, fmt):
         await settle(pilot)
         assert app.screen is screen
         assert screen.last_export == {"rows": len(expected), "path": str(target), "fmt": fmt}
-        assert f"Exported {len(expected)} rows" in static_text(screen.query_one("#data-export-status", Static))
+        assert f"Exported {len(expected)} rows" in static_text(
+            screen.query_one("#data-export-status", Static)
+        )
     if fmt == "csv":
         with open(target, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))

@@ -93,11 +93,17 @@ async def test_health_shows_database_tables_worker_and_api(site, health_server):
     server = health_server()
     with site.db.connection_context():
         heartbeat.beat("worker", CONSOLE_NOW - 42, {"job": "sync"})
-        Heartbeat.insert(component="worker", hostname="old-host", pid=7, timebeat=CONSOLE_NOW - 3600).execute()
+        Heartbeat.insert(
+            component="worker", hostname="old-host", pid=7, timebeat=CONSOLE_NOW - 3600
+        ).execute()
         # What the worker records after each job.
-        worker = Worker(site.config, site.db, clock=lambda: CONSOLE_NOW - 30,
-                        jobs={"sync": lambda: "incremental sync success: 3 updated", "alerts": lambda: 1 / 0},
-                        intervals={"sync": 60, "alerts": 60})
+        worker = Worker(
+            site.config,
+            site.db,
+            clock=lambda: CONSOLE_NOW - 30,
+            jobs={"sync": lambda: "incremental sync success: 3 updated", "alerts": lambda: 1 / 0},
+            intervals={"sync": 60, "alerts": 60},
+        )
         for job in ("sync", "alerts"):
             worker.run_job(job)
         report = schema.check(site.db)
@@ -110,13 +116,23 @@ async def test_health_shows_database_tables_worker_and_api(site, health_server):
     ours = [t for t in report.tables if t.owner == "plugin"]
     moodle = [t for t in report.tables if t.owner == "moodle"]
     assert f"schema {schema.LATEST_VERSION} of {schema.LATEST_VERSION}" in text
-    assert f"ALX tables {len(ours)}/{len(ours)} ok" in text and f"Moodle/IOMAD tables {len(moodle)}/{len(moodle)} ok" in text
+    assert (
+        f"ALX tables {len(ours)}/{len(ours)} ok" in text
+        and f"Moodle/IOMAD tables {len(moodle)}/{len(moodle)} ok" in text
+    )
     host = socket.gethostname()
-    assert f"{host} pid" in text and "2026-03-02 09:59:18 (42 s ago)" in text and "alive" in text and "sync" in text
+    assert (
+        f"{host} pid" in text
+        and "2026-03-02 09:59:18 (42 s ago)" in text
+        and "alive" in text
+        and "sync" in text
+    )
     assert "old-host pid 7" in text and "(60 min ago)" in text and "STALE" in text
     assert f"{server.url}/healthz" in text and "HTTP 200 ok" in text
     assert server.paths and set(server.paths) == {"/healthz"}
-    assert re.search(r"Job sync +ok at 2026-03-02 09:59:30 \(0\.\d\d s\): incremental sync success: 3 updated", text)
+    assert re.search(
+        r"Job sync +ok at 2026-03-02 09:59:30 \(0\.\d\d s\): incremental sync success: 3 updated", text
+    )
     assert re.search(r"Job alerts +failed at .*: ZeroDivisionError: division by zero", text)
 
 
@@ -212,7 +228,9 @@ async def test_database_unreachable_is_shown_and_the_api_still_checked(site, hea
     broken_url = f"sqlite:///{tmp_path / 'no-such-dir' / 'x.sqlite3'}"
     app = site.app(api_url=server.url)
     app.ctx.db = make_database(broken_url)  # cannot be opened
-    app.ctx.config = load_config(flags={"database_url": broken_url, "timezone": "UTC"}, env={}, search_paths=[])
+    app.ctx.config = load_config(
+        flags={"database_url": broken_url, "timezone": "UTC"}, env={}, search_paths=[]
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         await open_screen(pilot, "7")
         text = health_text(app)
@@ -240,8 +258,13 @@ def snapshot_app(tmp_path, monkeypatch):
     site = snapshot_site(tmp_path, monkeypatch)
     monkeypatch.setattr(DiagnosticsScreen, "timer", staticmethod(StepTimer()))
     with site.db.connection_context():
-        Heartbeat.insert(component="worker", hostname="demo-host", pid=4242, timebeat=CONSOLE_NOW - 12,
-                         info='{"job": "sync"}').execute()
+        Heartbeat.insert(
+            component="worker",
+            hostname="demo-host",
+            pid=4242,
+            timebeat=CONSOLE_NOW - 12,
+            info='{"job": "sync"}',
+        ).execute()
     return site.app()  # the API at 127.0.0.1:9 (discard): nothing listens there
 
 

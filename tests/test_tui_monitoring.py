@@ -27,8 +27,6 @@ def site(db_url):
     return build_console_site(db_url)
 
 
-
-
 async def _open(app, pilot, tab_key: str | None = None) -> MonitoringScreen:
     await pilot.press("4")
     await drain(app, pilot)
@@ -48,7 +46,9 @@ async def test_autosync_tab_equals_the_database(site):
         names = {c.id: c.name for c in Company.select()}
         live, gone = {}, {}
         for r in Reporting.select():
-            (gone if r.is_deleted else live)[r.companyid] = (gone if r.is_deleted else live).get(r.companyid, 0) + 1
+            (gone if r.is_deleted else live)[r.companyid] = (gone if r.is_deleted else live).get(
+                r.companyid, 0
+            ) + 1
         runs = list(SyncRun.select().dicts())
     week = {}
     for run in runs:
@@ -86,8 +86,10 @@ async def test_performance_tab_equals_the_database(site):
         assert screen.query_one("#perf-calls", Card).value == f"{len(logs):,}"
         assert screen.query_one("#perf-records", Card).value == f"{sum(r['record_count'] for r in logs):,}"
         assert screen.query_one("#perf-success", Card).value == f"{100 * len(served) / len(logs):.1f} %"
-        assert screen.query_one("#perf-cache", Card).value == \
-            f"{100 * sum(r['cache_hit'] for r in logs) / len(served):.1f} %"
+        assert (
+            screen.query_one("#perf-cache", Card).value
+            == f"{100 * sum(r['cache_hit'] for r in logs) / len(served):.1f} %"
+        )
         times = sorted(float(r["response_time_ms"]) for r in logs)
         p95 = times[-(-95 * len(times) // 100) - 1]
         assert screen.query_one("#perf-response", Card).detail == f"p95 {p95:.0f}ms"
@@ -96,13 +98,18 @@ async def test_performance_tab_equals_the_database(site):
             by_company[r["companyid"]] = by_company.get(r["companyid"], 0) + 1
         rows = _rows(screen.query_one("#top-table", DataTable))
         assert {k: v[1] for k, v in rows.items()} == {str(c): f"{n:,}" for c, n in by_company.items()}
-        assert [v[0] for v in rows.values()][0] == f"{max(by_company, key=by_company.get)} " \
-                                                  f"{names[max(by_company, key=by_company.get)]}"
+        assert [v[0] for v in rows.values()][
+            0
+        ] == f"{max(by_company, key=by_company.get)} {names[max(by_company, key=by_company.get)]}"
         chart = screen.query_one("#perf-chart", BarChart)
         assert len(chart.values) == 24
-        assert sum(1 for v in chart.values if v is not None) == len({(r["timecreated"] // 3600) for r in logs
-                                                                     if r["timecreated"] >= CONSOLE_NOW - 23 * 3600
-                                                                     - CONSOLE_NOW % 3600})
+        assert sum(1 for v in chart.values if v is not None) == len(
+            {
+                (r["timecreated"] // 3600)
+                for r in logs
+                if r["timecreated"] >= CONSOLE_NOW - 23 * 3600 - CONSOLE_NOW % 3600
+            }
+        )
 
 
 async def test_security_tab_equals_the_database(site):
@@ -125,7 +132,9 @@ async def test_security_tab_equals_the_database(site):
         suspicious = [ip for ip, n in failed.items() if n > site.config.failed_auth_limit]
         assert screen.query_one("#sec-suspicious", Card).value == str(len(suspicious))
         violations = _rows(screen.query_one("#violations-table", DataTable))
-        assert {k: v[2] for k, v in violations.items()} == {f"{t}|{c}": f"{n:,}" for (t, c), n in refused.items()}
+        assert {k: v[2] for k, v in violations.items()} == {
+            f"{t}|{c}": f"{n:,}" for (t, c), n in refused.items()
+        }
         shown = _rows(screen.query_one("#errors-table", DataTable))
         assert list(shown) == [str(r["id"]) for r in errors]
         assert [v[1] for v in shown.values()] == [r["error_code"] for r in errors]
@@ -140,8 +149,14 @@ async def test_tables_update_in_place(site):
         cleared = []
         table.clear = lambda *a, **k: cleared.append(a)  # a rebuild would go through clear()
         with site.db.connection_context():
-            ApiLog.insert(timecreated=CONSOLE_NOW - 5, companyid=1, token_ref="w:1", endpoint="v1_course_progress",
-                          record_count=10, response_time_ms=5).execute()
+            ApiLog.insert(
+                timecreated=CONSOLE_NOW - 5,
+                companyid=1,
+                token_ref="w:1",
+                endpoint="v1_course_progress",
+                record_count=10,
+                response_time_ms=5,
+            ).execute()
         await pilot.press("r")
         await drain(app, pilot)
         after = _rows(table)

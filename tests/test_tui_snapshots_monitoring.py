@@ -27,12 +27,33 @@ def no_cursor_blink(monkeypatch):
 def site(tmp_path):
     site = build_console_site(f"sqlite:///{tmp_path / 'console.sqlite3'}")
     with site.db.connection_context():
-        raise_alert("sync_failed", "high", "sync", "Sync failed: OperationalError: lost connection to the "
-                    "database server", {"run": 3}, now=CONSOLE_NOW - 7200, cooldown_seconds=0)
-        raise_alert("failed_auth", "critical", "203.0.113.45", "21 failed authentications from 203.0.113.45 in "
-                    "10 minutes", None, now=CONSOLE_NOW - 3600, cooldown_seconds=0)
-        raise_alert("rate_limit", "medium", "company:2", "Contoso Manufacturing exceeded its daily rate limit",
-                    None, now=CONSOLE_NOW - 1800, cooldown_seconds=0)
+        raise_alert(
+            "sync_failed",
+            "high",
+            "sync",
+            "Sync failed: OperationalError: lost connection to the database server",
+            {"run": 3},
+            now=CONSOLE_NOW - 7200,
+            cooldown_seconds=0,
+        )
+        raise_alert(
+            "failed_auth",
+            "critical",
+            "203.0.113.45",
+            "21 failed authentications from 203.0.113.45 in 10 minutes",
+            None,
+            now=CONSOLE_NOW - 3600,
+            cooldown_seconds=0,
+        )
+        raise_alert(
+            "rate_limit",
+            "medium",
+            "company:2",
+            "Contoso Manufacturing exceeded its daily rate limit",
+            None,
+            now=CONSOLE_NOW - 1800,
+            cooldown_seconds=0,
+        )
     return site
 
 
@@ -47,6 +68,7 @@ def _keys(*keys: str):
             await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
+
     return run_before
 
 

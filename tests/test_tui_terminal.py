@@ -44,7 +44,9 @@ def test_console_draws_in_a_terminal_and_exits_0_on_hangup(tmp_path):
     site = build_console_site(f"sqlite:///{tmp_path / 'site.sqlite3'}")
     site.db.close()
     log_file = tmp_path / "console.log"
-    env = alx_env(tmp_path / "home", ALX_LOG_FILE=str(log_file), TERM="xterm-256color", COLUMNS="80", LINES="24")
+    env = alx_env(
+        tmp_path / "home", ALX_LOG_FILE=str(log_file), TERM="xterm-256color", COLUMNS="80", LINES="24"
+    )
     pid, fd = pty.fork()
     if pid == 0:  # the child: the console on the pty's slave side
         os.execve(sys.executable, [sys.executable, "-m", "alxapi", "--db", site.url, "tui"], env)

@@ -40,14 +40,22 @@ def make_tokens(site) -> dict[str, int]:
     """Three tokens with known use today: active (limit from the company), revoked, expired."""
     with site.db.connection_context():
         company_settings.set_values(2, {"rate_limit": "5"}, "setup", CONSOLE_NOW)
-        _t, a = token_service.create_token(1, name="Power BI", ip="10.0.0.0/8", actor="setup", now=CONSOLE_NOW - 86_400)
-        _t, b = token_service.create_token(2, name="Tableau", expires_days=30, actor="setup", now=CONSOLE_NOW - 3600)
-        _t, c = token_service.create_token(3, name="old", expires_days=1, actor="setup", now=CONSOLE_NOW - 5 * 86_400)
+        _t, a = token_service.create_token(
+            1, name="Power BI", ip="10.0.0.0/8", actor="setup", now=CONSOLE_NOW - 86_400
+        )
+        _t, b = token_service.create_token(
+            2, name="Tableau", expires_days=30, actor="setup", now=CONSOLE_NOW - 3600
+        )
+        _t, c = token_service.create_token(
+            3, name="old", expires_days=1, actor="setup", now=CONSOLE_NOW - 5 * 86_400
+        )
         token_service.revoke_token(b.id, "setup", CONSOLE_NOW - 60)
         ApiToken.update(lastused=CONSOLE_NOW - 120).where(ApiToken.id == a.id).execute()
 
         def log(ref: str, when: int, error: str = "") -> None:
-            requestlog.write(requestlog.LogEntry(endpoint="moodle", timecreated=when, token_ref=ref, error_code=error))
+            requestlog.write(
+                requestlog.LogEntry(endpoint="moodle", timecreated=when, token_ref=ref, error_code=error)
+            )
 
         for i in range(7):
             log(f"m:{a.id}", DAY_START + 60 * i)  # today: counted
@@ -60,8 +68,13 @@ def make_tokens(site) -> dict[str, int]:
 
 def used_today(site, token_id: int) -> int:
     with site.db.connection_context():
-        return sum(1 for r in ApiLog.select() if r.token_ref == f"m:{token_id}" and r.timecreated >= DAY_START
-                   and r.error_code not in ("ratelimitexceeded", "invalidrequestmethod"))
+        return sum(
+            1
+            for r in ApiLog.select()
+            if r.token_ref == f"m:{token_id}"
+            and r.timecreated >= DAY_START
+            and r.error_code not in ("ratelimitexceeded", "invalidrequestmethod")
+        )
 
 
 async def test_list_shows_tokens_with_todays_use_against_the_limit(site):
@@ -73,11 +86,25 @@ async def test_list_shows_tokens_with_todays_use_against_the_limit(site):
         table = app.screen.query_one("#tokens-table", DataTable)
         assert table.row_count == 3
         assert row_cells(table, str(ids["a"])) == [
-            str(ids["a"]), "Power BI", "1 Northwind Logistics", "active", "7/100", "2026-03-02 09:58", "never",
-            "2026-03-01 10:00"]
+            str(ids["a"]),
+            "Power BI",
+            "1 Northwind Logistics",
+            "active",
+            "7/100",
+            "2026-03-02 09:58",
+            "never",
+            "2026-03-01 10:00",
+        ]
         assert row_cells(table, str(ids["b"])) == [
-            str(ids["b"]), "Tableau", "2 Contoso Manufacturing", "revoked", "2/5", "never", "2026-04-01 09:00",
-            "2026-03-02 09:00"]
+            str(ids["b"]),
+            "Tableau",
+            "2 Contoso Manufacturing",
+            "revoked",
+            "2/5",
+            "never",
+            "2026-04-01 09:00",
+            "2026-03-02 09:00",
+        ]
         assert row_cells(table, str(ids["c"]))[3:7] == ["expired", "0/100", "never", "2026-02-26 10:00"]
         summary = static_text(app.screen.query_one("#tokens-summary", Static))
         assert "API tokens: 3" in summary and "active 1" in summary and "calls today 9" in summary
@@ -117,21 +144,31 @@ async def test_created_token_works_is_shown_once_copied_and_audited(site):
         assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
         assert token not in json.dumps([str(v) for v in row.__data__.values()])
         assert (row.companyid, row.name, row.iprestriction, row.expires_at, row.created_by) == (
-            2, "BI prod", "10.0.0.0/8", CONSOLE_NOW + 30 * 86_400, "carol")
+            2,
+            "BI prod",
+            "10.0.0.0/8",
+            CONSOLE_NOW + 30 * 86_400,
+            "carol",
+        )
         principal = token_service.authenticate(token, "10.1.2.3", CONSOLE_NOW)
         assert principal.companyid == 2
         with pytest.raises(token_service.AuthError):
             token_service.authenticate(token, "192.0.2.1", CONSOLE_NOW)  # outside the IP restriction
         audits = list(Audit.select())
-        assert [(a.actor, a.action, a.target) for a in audits] == [("carol", "token.create", f"token:{row.id}")]
+        assert [(a.actor, a.action, a.target) for a in audits] == [
+            ("carol", "token.create", f"token:{row.id}")
+        ]
         assert token not in audits[0].details
 
 
-@pytest.mark.parametrize(("field", "text", "problem"), [
-    ("#token-expires", "abc", "not a whole number of days"),
-    ("#token-expires", "0", "not a whole number of days"),
-    ("#token-ip", "300.1.1.1", "not an IP address or CIDR network"),
-])
+@pytest.mark.parametrize(
+    ("field", "text", "problem"),
+    [
+        ("#token-expires", "abc", "not a whole number of days"),
+        ("#token-expires", "0", "not a whole number of days"),
+        ("#token-ip", "300.1.1.1", "not an IP address or CIDR network"),
+    ],
+)
 async def test_invalid_token_requests_are_refused_and_nothing_is_stored(site, field, text, problem):
     app = site.app(actor="carol")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -242,8 +279,15 @@ def test_snapshot_token_create_dialog(snap_compare, tmp_path, monkeypatch, no_cu
 @pytest.mark.parametrize("size", SIZES)
 def test_snapshot_token_shown_once(snap_compare, tmp_path, monkeypatch, no_cursor_blink, size):
     site = snapshot_site(tmp_path, monkeypatch)
-    result = {"token": "0123456789abcdef0123456789abcdef", "id": 7, "companyid": 1, "company": "Northwind Logistics",
-              "name": "Power BI", "expires": None, "iprestriction": "10.0.0.0/8"}
+    result = {
+        "token": "0123456789abcdef0123456789abcdef",
+        "id": 7,
+        "companyid": 1,
+        "company": "Northwind Logistics",
+        "name": "Power BI",
+        "expires": None,
+        "iprestriction": "10.0.0.0/8",
+    }
 
     async def run_before(pilot):
         await open_screen(pilot, "3")
@@ -277,7 +321,9 @@ async def test_binding_ids_can_be_remapped_in_the_config(db_url, tmp_path):
     site = build_console_site(db_url)
     config_file = tmp_path / "alx.toml"
     config_file.write_text('[keymap]\n"tokens.create" = "f6"\n')
-    site.config = load_config(flags={"database_url": db_url, "timezone": "UTC"}, env={}, config_path=config_file)
+    site.config = load_config(
+        flags={"database_url": db_url, "timezone": "UTC"}, env={}, config_path=config_file
+    )
     app = site.app()
     async with app.run_test(size=(80, 24)) as pilot:
         await open_screen(pilot, "3")

@@ -69,6 +69,7 @@ def real_clock_alx(tmp_path, db_url, **env) -> Alx:
 
 # --- in-process: the loop ---------------------------------------------------------------------------
 
+
 def run_for(worker: Worker, seconds: float) -> None:
     thread = threading.Thread(target=worker.run_forever)
     thread.start()
@@ -90,8 +91,13 @@ def test_a_failing_job_is_recorded_and_never_stops_the_others(moodle):
         ticks.append(time.monotonic())
         return "fine"
 
-    worker = Worker(config, moodle.db, clock=lambda: 1_700_000_000, jobs={"boom": boom, "tick": tick},
-                    intervals={"boom": 0.3, "tick": 0.3})
+    worker = Worker(
+        config,
+        moodle.db,
+        clock=lambda: 1_700_000_000,
+        jobs={"boom": boom, "tick": tick},
+        intervals={"boom": 0.3, "tick": 0.3},
+    )
     run_for(worker, 1.5)
     assert len(booms) >= 3 and len(ticks) >= 3
     states = {s["name"]: s for s in job_states()}
@@ -109,7 +115,9 @@ def test_runs_stay_on_their_grid_when_a_job_is_slow(moodle):
         time.sleep(0.4)
         return "done"
 
-    worker = Worker(config, moodle.db, clock=lambda: 1_700_000_000, jobs={"slow": slow}, intervals={"slow": 1.0})
+    worker = Worker(
+        config, moodle.db, clock=lambda: 1_700_000_000, jobs={"slow": slow}, intervals={"slow": 1.0}
+    )
     run_for(worker, 4.6)
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert len(gaps) >= 3, starts
@@ -119,14 +127,19 @@ def test_runs_stay_on_their_grid_when_a_job_is_slow(moodle):
 def test_a_job_due_while_another_runs_still_runs(moodle):
     config = load_config(env={}, search_paths=[]).replace(heartbeat_seconds=5)
     quick = []
-    worker = Worker(config, moodle.db, clock=lambda: 1_700_000_000,
-                    jobs={"long": lambda: time.sleep(1.2) or "slept", "quick": lambda: quick.append(1) or "ok"},
-                    intervals={"long": 10.0, "quick": 0.5})
+    worker = Worker(
+        config,
+        moodle.db,
+        clock=lambda: 1_700_000_000,
+        jobs={"long": lambda: time.sleep(1.2) or "slept", "quick": lambda: quick.append(1) or "ok"},
+        intervals={"long": 10.0, "quick": 0.5},
+    )
     run_for(worker, 2.6)  # margin for a loaded machine: the long job ends at ~1.2 s
     assert len(quick) >= 2  # ran at start, then late (after the long job) rather than never
 
 
 # --- as a real process --------------------------------------------------------------------------------
+
 
 def test_worker_syncs_on_schedule_beats_and_exits_0_on_sigterm(moodle, db_url, tmp_path):
     small_site(moodle)
@@ -141,8 +154,12 @@ def test_worker_syncs_on_schedule_beats_and_exits_0_on_sigterm(moodle, db_url, t
             moodle.user(105)
             moodle.member(1, 105)
             moodle.enrol(105, 10)
-            wait_for(lambda: peek.count(REPORTING, "userid = 105") == 1, "the new enrolment to be synced", [proc])
-            wait_for(lambda: peek.scalar(f"SELECT timebeat FROM {HEARTBEAT}") > beat, "a later heartbeat", [proc])
+            wait_for(
+                lambda: peek.count(REPORTING, "userid = 105") == 1, "the new enrolment to be synced", [proc]
+            )
+            wait_for(
+                lambda: peek.scalar(f"SELECT timebeat FROM {HEARTBEAT}") > beat, "a later heartbeat", [proc]
+            )
             runs = peek.count(SYNC_RUNS, "status = 'success'")
             info = json.loads(peek.scalar(f"SELECT info FROM {HEARTBEAT}"))
     finally:
@@ -164,8 +181,9 @@ def test_two_workers_at_once_never_sync_together_and_neither_crashes(moodle, db_
     for code, err in results:
         assert code == 0 and "Traceback" not in err, err
     with Peek(db_url) as peek:
-        runs = peek.db.execute_sql(f"SELECT id, timestarted, timefinished, status, pid FROM {SYNC_RUNS} "
-                                   "ORDER BY id").fetchall()
+        runs = peek.db.execute_sql(
+            f"SELECT id, timestarted, timefinished, status, pid FROM {SYNC_RUNS} ORDER BY id"
+        ).fetchall()
     assert all(status in ("success", "partial") for _, _, _, status, _ in runs), runs
     # One at a time: each run started after the previous one finished (the database lock).
     for (_, _, finished, _, _), (_, started, _, _, _) in zip(runs, runs[1:], strict=False):
@@ -178,13 +196,19 @@ def refuse_reporting_inserts(b, backend: str) -> None:
     """A trigger that makes every insert into the reporting table fail, like a full disk would."""
     name = "mdl_local_alx_api_reporting"
     if backend == "sqlite":
-        b.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {name} BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        b.execute(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON {name} BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
     elif backend == "mariadb":
-        b.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {name} FOR EACH ROW "
-                  "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'disk full'")
+        b.execute(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON {name} FOR EACH ROW "
+            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'disk full'"
+        )
     else:
-        b.execute("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ "
-                  "LANGUAGE plpgsql")
+        b.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ "
+            "LANGUAGE plpgsql"
+        )
         b.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {name} FOR EACH ROW EXECUTE FUNCTION refuse()")
 
 
@@ -199,11 +223,15 @@ def test_once_runs_every_job_and_reports_a_failure_in_its_exit_status(moodle, db
     with Peek(db_url) as peek:
         assert peek.count(REPORTING) == 0  # nothing half-written
         assert peek.scalar(f"SELECT status FROM {SYNC_RUNS}") == "failed"
-        raised = peek.db.execute_sql(f"SELECT alert_type FROM {table('local_alx_api_alerts')} ORDER BY alert_type")
+        raised = peek.db.execute_sql(
+            f"SELECT alert_type FROM {table('local_alx_api_alerts')} ORDER BY alert_type"
+        )
         # The run failed, and no sync has ever succeeded.
         assert [r[0] for r in raised.fetchall()] == ["sync_failed", "sync_stale"]
 
-    moodle.execute("DROP TRIGGER refuse" + (" ON mdl_local_alx_api_reporting" if db_backend == "postgresql" else ""))
+    moodle.execute(
+        "DROP TRIGGER refuse" + (" ON mdl_local_alx_api_reporting" if db_backend == "postgresql" else "")
+    )
     result = alx("worker", "--once", "--json")
     assert result.code == 0, result
     outcomes = {o["name"]: o for o in json.loads(result.stdout)}

@@ -7,5 +7,17 @@ Core services only: no HTTP or console imports. The HTTP layer calls ``tokens.au
 from .settings import CompanySettings, SettingError, enabled_courses, load, set_values
 from .tokens import AuthError, Principal, TokenError, authenticate, create_token, list_tokens, revoke_token
 
-__all__ = ["AuthError", "CompanySettings", "Principal", "SettingError", "TokenError", "authenticate",
-           "create_token", "enabled_courses", "list_tokens", "load", "revoke_token", "set_values"]
+__all__ = [
+    "AuthError",
+    "CompanySettings",
+    "Principal",
+    "SettingError",
+    "TokenError",
+    "authenticate",
+    "create_token",
+    "enabled_courses",
+    "list_tokens",
+    "load",
+    "revoke_token",
+    "set_values",
+]

@@ -37,26 +37,42 @@ def company_overview(now: int) -> list[dict]:
         CompanyUser.select(CompanyUser.companyid, peewee.fn.COUNT(CompanyUser.userid.distinct()))
         .join(User, on=(User.id == CompanyUser.userid))
         .where((CompanyUser.suspended == 0) & (User.deleted == 0) & (User.suspended == 0))
-        .group_by(CompanyUser.companyid))
+        .group_by(CompanyUser.companyid)
+    )
     courses = _grouped(
-        CompanyCourse.select(CompanyCourse.companyid, peewee.fn.COUNT(CompanyCourse.courseid.distinct()))
-        .group_by(CompanyCourse.companyid))
+        CompanyCourse.select(
+            CompanyCourse.companyid, peewee.fn.COUNT(CompanyCourse.courseid.distinct())
+        ).group_by(CompanyCourse.companyid)
+    )
     rows = _grouped(
         Reporting.select(Reporting.companyid, peewee.fn.COUNT(Reporting.id))
         .where(Reporting.is_deleted == 0)
-        .group_by(Reporting.companyid))
+        .group_by(Reporting.companyid)
+    )
     tokens = _grouped(
         ApiToken.select(ApiToken.companyid, peewee.fn.COUNT(ApiToken.id))
         .where((ApiToken.revoked_at == 0) & ((ApiToken.expires_at == 0) | (ApiToken.expires_at >= int(now))))
-        .group_by(ApiToken.companyid))
+        .group_by(ApiToken.companyid)
+    )
     result = []
-    for cid, name, shortname, suspended in (Company.select(Company.id, Company.name, Company.shortname,
-                                                           Company.suspended)
-                                            .order_by(Company.id).tuples()):
+    for cid, name, shortname, suspended in (
+        Company.select(Company.id, Company.name, Company.shortname, Company.suspended)
+        .order_by(Company.id)
+        .tuples()
+    ):
         cid = int(cid)
-        result.append({"id": cid, "name": name, "shortname": shortname, "suspended": bool(suspended),
-                       "users": users.get(cid, 0), "courses": courses.get(cid, 0), "rows": rows.get(cid, 0),
-                       "tokens": tokens.get(cid, 0)})
+        result.append(
+            {
+                "id": cid,
+                "name": name,
+                "shortname": shortname,
+                "suspended": bool(suspended),
+                "users": users.get(cid, 0),
+                "courses": courses.get(cid, 0),
+                "rows": rows.get(cid, 0),
+                "tokens": tokens.get(cid, 0),
+            }
+        )
     return result
 
 
@@ -68,31 +84,44 @@ def course_access(companyid: int, settings: company_settings.CompanySettings | N
     ``switch`` is the stored value (None when not stored).
     """
     settings = settings or company_settings.load(companyid)
-    in_company = {int(c) for (c,) in CompanyCourse.select(CompanyCourse.courseid)
-                  .where(CompanyCourse.companyid == companyid).tuples()}
+    in_company = {
+        int(c)
+        for (c,) in CompanyCourse.select(CompanyCourse.courseid)
+        .where(CompanyCourse.companyid == companyid)
+        .tuples()
+    }
     enrolled = _grouped(
         Reporting.select(Reporting.courseid, peewee.fn.COUNT(Reporting.id))
         .where((Reporting.companyid == companyid) & (Reporting.is_deleted == 0))
-        .group_by(Reporting.courseid))
+        .group_by(Reporting.courseid)
+    )
     switches = dict(settings.course_switches)
     ids = sorted(in_company | set(switches) | set(enrolled))
     if not ids:
         return []
-    courses = {int(c.id): c for c in Course.select(Course.id, Course.fullname, Course.shortname, Course.visible)
-               .where(Course.id.in_(ids))}
+    courses = {
+        int(c.id): c
+        for c in Course.select(Course.id, Course.fullname, Course.shortname, Course.visible).where(
+            Course.id.in_(ids)
+        )
+    }
     enabled = set(settings.courses)
     result = []
     for cid in ids:
         course = courses.get(cid)
-        result.append({"courseid": cid,
-                       "fullname": course.fullname if course else f"(course {cid} no longer exists)",
-                       "shortname": course.shortname if course else "",
-                       "visible": bool(course.visible) if course else False,
-                       "exists": course is not None,
-                       "in_company_course": cid in in_company,
-                       "enrolled": enrolled.get(cid, 0),
-                       "switch": switches.get(cid),
-                       "enabled": cid in enabled})
+        result.append(
+            {
+                "courseid": cid,
+                "fullname": course.fullname if course else f"(course {cid} no longer exists)",
+                "shortname": course.shortname if course else "",
+                "visible": bool(course.visible) if course else False,
+                "exists": course is not None,
+                "in_company_course": cid in in_company,
+                "enrolled": enrolled.get(cid, 0),
+                "switch": switches.get(cid),
+                "enabled": cid in enabled,
+            }
+        )
     return result
 
 
@@ -102,9 +131,14 @@ def company_detail(companyid: int, config) -> dict | None:
     if name is None:
         return None
     settings = company_settings.load(companyid)
-    return {"id": int(companyid), "name": name, "settings": settings,
-            "global_rate_limit": int(config.rate_limit), "global_max_records": int(config.max_records),
-            "courses": course_access(companyid, settings)}
+    return {
+        "id": int(companyid),
+        "name": name,
+        "settings": settings,
+        "global_rate_limit": int(config.rate_limit),
+        "global_max_records": int(config.max_records),
+        "courses": course_access(companyid, settings),
+    }
 
 
 def course_switch_assignments(rule: str, before: dict[int, bool], after: dict[int, bool]) -> dict[str, str]:

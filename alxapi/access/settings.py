@@ -26,8 +26,21 @@ from .. import audit
 log = logging.getLogger(__name__)
 
 # Response fields in the order the API sends them (SPEC §4.1).
-FIELDS = ("userid", "firstname", "lastname", "email", "username", "courseid", "coursename", "timecompleted",
-          "timecompleted_unix", "timestarted", "timestarted_unix", "percentage", "status")
+FIELDS = (
+    "userid",
+    "firstname",
+    "lastname",
+    "email",
+    "username",
+    "courseid",
+    "coursename",
+    "timecompleted",
+    "timecompleted_unix",
+    "timestarted",
+    "timestarted_unix",
+    "percentage",
+    "status",
+)
 
 # name: (default, minimum, maximum, meaning). A default of None means "the global configuration".
 SCALARS: dict[str, tuple[int | None, int, int, str]] = {
@@ -43,7 +56,9 @@ _COURSE_RE = re.compile(r"course_([0-9]{1,18})")
 _INT_RE = re.compile(r"[+-]?[0-9]{1,19}")
 
 VALID_KEYS_HELP = (
-    "Valid keys: field_<name>=0|1 (name: " + ", ".join(FIELDS) + "), course_<courseid>=0|1, "
+    "Valid keys: field_<name>=0|1 (name: "
+    + ", ".join(FIELDS)
+    + "), course_<courseid>=0|1, "
     + ", ".join(f"{k}={lo}..{hi}" for k, (_, lo, hi, _m) in SCALARS.items())
     + " (rate_limit 0 = unlimited); KEY=default removes an override."
 )
@@ -79,14 +94,21 @@ class CompanySettings:
 
 
 def _stored(companyid: int) -> dict[str, int]:
-    query = (Setting.select(Setting.setting_name, Setting.setting_value)
-             .where(Setting.companyid == companyid).tuples())
+    query = (
+        Setting.select(Setting.setting_name, Setting.setting_value)
+        .where(Setting.companyid == companyid)
+        .tuples()
+    )
     return {name: int(value) for name, value in query}
 
 
 def _company_courses(companyid: int) -> list[int]:
-    query = (CompanyCourse.select(CompanyCourse.courseid).distinct()
-             .where(CompanyCourse.companyid == companyid).tuples())
+    query = (
+        CompanyCourse.select(CompanyCourse.courseid)
+        .distinct()
+        .where(CompanyCourse.companyid == companyid)
+        .tuples()
+    )
     return sorted({int(c) for (c,) in query})
 
 
@@ -115,7 +137,11 @@ def load(companyid: int) -> CompanySettings:
     """The company's effective settings: stored values over defaults (two queries)."""
     stored = _stored(companyid)
     for name, value in list(stored.items()):
-        known = name in SCALARS or _COURSE_RE.fullmatch(name) or (name.startswith("field_") and name[6:] in FIELDS)
+        known = (
+            name in SCALARS
+            or _COURSE_RE.fullmatch(name)
+            or (name.startswith("field_") and name[6:] in FIELDS)
+        )
         if known and not _valid(name, value):
             # Written by something else (the PHP plugin, a hand edit): ignore rather than misbehave.
             log.warning("company %s: ignoring out-of-range setting %s=%s", companyid, name, value)
@@ -151,8 +177,14 @@ def describe(settings: CompanySettings, config=None) -> list[dict]:
     rows = []
     for f in FIELDS:
         key = f"field_{f}"
-        rows.append({"key": key, "value": 1 if f in settings.fields else 0, "default": key not in stored,
-                     "effective": 1 if f in settings.fields else 0})
+        rows.append(
+            {
+                "key": key,
+                "value": 1 if f in settings.fields else 0,
+                "default": key not in stored,
+                "effective": 1 if f in settings.fields else 0,
+            }
+        )
     for key in SCALARS:
         value = getattr(settings, key)
         effective = value
@@ -208,8 +240,9 @@ def _check(key: str, text: str) -> tuple[int | None, str | None]:
     return value, None
 
 
-def set_values(companyid: int, assignments: dict[str, str], actor: str, now: int) -> list[tuple[str, int | None,
-                                                                                                  int | None]]:
+def set_values(
+    companyid: int, assignments: dict[str, str], actor: str, now: int
+) -> list[tuple[str, int | None, int | None]]:
     """Validate and save settings atomically; return the changes as (key, old, new) (None = default).
 
     Every value is checked first: if any is refused, :class:`SettingError` lists them all and nothing
@@ -246,7 +279,9 @@ def set_values(companyid: int, assignments: dict[str, str], actor: str, now: int
                 Setting.delete().where(Setting.companyid == companyid, Setting.setting_name == key).execute()
             else:
                 _upsert(companyid, key, new, now)
-            audit.record(actor, "company.set", f"company:{companyid}", {"setting": key, "old": old, "new": new}, now)
+            audit.record(
+                actor, "company.set", f"company:{companyid}", {"setting": key, "old": old, "new": new}, now
+            )
             changes.append((key, old, new))
     return changes
 
@@ -255,6 +290,14 @@ def _upsert(companyid: int, key: str, value: int, now: int) -> None:
     conflict: dict[str, Any] = {"update": {Setting.setting_value: value, Setting.timemodified: int(now)}}
     if dialect() != "mysql":  # MySQL's ON DUPLICATE KEY UPDATE names no conflict target
         conflict["conflict_target"] = [Setting.companyid, Setting.setting_name]
-    (Setting.insert(companyid=companyid, setting_name=key, setting_value=value, timecreated=int(now),
-                    timemodified=int(now))
-     .on_conflict(**conflict).execute())
+    (
+        Setting.insert(
+            companyid=companyid,
+            setting_name=key,
+            setting_value=value,
+            timecreated=int(now),
+            timemodified=int(now),
+        )
+        .on_conflict(**conflict)
+        .execute()
+    )

@@ -87,6 +87,7 @@ def hash_token(token: str) -> str:
 
 # --- IP restrictions ----------------------------------------------------------------------------
 
+
 def parse_ip_restriction(text: str | None) -> str:
     """Validate a comma-separated list of IP addresses / CIDR networks; return it normalised.
 
@@ -105,12 +106,16 @@ def parse_ip_restriction(text: str | None) -> str:
         except ValueError:
             bad.append(item)
     if bad:
-        raise TokenError(f"not an IP address or CIDR network: {', '.join(bad)}. Give a comma-separated list "
-                         "such as 192.0.2.10,10.0.0.0/8,2001:db8::/32")
+        raise TokenError(
+            f"not an IP address or CIDR network: {', '.join(bad)}. Give a comma-separated list "
+            "such as 192.0.2.10,10.0.0.0/8,2001:db8::/32"
+        )
     result = ",".join(normalised)
     if len(result) > _IPRESTRICTION_MAX:
-        raise TokenError(f"IP restriction too long ({len(result)} characters, at most {_IPRESTRICTION_MAX}); "
-                         "use wider CIDR networks")
+        raise TokenError(
+            f"IP restriction too long ({len(result)} characters, at most {_IPRESTRICTION_MAX}); "
+            "use wider CIDR networks"
+        )
     return result
 
 
@@ -176,16 +181,26 @@ def ip_allowed(ip: str | None, restriction: str | None) -> bool:
 
 # --- managed tokens -----------------------------------------------------------------------------
 
+
 def _require_company(companyid: int) -> str:
     name = company_name(companyid)
     if name is None:
-        raise TokenError(f"no company with id {companyid} in the IOMAD company table; "
-                         "`alx company show ID` checks an id")
+        raise TokenError(
+            f"no company with id {companyid} in the IOMAD company table; `alx company show ID` checks an id"
+        )
     return name
 
 
-def create_token(companyid: int, *, userid: int = 0, name: str = "", expires_days: int | None = None,
-                 ip: str | None = None, actor: str, now: int) -> tuple[str, ApiToken]:
+def create_token(
+    companyid: int,
+    *,
+    userid: int = 0,
+    name: str = "",
+    expires_days: int | None = None,
+    ip: str | None = None,
+    actor: str,
+    now: int,
+) -> tuple[str, ApiToken]:
     """Create a managed token bound to ``companyid``; return (the token, its row).
 
     The token itself is returned once and never stored: only its SHA-256 is.
@@ -197,27 +212,50 @@ def create_token(companyid: int, *, userid: int = 0, name: str = "", expires_day
     if userid:
         user = User.select(User.id, User.deleted).where(User.id == userid).first()
         if user is None or user.deleted:
-            raise TokenError(f"no Moodle user with id {userid} (or the user is deleted); "
-                             "omit --user to bind the token to the company only")
+            raise TokenError(
+                f"no Moodle user with id {userid} (or the user is deleted); "
+                "omit --user to bind the token to the company only"
+            )
     name = (name or "").strip()
     if len(name) > 255:
         raise TokenError(f"token name too long ({len(name)} characters, at most 255)")
     expires_at = 0
     if expires_days is not None:
         if not 0 < int(expires_days) <= MAX_EXPIRES_DAYS:
-            raise TokenError(f"--expires-days must be between 1 and {MAX_EXPIRES_DAYS} "
-                             "(omit it for a token that does not expire)")
+            raise TokenError(
+                f"--expires-days must be between 1 and {MAX_EXPIRES_DAYS} "
+                "(omit it for a token that does not expire)"
+            )
         expires_at = int(now) + int(expires_days) * 86_400
     iprestriction = parse_ip_restriction(ip)
 
     token = secrets.token_hex(16)
     with database.atomic():
-        row = ApiToken.create(token_hash=hash_token(token), name=name, companyid=int(companyid), userid=userid,
-                              iprestriction=iprestriction, expires_at=expires_at, timecreated=int(now),
-                              lastused=0, revoked_at=0, created_by=(actor or "")[:100])
-        audit.record(actor, "token.create", f"token:{row.id}",
-                     {"companyid": int(companyid), "userid": userid, "name": name, "expires_at": expires_at,
-                      "iprestriction": iprestriction}, now)
+        row = ApiToken.create(
+            token_hash=hash_token(token),
+            name=name,
+            companyid=int(companyid),
+            userid=userid,
+            iprestriction=iprestriction,
+            expires_at=expires_at,
+            timecreated=int(now),
+            lastused=0,
+            revoked_at=0,
+            created_by=(actor or "")[:100],
+        )
+        audit.record(
+            actor,
+            "token.create",
+            f"token:{row.id}",
+            {
+                "companyid": int(companyid),
+                "userid": userid,
+                "name": name,
+                "expires_at": expires_at,
+                "iprestriction": iprestriction,
+            },
+            now,
+        )
     return token, row
 
 
@@ -233,8 +271,11 @@ def list_tokens(now: int) -> list[dict]:
     """Every managed token (never the token itself), oldest first."""
     rows = list(ApiToken.select().order_by(ApiToken.id))
     ids = {r.companyid for r in rows}
-    names = ({c.id: c.name for c in Company.select(Company.id, Company.name).where(Company.id.in_(list(ids)))}
-             if ids else {})
+    names = (
+        {c.id: c.name for c in Company.select(Company.id, Company.name).where(Company.id.in_(list(ids)))}
+        if ids
+        else {}
+    )
     return [
         {
             "id": r.id,
@@ -267,8 +308,9 @@ def revoke_token(token_id: int, actor: str, now: int) -> tuple[ApiToken, bool]:
             return row, False
         ApiToken.update(revoked_at=int(now)).where(ApiToken.id == row.id, ApiToken.revoked_at == 0).execute()
         row.revoked_at = int(now)
-        audit.record(actor, "token.revoke", f"token:{row.id}",
-                     {"companyid": row.companyid, "name": row.name}, now)
+        audit.record(
+            actor, "token.revoke", f"token:{row.id}", {"companyid": row.companyid, "name": row.name}, now
+        )
     return row, True
 
 
@@ -286,8 +328,7 @@ def _has_table(table_name: str) -> bool:
     return known[table_name]
 
 
-def authenticate(token: str, ip: str, now: int,
-                 services: tuple[str, ...] = ACCEPTED_SERVICES) -> Principal:
+def authenticate(token: str, ip: str, now: int, services: tuple[str, ...] = ACCEPTED_SERVICES) -> Principal:
     """Who presents ``token`` from ``ip`` at ``now``; raises :class:`AuthError` (SPEC §4.1).
 
     - not found, malformed, or not a permanent token of an enabled accepted service: ``invalidtoken``;
@@ -321,20 +362,40 @@ def _managed_principal(row: ApiToken, token_hash: str, ip: str, now: int) -> Pri
         raise AuthError("nocompanyassociation", f"the token's company {row.companyid} no longer exists")
     if row.lastused <= now - LASTUSED_INTERVAL:
         # Conditional, so concurrent API processes write it once per interval at most.
-        (ApiToken.update(lastused=int(now))
-         .where(ApiToken.id == row.id, ApiToken.lastused <= now - LASTUSED_INTERVAL).execute())
-    return Principal(kind="managed", token_ref=f"m:{row.id}", token_hash=token_hash, companyid=int(row.companyid),
-                     userid=int(row.userid), name=row.name or "")
+        (
+            ApiToken.update(lastused=int(now))
+            .where(ApiToken.id == row.id, ApiToken.lastused <= now - LASTUSED_INTERVAL)
+            .execute()
+        )
+    return Principal(
+        kind="managed",
+        token_ref=f"m:{row.id}",
+        token_hash=token_hash,
+        companyid=int(row.companyid),
+        userid=int(row.userid),
+        name=row.name or "",
+    )
 
 
 def _moodle_principal(token: str, token_hash: str, ip: str, now: int, services: tuple[str, ...]) -> Principal:
     rows = list(
-        ExternalToken.select(ExternalToken.id, ExternalToken.token, ExternalToken.userid,
-                             ExternalToken.externalserviceid, ExternalToken.iprestriction,
-                             ExternalToken.validuntil, ExternalToken.name, ExternalService.restrictedusers)
+        ExternalToken.select(
+            ExternalToken.id,
+            ExternalToken.token,
+            ExternalToken.userid,
+            ExternalToken.externalserviceid,
+            ExternalToken.iprestriction,
+            ExternalToken.validuntil,
+            ExternalToken.name,
+            ExternalService.restrictedusers,
+        )
         .join(ExternalService, on=(ExternalService.id == ExternalToken.externalserviceid))
-        .where(ExternalToken.token == token, ExternalToken.tokentype == 0, ExternalService.enabled == 1,
-               ExternalService.shortname.in_(list(services)))
+        .where(
+            ExternalToken.token == token,
+            ExternalToken.tokentype == 0,
+            ExternalService.enabled == 1,
+            ExternalService.shortname.in_(list(services)),
+        )
         .order_by(ExternalToken.id)
         .objects()
     )
@@ -343,12 +404,17 @@ def _moodle_principal(token: str, token_hash: str, ip: str, now: int, services: 
     if found is None:
         raise AuthError("invalidtoken", "Invalid token - token not found")
     if found.validuntil and found.validuntil < now:
-        raise AuthError("accessexception", "Invalid token - token expired - check validuntil time for the token")
+        raise AuthError(
+            "accessexception", "Invalid token - token expired - check validuntil time for the token"
+        )
     if not ip_allowed(ip, found.iprestriction):
         raise AuthError("accessexception", f"Invalid service - IP:{ip} is not supported")
     _check_service_user(found, ip, now)
-    user = (User.select(User.id, User.deleted, User.suspended, User.confirmed, User.auth, User.username)
-            .where(User.id == found.userid).first())
+    user = (
+        User.select(User.id, User.deleted, User.suspended, User.confirmed, User.auth, User.username)
+        .where(User.id == found.userid)
+        .first()
+    )
     if user is None or user.deleted:
         raise AuthError("accessexception", "wsaccessuserdeleted: the token's owner is deleted")
     if user.suspended:
@@ -357,14 +423,22 @@ def _moodle_principal(token: str, token_hash: str, ip: str, now: int, services: 
         raise AuthError("accessexception", "wsaccessuserunconfirmed: the token's owner is not confirmed")
     if user.auth == "nologin":
         raise AuthError("accessexception", "wsaccessusernologin: the token's owner may not log in")
-    companyid = (CompanyUser.select(peewee.fn.MIN(CompanyUser.companyid))
-                 .join(Company, on=(Company.id == CompanyUser.companyid))
-                 .where(CompanyUser.userid == found.userid, CompanyUser.suspended == 0)
-                 .scalar())
+    companyid = (
+        CompanyUser.select(peewee.fn.MIN(CompanyUser.companyid))
+        .join(Company, on=(Company.id == CompanyUser.companyid))
+        .where(CompanyUser.userid == found.userid, CompanyUser.suspended == 0)
+        .scalar()
+    )
     if companyid is None:
         raise AuthError("nocompanyassociation", f"user {found.userid} has no active company membership")
-    return Principal(kind="moodle", token_ref=f"w:{found.id}", token_hash=token_hash, companyid=int(companyid),
-                     userid=int(found.userid), name=found.name or "")
+    return Principal(
+        kind="moodle",
+        token_ref=f"w:{found.id}",
+        token_hash=token_hash,
+        companyid=int(companyid),
+        userid=int(found.userid),
+        name=found.name or "",
+    )
 
 
 def _check_service_user(found, ip: str, now: int) -> None:
@@ -372,10 +446,15 @@ def _check_service_user(found, ip: str, now: int) -> None:
     table = ExternalServiceUser._meta.table_name
     if not _has_table(table):
         return
-    entry = (ExternalServiceUser.select()
-             .where(ExternalServiceUser.externalserviceid == found.externalserviceid,
-                    ExternalServiceUser.userid == found.userid)
-             .order_by(ExternalServiceUser.id).first())
+    entry = (
+        ExternalServiceUser.select()
+        .where(
+            ExternalServiceUser.externalserviceid == found.externalserviceid,
+            ExternalServiceUser.userid == found.userid,
+        )
+        .order_by(ExternalServiceUser.id)
+        .first()
+    )
     if entry is None:
         if found.restrictedusers:
             raise AuthError("accessexception", "the token's owner is not an authorised user of this service")

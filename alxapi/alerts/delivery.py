@@ -80,12 +80,15 @@ def _subject(alert: dict) -> str:
 
 
 def _body(alert: dict, host: str) -> str:
-    lines = [alert["message"], "",
-             f"type:      {alert['alert_type']}",
-             f"severity:  {alert['severity']}",
-             f"subject:   {alert['subject'] or '-'}",
-             f"raised at: {alert['timecreated']} (epoch seconds) on {alert['hostname'] or host}",
-             f"alert id:  {alert['id']}"]
+    lines = [
+        alert["message"],
+        "",
+        f"type:      {alert['alert_type']}",
+        f"severity:  {alert['severity']}",
+        f"subject:   {alert['subject'] or '-'}",
+        f"raised at: {alert['timecreated']} (epoch seconds) on {alert['hostname'] or host}",
+        f"alert id:  {alert['id']}",
+    ]
     if alert["data"]:
         lines += ["", "details:", json.dumps(alert["data"], indent=2, sort_keys=True)]
     lines += ["", "See it in the console: alx tui (Alerts screen), or: alx alerts list"]
@@ -105,8 +108,10 @@ def send_email(config: Config, alert: dict) -> str:
                 smtp.starttls(context=ssl.create_default_context())
             if config.smtp_user:
                 if password is None:
-                    raise DeliveryError("smtp_user is set but no password: set smtp_password_file "
-                                        f"or a systemd credential named {CREDENTIAL_NAME}")
+                    raise DeliveryError(
+                        "smtp_user is set but no password: set smtp_password_file "
+                        f"or a systemd credential named {CREDENTIAL_NAME}"
+                    )
                 smtp.login(config.smtp_user, password)
             refused = smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
@@ -119,15 +124,23 @@ def send_email(config: Config, alert: dict) -> str:
 def webhook_payload(alert: dict) -> dict:
     """Slack and Teams both show ``text``; the structured alert rides along for other receivers."""
     text = f"*{_subject(alert)}*\n{alert['message']}"
-    return {"text": text, "alert": {k: alert[k] for k in ("id", "alert_type", "severity", "subject", "message",
-                                                          "timecreated", "hostname", "data")}}
+    return {
+        "text": text,
+        "alert": {
+            k: alert[k]
+            for k in ("id", "alert_type", "severity", "subject", "message", "timecreated", "hostname", "data")
+        },
+    }
 
 
 def send_webhook(config: Config, alert: dict) -> str:
     body = json.dumps(webhook_payload(alert), default=str).encode()
-    request = urllib.request.Request(config.alert_webhook_url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "User-Agent": "alx-report-alerts"})
+    request = urllib.request.Request(
+        config.alert_webhook_url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "alx-report-alerts"},
+    )
     shown = redact_url_path(config.alert_webhook_url)
     try:
         with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as response:
@@ -160,10 +173,13 @@ def backoff_seconds(attempts: int) -> int:
 
 
 def _claim(alert_id: int, now: int) -> bool:
-    claimed = (Alert.update(delivery_status="sending", next_delivery_at=now + CLAIM_SECONDS)
-               .where((Alert.id == alert_id) & Alert.delivery_status.in_(_CLAIMABLE)
-                      & (Alert.next_delivery_at <= now))
-               .execute())
+    claimed = (
+        Alert.update(delivery_status="sending", next_delivery_at=now + CLAIM_SECONDS)
+        .where(
+            (Alert.id == alert_id) & Alert.delivery_status.in_(_CLAIMABLE) & (Alert.next_delivery_at <= now)
+        )
+        .execute()
+    )
     return claimed == 1
 
 
@@ -172,10 +188,13 @@ def _record(alert: dict, results: list[ChannelResult], done_before: list[str], n
     failures = [r for r in results if not r.ok]
     attempts = alert["delivery_attempts"] + 1
     status = "failed" if failures else "delivered"
-    Alert.update(delivery_status=status, delivered_channels=",".join(done), delivery_attempts=attempts,
-                 next_delivery_at=now + backoff_seconds(attempts) if failures else 0,
-                 delivery_error="; ".join(f"{r.channel}: {r.detail}" for r in failures) or None,
-                 ).where(Alert.id == alert["id"]).execute()
+    Alert.update(
+        delivery_status=status,
+        delivered_channels=",".join(done),
+        delivery_attempts=attempts,
+        next_delivery_at=now + backoff_seconds(attempts) if failures else 0,
+        delivery_error="; ".join(f"{r.channel}: {r.detail}" for r in failures) or None,
+    ).where(Alert.id == alert["id"]).execute()
     return status
 
 
@@ -183,8 +202,12 @@ def deliver_pending(config: Config, now: int) -> dict[str, int]:
     """Deliver every alert due for delivery; return counts of delivered, failed and console-only."""
     counts = {"delivered": 0, "failed": 0, "console_only": 0}
     configured = channels(config)
-    due = (Alert.select(Alert.id).where(Alert.delivery_status.in_(_CLAIMABLE) & (Alert.next_delivery_at <= now))
-           .order_by(Alert.id).tuples())
+    due = (
+        Alert.select(Alert.id)
+        .where(Alert.delivery_status.in_(_CLAIMABLE) & (Alert.next_delivery_at <= now))
+        .order_by(Alert.id)
+        .tuples()
+    )
     for (alert_id,) in list(due):
         if not configured:
             # Nothing to send through: the alert stays visible in the console and `alx alerts list`.
@@ -210,11 +233,18 @@ def _load(alert_id: int) -> dict:
 
 def send_test_alert(config: Config, *, actor: str, now: int) -> list[ChannelResult]:
     """Raise a 'test' alert and deliver it through every configured channel at once (audited)."""
-    alert = Alert.create(alert_type="test", severity=KINDS["test"].severity, subject=f"test by {actor}"[:255],
-                         message=f"Test alert raised by {actor}: if you read this, alert delivery works.",
-                         alert_data=json.dumps({"actor": actor}), hostname=os.uname().nodename[:255],
-                         timecreated=now, timelastseen=now, delivery_status="sending",
-                         next_delivery_at=now + CLAIM_SECONDS)
+    alert = Alert.create(
+        alert_type="test",
+        severity=KINDS["test"].severity,
+        subject=f"test by {actor}"[:255],
+        message=f"Test alert raised by {actor}: if you read this, alert delivery works.",
+        alert_data=json.dumps({"actor": actor}),
+        hostname=os.uname().nodename[:255],
+        timecreated=now,
+        timelastseen=now,
+        delivery_status="sending",
+        next_delivery_at=now + CLAIM_SECONDS,
+    )
     configured = channels(config)
     loaded = _load(alert.id)
     results = _send(config, loaded, configured)
@@ -224,6 +254,11 @@ def send_test_alert(config: Config, *, actor: str, now: int) -> list[ChannelResu
         Alert.update(delivery_status="console").where(Alert.id == alert.id).execute()
     # A test alert needs no action: resolved at once so it never counts as pending.
     Alert.update(resolved=1, timeresolved=now, resolved_by=actor[:100]).where(Alert.id == alert.id).execute()
-    audit.record(actor, "alert.test", f"alert:{alert.id}",
-                 {"channels": {r.channel: ("ok" if r.ok else "failed") for r in results}}, now)
+    audit.record(
+        actor,
+        "alert.test",
+        f"alert:{alert.id}",
+        {"channels": {r.channel: ("ok" if r.ok else "failed") for r in results}},
+        now,
+    )
     return results

@@ -26,7 +26,9 @@ KINDS: dict[str, AlertKind] = {
         AlertKind("sync_failed", "high", "a sync run failed"),
         AlertKind("sync_stale", "high", "no successful sync for alert_sync_stale_hours"),
         AlertKind("sync_failures", "critical", "alert_sync_failures consecutive sync runs failed"),
-        AlertKind("slow_responses", "medium", "the last hour's average API response is above alert_response_ms"),
+        AlertKind(
+            "slow_responses", "medium", "the last hour's average API response is above alert_response_ms"
+        ),
         AlertKind("error_rate", "medium", "the last hour's API error rate is above alert_error_rate_percent"),
         AlertKind("cache_hit_rate", "low", "the last hour's cache hit rate is below alert_cache_hit_percent"),
         AlertKind("high_usage", "medium", "a company made more than alert_company_calls_per_hour calls"),

@@ -81,15 +81,21 @@ def clear_all(actor: str, now: int) -> Cleared:
     db = State._meta.database
     with db.atomic():
         removed = Cache.delete().execute()
-        raised = (State.update(value_int=State.value_int + 1, timemodified=int(now))
-                  .where(State.name == CACHE_EPOCH).execute())
+        raised = (
+            State.update(value_int=State.value_int + 1, timemodified=int(now))
+            .where(State.name == CACHE_EPOCH)
+            .execute()
+        )
         if not raised:
             try:
                 with db.atomic():
                     State.insert(name=CACHE_EPOCH, value_int=1, timemodified=int(now)).execute()
             except peewee.IntegrityError:  # another process created it first
-                (State.update(value_int=State.value_int + 1, timemodified=int(now))
-                 .where(State.name == CACHE_EPOCH).execute())
+                (
+                    State.update(value_int=State.value_int + 1, timemodified=int(now))
+                    .where(State.name == CACHE_EPOCH)
+                    .execute()
+                )
         epoch = State.get(State.name == CACHE_EPOCH).value_int
         audit.record(actor, "cache.clear", "cache", {"table_entries": removed, "epoch": epoch}, now)
     return Cleared(int(removed), int(epoch))

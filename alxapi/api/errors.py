@@ -19,26 +19,46 @@ class ErrorKind:
 
 KINDS: dict[str, ErrorKind] = {
     "invalidtoken": ErrorKind("moodle_exception", "Invalid token - token not found", 401, "Invalid token"),
-    "accessexception": ErrorKind("webservice_access_exception", "Access control exception", 403,
-                                 "Access denied"),
-    "invalidrecord": ErrorKind("dml_missing_record_exception",
-                               "Can't find data record in database table external_functions.", 404,
-                               "Unknown function"),
-    "invalidparameter": ErrorKind("invalid_parameter_exception", "Invalid parameter value detected", 400,
-                                  "Invalid parameter"),
-    "limittoolarge": ErrorKind("moodle_exception",
-                               "Requested limit is too large. Maximum allowed records per request is {max}. "
-                               "Please reduce your limit parameter and try again.", 400, "Limit too large"),
-    "ratelimitexceeded": ErrorKind("moodle_exception", "Daily rate limit exceeded", 429, "Rate limit exceeded"),
-    "nocompanyassociation": ErrorKind("moodle_exception", "User is not associated with any company", 403,
-                                      "No company"),
-    "invalidrequestmethod": ErrorKind("moodle_exception", "Only POST method is allowed for security reasons",
-                                      405, "Method not allowed"),
-    "servicetemporarilyunavailable": ErrorKind("moodle_exception",
-                                               "Service temporarily unavailable, please try again later", 503,
-                                               "Service unavailable"),
-    "toomanyfailures": ErrorKind("moodle_exception", "Too many failed authentications from your address", 429,
-                                 "Too many failed authentications"),
+    "accessexception": ErrorKind(
+        "webservice_access_exception", "Access control exception", 403, "Access denied"
+    ),
+    "invalidrecord": ErrorKind(
+        "dml_missing_record_exception",
+        "Can't find data record in database table external_functions.",
+        404,
+        "Unknown function",
+    ),
+    "invalidparameter": ErrorKind(
+        "invalid_parameter_exception", "Invalid parameter value detected", 400, "Invalid parameter"
+    ),
+    "limittoolarge": ErrorKind(
+        "moodle_exception",
+        "Requested limit is too large. Maximum allowed records per request is {max}. "
+        "Please reduce your limit parameter and try again.",
+        400,
+        "Limit too large",
+    ),
+    "ratelimitexceeded": ErrorKind(
+        "moodle_exception", "Daily rate limit exceeded", 429, "Rate limit exceeded"
+    ),
+    "nocompanyassociation": ErrorKind(
+        "moodle_exception", "User is not associated with any company", 403, "No company"
+    ),
+    "invalidrequestmethod": ErrorKind(
+        "moodle_exception", "Only POST method is allowed for security reasons", 405, "Method not allowed"
+    ),
+    "servicetemporarilyunavailable": ErrorKind(
+        "moodle_exception",
+        "Service temporarily unavailable, please try again later",
+        503,
+        "Service unavailable",
+    ),
+    "toomanyfailures": ErrorKind(
+        "moodle_exception",
+        "Too many failed authentications from your address",
+        429,
+        "Too many failed authentications",
+    ),
     "requesttoolarge": ErrorKind("moodle_exception", "Request too large", 413, "Request too large"),
     "unexpectederror": ErrorKind("moodle_exception", "Unexpected error", 500, "Internal error"),
 }

@@ -23,10 +23,36 @@ FULL, INCREMENTAL = "full", "incremental"
 # Company setting sync_mode.
 AUTO, ALWAYS_INCREMENTAL, ALWAYS_FULL, DISABLED = 0, 1, 2, 3
 # The Moodle endpoint's fields, in order (each switchable per company).
-FIELDS = ("userid", "firstname", "lastname", "email", "username", "courseid", "coursename",
-          "timecompleted", "timecompleted_unix", "timestarted", "timestarted_unix", "percentage", "status")
-ROW_COLUMNS = ("userid", "courseid", "firstname", "lastname", "email", "username", "coursename",
-               "timecompleted", "timestarted", "percentage", "status", "change_seq", "is_deleted")
+FIELDS = (
+    "userid",
+    "firstname",
+    "lastname",
+    "email",
+    "username",
+    "courseid",
+    "coursename",
+    "timecompleted",
+    "timecompleted_unix",
+    "timestarted",
+    "timestarted_unix",
+    "percentage",
+    "status",
+)
+ROW_COLUMNS = (
+    "userid",
+    "courseid",
+    "firstname",
+    "lastname",
+    "email",
+    "username",
+    "coursename",
+    "timecompleted",
+    "timestarted",
+    "percentage",
+    "status",
+    "change_seq",
+    "is_deleted",
+)
 
 
 @dataclass(frozen=True)
@@ -66,18 +92,23 @@ def cache_versions(companyid: int) -> tuple[int, int]:
     cache key, so a sync that changes the company's rows or an operator's "clear cache" makes every
     API process stop serving the entries cached before."""
     db = Reporting._meta.database
-    sql = (f"SELECT (SELECT MAX(change_seq) FROM {quote(Reporting._meta.table_name)} WHERE companyid = {db.param}), "
-           f"(SELECT value_int FROM {quote(State._meta.table_name)} WHERE name = {db.param})")
+    sql = (
+        f"SELECT (SELECT MAX(change_seq) FROM {quote(Reporting._meta.table_name)} WHERE companyid = {db.param}), "
+        f"(SELECT value_int FROM {quote(State._meta.table_name)} WHERE name = {db.param})"
+    )
     version, epoch = db.execute_sql(sql, [companyid, CACHE_EPOCH]).fetchone()
     return int(version or 0), int(epoch or 0)
 
 
 def removed_since(companyid: int, seq: int) -> bool:
     """Were any of the company's rows tombstoned after change ``seq``?"""
-    return (Reporting.select(Reporting.id)
-            .where((Reporting.companyid == companyid) & (Reporting.change_seq > seq)
-                   & (Reporting.is_deleted == 1))
-            .exists())
+    return (
+        Reporting.select(Reporting.id)
+        .where(
+            (Reporting.companyid == companyid) & (Reporting.change_seq > seq) & (Reporting.is_deleted == 1)
+        )
+        .exists()
+    )
 
 
 def scope_digest(courses, fields) -> str:
@@ -87,8 +118,9 @@ def scope_digest(courses, fields) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def choose_window(state: SyncStatus | None, sync_mode: int, window_hours: int, companyid: int,
-                  now: int, scope: str = "") -> Window:
+def choose_window(
+    state: SyncStatus | None, sync_mode: int, window_hours: int, companyid: int, now: int, scope: str = ""
+) -> Window:
     """The mode and window of a new pass (SPEC §4.1 sync modes)."""
     start = data_version(companyid)
     if sync_mode in (ALWAYS_FULL, DISABLED):
@@ -99,8 +131,11 @@ def choose_window(state: SyncStatus | None, sync_mode: int, window_hours: int, c
         return Window(FULL, 0, start)  # the enabled courses or fields changed since the last pass
     if sync_mode == ALWAYS_INCREMENTAL:
         return Window(INCREMENTAL, state.done_start_seq, start)
-    if (state.last_sync_status != "success" or now - state.done_at > window_hours * 3600
-            or removed_since(companyid, state.done_start_seq)):
+    if (
+        state.last_sync_status != "success"
+        or now - state.done_at > window_hours * 3600
+        or removed_since(companyid, state.done_start_seq)
+    ):
         return Window(FULL, 0, start)
     return Window(INCREMENTAL, state.done_start_seq, start)
 
@@ -117,8 +152,9 @@ class Passes:
         self.tracking = sync_mode != DISABLED  # False: this page belongs to no pass (see page_plan)
 
     def _state(self) -> SyncStatus | None:
-        return SyncStatus.get_or_none((SyncStatus.companyid == self.companyid)
-                                      & (SyncStatus.token_hash == self.token_hash))
+        return SyncStatus.get_or_none(
+            (SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash)
+        )
 
     def page_plan(self, offset: int, now: int) -> tuple[Window, Position]:
         """Pin a new pass at offset 0; otherwise continue the pinned one from where it is.
@@ -141,38 +177,72 @@ class Passes:
         return window, Position(offset=offset)  # a jump: honour it with an OFFSET read
 
     def _pin(self, state: SyncStatus | None, window: Window, now: int) -> None:
-        values = dict(pass_mode=window.mode, pass_since_seq=window.since_seq, pass_start_seq=window.start_seq,
-                      pass_started_at=now, pass_offset=0, pass_last_userid=0, pass_last_courseid=0,
-                      pass_scope=self.scope, sync_mode=window.mode, timemodified=now)
+        values = dict(
+            pass_mode=window.mode,
+            pass_since_seq=window.since_seq,
+            pass_start_seq=window.start_seq,
+            pass_started_at=now,
+            pass_offset=0,
+            pass_last_userid=0,
+            pass_last_courseid=0,
+            pass_scope=self.scope,
+            sync_mode=window.mode,
+            timemodified=now,
+        )
         if state is None:
             try:
                 with SyncStatus._meta.database.atomic():
-                    SyncStatus.insert(companyid=self.companyid, token_hash=self.token_hash, timecreated=now,
-                                      sync_window_hours=self.window_hours, **values).execute()
+                    SyncStatus.insert(
+                        companyid=self.companyid,
+                        token_hash=self.token_hash,
+                        timecreated=now,
+                        sync_window_hours=self.window_hours,
+                        **values,
+                    ).execute()
                 return
             except peewee.IntegrityError:
                 pass  # another process pinned it first: update below
-        (SyncStatus.update(**values)
-         .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
-         .execute())
+        (
+            SyncStatus.update(**values)
+            .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
+            .execute()
+        )
 
-    def served(self, window: Window, offset: int, rows: int, limit: int, last_key: tuple[int, int] | None,
-               now: int) -> None:
+    def served(
+        self, window: Window, offset: int, rows: int, limit: int, last_key: tuple[int, int] | None, now: int
+    ) -> None:
         """Record a page: move the position, or complete the pass with a short page."""
         if not self.tracking:
             return
         where = (SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash)
         if rows < limit:
-            (SyncStatus.update(pass_mode="", done_start_seq=window.start_seq, done_at=now,
-                               done_scope=SyncStatus.pass_scope,
-                               last_sync_timestamp=now, last_sync_records=offset + rows,
-                               last_sync_status="success", last_sync_error=None,
-                               total_syncs=SyncStatus.total_syncs + 1, timemodified=now)
-             .where(where).execute())
+            (
+                SyncStatus.update(
+                    pass_mode="",
+                    done_start_seq=window.start_seq,
+                    done_at=now,
+                    done_scope=SyncStatus.pass_scope,
+                    last_sync_timestamp=now,
+                    last_sync_records=offset + rows,
+                    last_sync_status="success",
+                    last_sync_error=None,
+                    total_syncs=SyncStatus.total_syncs + 1,
+                    timemodified=now,
+                )
+                .where(where)
+                .execute()
+            )
         elif last_key is not None:
-            (SyncStatus.update(pass_offset=offset + rows, pass_last_userid=last_key[0],
-                               pass_last_courseid=last_key[1], timemodified=now)
-             .where(where).execute())
+            (
+                SyncStatus.update(
+                    pass_offset=offset + rows,
+                    pass_last_userid=last_key[0],
+                    pass_last_courseid=last_key[1],
+                    timemodified=now,
+                )
+                .where(where)
+                .execute()
+            )
 
     def failed(self, error: str, now: int) -> None:
         """A page could not be served: the next pass will be full. Best effort: the database may be down."""
@@ -180,14 +250,25 @@ class Passes:
             return
         # If the database is unreachable the pass stays unfinished: the client starts again from offset 0.
         with contextlib.suppress(peewee.DatabaseError):
-            (SyncStatus.update(pass_mode="", last_sync_status="failed", last_sync_error=error[:1000],
-                               timemodified=now)
-             .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
-             .execute())
+            (
+                SyncStatus.update(
+                    pass_mode="", last_sync_status="failed", last_sync_error=error[:1000], timemodified=now
+                )
+                .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
+                .execute()
+            )
 
 
-def read_page(db: peewee.Database, companyid: int, courses: list[int], window: Window, position: Position,
-              limit: int, *, include_deleted: bool = False) -> list[tuple]:
+def read_page(
+    db: peewee.Database,
+    companyid: int,
+    courses: list[int],
+    window: Window,
+    position: Position,
+    limit: int,
+    *,
+    include_deleted: bool = False,
+) -> list[tuple]:
     """Rows (ROW_COLUMNS) of one page in (userid, courseid) order."""
     if not courses:
         return []
@@ -203,20 +284,23 @@ def read_page(db: peewee.Database, companyid: int, courses: list[int], window: W
     if position.after is not None:
         where.append(f"(userid > {p} OR (userid = {p} AND courseid > {p}))")
         params += [position.after[0], position.after[0], position.after[1]]
-    sql = (f"SELECT {', '.join(ROW_COLUMNS)} FROM {table} WHERE {' AND '.join(where)} "
-           f"ORDER BY userid, courseid LIMIT {int(limit)}")
+    sql = (
+        f"SELECT {', '.join(ROW_COLUMNS)} FROM {table} WHERE {' AND '.join(where)} "
+        f"ORDER BY userid, courseid LIMIT {int(limit)}"
+    )
     if position.after is None and position.offset:
         sql += f" OFFSET {int(position.offset)}"
     return db.execute_sql(sql, params).fetchall()
 
 
-def count_rows(db: peewee.Database, companyid: int, courses: list[int], window: Window,
-               include_deleted: bool = False) -> int:
+def count_rows(
+    db: peewee.Database, companyid: int, courses: list[int], window: Window, include_deleted: bool = False
+) -> int:
     if not courses:
         return 0
     p = db.param
     table = quote(Reporting._meta.table_name, db)
-    sql = (f"SELECT COUNT(*) FROM {table} WHERE companyid = {p} AND courseid IN ({', '.join([p] * len(courses))})")
+    sql = f"SELECT COUNT(*) FROM {table} WHERE companyid = {p} AND courseid IN ({', '.join([p] * len(courses))})"
     params: list = [companyid, *courses]
     if not include_deleted:
         sql += " AND is_deleted = 0"

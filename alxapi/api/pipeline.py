@@ -42,8 +42,11 @@ class Pipeline:
         window = self.config.failed_auth_window_minutes * 60
         refused = ratelimit.throttled(ip, now, self.config.failed_auth_limit, window)
         if refused is not None:
-            raise ApiError("toomanyfailures", f"more than {refused.limit} failed "
-                           f"authentications from {ip} in {window // 60} minutes", retry_after=refused.retry_after)
+            raise ApiError(
+                "toomanyfailures",
+                f"more than {refused.limit} failed authentications from {ip} in {window // 60} minutes",
+                retry_after=refused.retry_after,
+            )
         if not token:
             raise ApiError("invalidtoken", "no token given")
         try:
@@ -58,31 +61,52 @@ class Pipeline:
         limit = company_settings.effective_rate_limit(settings, self.config)
         refused = ratelimit.daily_limit_exceeded(principal.token_ref, limit, now, self.config.timezone)
         if refused is not None:
-            raise ApiError("ratelimitexceeded", f"Daily rate limit exceeded. You have made {refused.used} requests "
-                           f"today. Limit is {refused.limit} requests per day. Try again tomorrow.",
-                           retry_after=refused.retry_after)
+            raise ApiError(
+                "ratelimitexceeded",
+                f"Daily rate limit exceeded. You have made {refused.used} requests "
+                f"today. Limit is {refused.limit} requests per day. Try again tomorrow.",
+                retry_after=refused.retry_after,
+            )
 
     def check_limit(self, limit: int, settings) -> None:
         maximum = company_settings.effective_max_records(settings, self.config)
         if limit < 1:
             raise ApiError("invalidparameter", f"limit must be at least 1, got {limit}")
         if limit > maximum:
-            raise ApiError("limittoolarge", f"Requested limit ({limit}) exceeds maximum allowed ({maximum}) "
-                           "records per request.", max=maximum)
+            raise ApiError(
+                "limittoolarge",
+                f"Requested limit ({limit}) exceeds maximum allowed ({maximum}) records per request.",
+                max=maximum,
+            )
 
     # -- Moodle-compatible endpoint ---------------------------------------------------------
-    def moodle_page(self, principal: tokens.Principal, settings, limit: int, offset: int, fmt: str,
-                    now: int) -> Page:
+    def moodle_page(
+        self, principal: tokens.Principal, settings, limit: int, offset: int, fmt: str, now: int
+    ) -> Page:
         self.check_limit(limit, settings)
         if offset < 0:
             raise ApiError("invalidparameter", f"offset must be 0 or more, got {offset}")
         courses = list(settings.courses)
-        passes = feed.Passes(principal.companyid, principal.token_hash, settings.sync_mode,
-                             settings.sync_window_hours, feed.scope_digest(courses, settings.fields))
+        passes = feed.Passes(
+            principal.companyid,
+            principal.token_hash,
+            settings.sync_mode,
+            settings.sync_window_hours,
+            feed.scope_digest(courses, settings.fields),
+        )
         window, position = passes.page_plan(offset, now)
         # The data version and the cache epoch (raised by "clear cache") in one query.
-        key = ("moodle", principal.companyid, window, position, limit, tuple(courses), settings.fields, fmt,
-               feed.cache_versions(principal.companyid))
+        key = (
+            "moodle",
+            principal.companyid,
+            window,
+            position,
+            limit,
+            tuple(courses),
+            settings.fields,
+            fmt,
+            feed.cache_versions(principal.companyid),
+        )
         cached = self.cache.get(key)
         hit = cached is not None
         if not hit:
@@ -102,8 +126,17 @@ class Pipeline:
         return Page(body, content_type, count, hit)
 
     # -- REST v1 -----------------------------------------------------------------------------
-    def v1_page(self, principal: tokens.Principal, settings, limit: int, cursor: str | None, since: str | None,
-                fmt: str, now: int, generated_at: str) -> Page:
+    def v1_page(
+        self,
+        principal: tokens.Principal,
+        settings,
+        limit: int,
+        cursor: str | None,
+        since: str | None,
+        fmt: str,
+        now: int,
+        generated_at: str,
+    ) -> Page:
         self.check_limit(limit, settings)
         companyid = principal.companyid
         courses = list(settings.courses)
@@ -121,27 +154,45 @@ class Pipeline:
         cached = self.cache.get(key)
         hit = cached is not None
         if not hit:
-            rows = feed.read_page(self.db, companyid, courses, window, feed.Position(after=after), limit,
-                                  include_deleted=changes)
+            rows = feed.read_page(
+                self.db,
+                companyid,
+                courses,
+                window,
+                feed.Position(after=after),
+                limit,
+                include_deleted=changes,
+            )
             # A read's total is counted on its first page (as of its start) and carried by its cursors:
             # counting a large company's rows costs more than reading a page.
-            total = state["t"] if "t" in state else feed.count_rows(self.db, companyid, courses, window,
-                                                                    include_deleted=changes)
+            total = (
+                state["t"]
+                if "t" in state
+                else feed.count_rows(self.db, companyid, courses, window, include_deleted=changes)
+            )
             # The rows are serialized once and cached as bytes; only the envelope is built per request.
             encoded = (render.v1_json if fmt == "json" else render.v1_csv)(self.dates, rows, fields)
             last = (int(rows[-1][0]), int(rows[-1][1])) if rows else None
             cached = (encoded, len(rows), total, last)
             self.cache.put(key, cached, settings.cache_ttl_minutes * 60)
         encoded, count, total, last = cached
-        next_cursor = (encode_cursor({"u": last[0], "c": last[1], "s": since_seq, "h": high, "t": total})
-                       if last is not None and count == limit else None)
+        next_cursor = (
+            encode_cursor({"u": last[0], "c": last[1], "s": since_seq, "h": high, "t": total})
+            if last is not None and count == limit
+            else None
+        )
         next_since = encode_cursor({"s": high})
         headers = {"X-Next-Since": next_since}
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
         if fmt == "csv":
             return Page(encoded, "text/csv; charset=utf-8", count, hit, headers)
-        meta = {"total": total, "limit": limit, "next": next_cursor, "next_since": next_since,
-                "generated_at": generated_at}
+        meta = {
+            "total": total,
+            "limit": limit,
+            "next": next_cursor,
+            "next_since": next_since,
+            "generated_at": generated_at,
+        }
         body = b'{"data":' + encoded + b',"meta":' + json.dumps(meta, separators=(",", ":")).encode() + b"}"
         return Page(body, "application/json", count, hit, headers)

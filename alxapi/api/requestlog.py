@@ -34,10 +34,19 @@ class LogEntry:
 
 def write(entry: LogEntry) -> None:
     ApiLog.insert(
-        endpoint=entry.endpoint[:100], timecreated=entry.timecreated, ip_address=entry.ip_address[:45],
-        user_agent=entry.user_agent[:255], token_ref=entry.token_ref, userid=entry.userid,
-        companyid=entry.companyid, company_shortname=entry.company_shortname[:100],
-        record_count=entry.record_count, error_code=entry.error_code[:50], error_message=entry.error_message,
-        http_status=entry.http_status, response_time_ms=round(entry.response_time_ms, 2),
-        cache_hit=int(entry.cache_hit), additional_data=json.dumps(entry.extra) if entry.extra else None,
+        endpoint=entry.endpoint[:100],
+        timecreated=entry.timecreated,
+        ip_address=entry.ip_address[:45],
+        user_agent=entry.user_agent[:255],
+        token_ref=entry.token_ref,
+        userid=entry.userid,
+        companyid=entry.companyid,
+        company_shortname=entry.company_shortname[:100],
+        record_count=entry.record_count,
+        error_code=entry.error_code[:50],
+        error_message=entry.error_message,
+        http_status=entry.http_status,
+        response_time_ms=round(entry.response_time_ms, 2),
+        cache_hit=int(entry.cache_hit),
+        additional_data=json.dumps(entry.extra) if entry.extra else None,
     ).execute()

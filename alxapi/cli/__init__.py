@@ -38,9 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alx",
         description="ALX Report: IOMAD/Moodle course-progress reporting for Power BI and other BI tools.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", metavar="URL", help="database URL: sqlite:///path, mysql://user:pw@host/moodle, "
-                        "postgresql://user:pw@host/moodle (ALX_DATABASE_URL)")
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL: sqlite:///path, mysql://user:pw@host/moodle, "
+        "postgresql://user:pw@host/moodle (ALX_DATABASE_URL)",
+    )
     parser.add_argument("--prefix", metavar="P", help="Moodle table prefix, default mdl_ (ALX_TABLE_PREFIX)")
     parser.add_argument("--config", metavar="PATH", help="config file (ALX_CONFIG)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
@@ -69,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         # Anything the database refused that the commands did not foresee (a missing privilege,
         # a lost connection): one line, no traceback; details with --verbose.
         logging.getLogger("alx").debug("database error", exc_info=True)
-        say(f"alx: database error: {first_line(exc)}. Check the database user's privileges "
-             "(README: LEAST-PRIVILEGE GRANTS) and that the server is up; --verbose shows details.")
+        say(
+            f"alx: database error: {first_line(exc)}. Check the database user's privileges "
+            "(README: LEAST-PRIVILEGE GRANTS) and that the server is up; --verbose shows details."
+        )
         return exitcodes.ERROR
     except BrokenPipeError:
         # `alx … | head`: the reader left; exit quietly like other Unix tools.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return exitcodes.ERROR
-
-

@@ -34,7 +34,9 @@ def add_group(sub, name: str, help_text: str, description: str):
 
 def add_action(parent, name: str, func: Callable, help_text: str, description: str | None = None):
     """``alx GROUP NAME``: one action of a group."""
-    p = parent.add_parser(name, help=help_text, description=description or help_text, formatter_class=FORMATTER)
+    p = parent.add_parser(
+        name, help=help_text, description=description or help_text, formatter_class=FORMATTER
+    )
     p.set_defaults(func=func)
     return p
 
@@ -67,8 +69,11 @@ def apply_logging(config: Config, verbose: bool) -> None:
         try:
             handler = logging.FileHandler(config.log_file, encoding="utf-8")
         except OSError as exc:
-            raise UserError(f"cannot write the log file {config.log_file} (log_file, from "
-                            f"{config.source('log_file')}): {exc.strerror or exc}", code=exitcodes.CONFIG) from None
+            raise UserError(
+                f"cannot write the log file {config.log_file} (log_file, from "
+                f"{config.source('log_file')}): {exc.strerror or exc}",
+                code=exitcodes.CONFIG,
+            ) from None
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
 

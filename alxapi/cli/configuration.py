@@ -8,9 +8,10 @@ from .output import print_json, say
 
 
 def register(sub) -> None:
-    p = add_command(sub, "config", cmd_config, "show every effective setting and where it came from (secrets masked)")
+    p = add_command(
+        sub, "config", cmd_config, "show every effective setting and where it came from (secrets masked)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-
 
 
 def cmd_config(args) -> int:

@@ -39,8 +39,10 @@ class ProgressLine:
         if not self.tty and now - self.last < self.every:
             return
         self.last = now
-        text = (f"sync: {done}/{total} queued items, {result.created} created, {result.updated} updated, "
-                f"{result.deleted} tombstoned, {result.unchanged} unchanged, {now - self.started:.1f}s")
+        text = (
+            f"sync: {done}/{total} queued items, {result.created} created, {result.updated} updated, "
+            f"{result.deleted} tombstoned, {result.unchanged} unchanged, {now - self.started:.1f}s"
+        )
         if self.tty:
             self.stream.write("\r" + text + "\x1b[K")
         else:

@@ -9,10 +9,20 @@ from .output import print_json, say
 
 
 def register(sub) -> None:
-    add_command(sub, "install", cmd_install, "create or upgrade the ALX tables (idempotent)",
-            "Create the ALX tables in the Moodle database, or apply pending upgrade steps. Safe to re-run.")
-    p = add_command(sub, "check", cmd_check, "report missing or damaged tables (exit 1 when unhealthy)",
-                "Check the ALX tables (schema version, columns, indexes) and the Moodle/IOMAD tables ALX reads.")
+    add_command(
+        sub,
+        "install",
+        cmd_install,
+        "create or upgrade the ALX tables (idempotent)",
+        "Create the ALX tables in the Moodle database, or apply pending upgrade steps. Safe to re-run.",
+    )
+    p = add_command(
+        sub,
+        "check",
+        cmd_check,
+        "report missing or damaged tables (exit 1 when unhealthy)",
+        "Check the ALX tables (schema version, columns, indexes) and the Moodle/IOMAD tables ALX reads.",
+    )
     p.add_argument("--repair", action="store_true", help="re-create missing ALX tables, columns and indexes")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -24,8 +34,11 @@ def cmd_install(args) -> int:
     db = connect(config)
     require_moodle(db, config)
     applied = schema.install(db)
-    say("\n".join(f"applied step {s}" for s in applied) if applied
-         else f"ALX tables are up to date (schema {schema.LATEST_VERSION}).")
+    say(
+        "\n".join(f"applied step {s}" for s in applied)
+        if applied
+        else f"ALX tables are up to date (schema {schema.LATEST_VERSION})."
+    )
     return exitcodes.OK
 
 
@@ -41,9 +54,15 @@ def cmd_check(args) -> int:
     if repaired:
         report = schema.check(db)
     if args.json:
-        print_json({"healthy": report.healthy, "schema_version": report.schema_version,
-                     "latest_version": report.latest_version, "repaired": repaired,
-                     "tables": [t.__dict__ for t in report.tables]})
+        print_json(
+            {
+                "healthy": report.healthy,
+                "schema_version": report.schema_version,
+                "latest_version": report.latest_version,
+                "repaired": repaired,
+                "tables": [t.__dict__ for t in report.tables],
+            }
+        )
     else:
         for action in repaired:
             say(f"repair: {action}")

@@ -12,16 +12,23 @@ from .output import print_json, say
 
 
 def register(sub) -> None:
-    p = add_command(sub, "worker", cmd_worker, "run the scheduled jobs: sync, alert checks, cleanup, heartbeat",
-                "Run the jobs on their cadence until SIGTERM/SIGINT (systemd: examples/alx-worker.service):\n"
-                "  sync      every auto_sync_hours (a full sync when full_sync_hours have passed)\n"
-                "  alerts    every alert_check_minutes: check the rules, deliver by e-mail/webhook\n"
-                "  cleanup   every cleanup_hours: expired cache, logs/runs/alerts past log_retention_days\n"
-                "  heartbeat every heartbeat_seconds, stored in the database (console, health)\n"
-                "A failing job is logged and retried at its next run; the worker keeps going.\n"
-                "Exit status: 0 after SIGTERM, 78 on configuration errors; with --once, 0 only if every\n"
-                "job succeeded.")
-    p.add_argument("--once", action="store_true", help="run every job once and exit (cron, tests, diagnostics)")
+    p = add_command(
+        sub,
+        "worker",
+        cmd_worker,
+        "run the scheduled jobs: sync, alert checks, cleanup, heartbeat",
+        "Run the jobs on their cadence until SIGTERM/SIGINT (systemd: examples/alx-worker.service):\n"
+        "  sync      every auto_sync_hours (a full sync when full_sync_hours have passed)\n"
+        "  alerts    every alert_check_minutes: check the rules, deliver by e-mail/webhook\n"
+        "  cleanup   every cleanup_hours: expired cache, logs/runs/alerts past log_retention_days\n"
+        "  heartbeat every heartbeat_seconds, stored in the database (console, health)\n"
+        "A failing job is logged and retried at its next run; the worker keeps going.\n"
+        "Exit status: 0 after SIGTERM, 78 on configuration errors; with --once, 0 only if every\n"
+        "job succeeded.",
+    )
+    p.add_argument(
+        "--once", action="store_true", help="run every job once and exit (cron, tests, diagnostics)"
+    )
     p.add_argument("--json", action="store_true", help="with --once: print the job outcomes as JSON")
 
 
@@ -36,8 +43,11 @@ def cmd_worker(args) -> int:
     except UserError as exc:  # restarting cannot fix this: systemd's RestartPreventExitStatus=78
         raise UserError(str(exc), code=exitcodes.CONFIG) from None
     db.close()
-    with stop_on_signals(lambda name: logging.getLogger("alx.worker").info(
-            "%s received: stopping after the current batch", name)) as stop:
+    with stop_on_signals(
+        lambda name: logging.getLogger("alx.worker").info(
+            "%s received: stopping after the current batch", name
+        )
+    ) as stop:
         worker = Worker(config, db, clock=clock.now, stop=stop)
         if not args.once:
             worker.run_forever()

@@ -40,8 +40,10 @@ def check_alert_severities(items: tuple[str, ...]) -> str | None:
     for item in items:
         kind, eq, severity = item.partition("=")
         if not eq or kind.strip() not in ALERT_TYPES or severity.strip() not in SEVERITIES:
-            return (f"must be alert_type=severity pairs such as error_rate=high ({item!r} is not one); "
-                    f"types: {', '.join(ALERT_TYPES)}; severities: {', '.join(SEVERITIES)}")
+            return (
+                f"must be alert_type=severity pairs such as error_rate=high ({item!r} is not one); "
+                f"types: {', '.join(ALERT_TYPES)}; severities: {', '.join(SEVERITIES)}"
+            )
     return None
 
 

@@ -53,6 +53,7 @@ ALX_SERVICE_NAME = "ALX Report API Custom Service"
 # Sizes
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DemoSize:
     """How much data to make. Every number is an exact row count (guest, admin and the site course
@@ -70,16 +71,51 @@ class DemoSize:
 
 
 SIZES: dict[str, DemoSize] = {
-    "tiny": DemoSize(companies=3, users=30, courses=6, enrolments=100, categories=2,
-                     departments_per_company=3, courses_for_all_companies=3),
-    "small": DemoSize(companies=5, users=300, courses=20, enrolments=2_000, categories=4,
-                      departments_per_company=5, courses_for_all_companies=4),
-    "medium": DemoSize(companies=10, users=3_000, courses=100, enrolments=20_000, categories=6,
-                       departments_per_company=8, courses_for_all_companies=8),
-    "large": DemoSize(companies=15, users=12_000, courses=300, enrolments=100_000, categories=8,
-                      departments_per_company=10, courses_for_all_companies=12),
-    "1m": DemoSize(companies=25, users=100_000, courses=800, enrolments=1_000_000, categories=10,
-                   departments_per_company=12, courses_for_all_companies=20),
+    "tiny": DemoSize(
+        companies=3,
+        users=30,
+        courses=6,
+        enrolments=100,
+        categories=2,
+        departments_per_company=3,
+        courses_for_all_companies=3,
+    ),
+    "small": DemoSize(
+        companies=5,
+        users=300,
+        courses=20,
+        enrolments=2_000,
+        categories=4,
+        departments_per_company=5,
+        courses_for_all_companies=4,
+    ),
+    "medium": DemoSize(
+        companies=10,
+        users=3_000,
+        courses=100,
+        enrolments=20_000,
+        categories=6,
+        departments_per_company=8,
+        courses_for_all_companies=8,
+    ),
+    "large": DemoSize(
+        companies=15,
+        users=12_000,
+        courses=300,
+        enrolments=100_000,
+        categories=8,
+        departments_per_company=10,
+        courses_for_all_companies=12,
+    ),
+    "1m": DemoSize(
+        companies=25,
+        users=100_000,
+        courses=800,
+        enrolments=1_000_000,
+        categories=10,
+        departments_per_company=12,
+        courses_for_all_companies=20,
+    ),
 }
 
 # Users handled per block in the enrolment stream: bounds memory, and is one transaction per block.
@@ -91,35 +127,269 @@ _USER_BLOCK = 2_000
 # --------------------------------------------------------------------------------------------------
 
 FIRST_NAMES = (
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-    "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
-    "Daniel", "Nancy", "Matthew", "Lisa", "Anthony", "Sandra", "Mark", "Ashley", "Steven", "Emily",
-    "Paul", "Michelle", "Andrew", "Amanda", "Joshua", "Melissa", "Kevin", "Deborah", "Brian", "Laura",
-    "George", "Rebecca", "Oliver", "Amelia", "Harry", "Isla", "Jack", "Ava", "Noah", "Mia",
-    "Liam", "Sophie", "Ethan", "Chloe", "Lucas", "Grace", "Mateo", "Valentina", "Santiago", "Camila",
-    "José", "María", "Andrés", "Lucía", "Sofía", "Joaquín", "Zoë", "Chloé", "Renée", "Noémie",
-    "François", "Hélène", "Jürgen", "Björn", "Søren", "Åsa", "Łukasz", "Zofia", "Małgorzata", "Piotr",
-    "Mohammed", "Fatima", "Ahmed", "Aisha", "Omar", "Layla", "Yusuf", "Mariam", "Hassan", "Noor",
-    "Priya", "Rahul", "Ananya", "Arjun", "Deepika", "Vikram", "Sanjay", "Kavya", "Rohan", "Aditi",
-    "Wei", "Li", "Jun", "Mei", "Hiroshi", "Yuki", "Haruto", "Sakura", "Min-jun", "Seo-yeon",
-    "Chinedu", "Ngozi", "Oluwaseun", "Adaeze", "Kwame", "Ama", "Tendai", "Thandiwe", "Sipho", "Zanele",
-    "Thị", "Minh", "Anh", "Tuấn", "Olga", "Dmitri", "Ivana", "Nikola", "Ioana", "Mihai",
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Daniel",
+    "Nancy",
+    "Matthew",
+    "Lisa",
+    "Anthony",
+    "Sandra",
+    "Mark",
+    "Ashley",
+    "Steven",
+    "Emily",
+    "Paul",
+    "Michelle",
+    "Andrew",
+    "Amanda",
+    "Joshua",
+    "Melissa",
+    "Kevin",
+    "Deborah",
+    "Brian",
+    "Laura",
+    "George",
+    "Rebecca",
+    "Oliver",
+    "Amelia",
+    "Harry",
+    "Isla",
+    "Jack",
+    "Ava",
+    "Noah",
+    "Mia",
+    "Liam",
+    "Sophie",
+    "Ethan",
+    "Chloe",
+    "Lucas",
+    "Grace",
+    "Mateo",
+    "Valentina",
+    "Santiago",
+    "Camila",
+    "José",
+    "María",
+    "Andrés",
+    "Lucía",
+    "Sofía",
+    "Joaquín",
+    "Zoë",
+    "Chloé",
+    "Renée",
+    "Noémie",
+    "François",
+    "Hélène",
+    "Jürgen",
+    "Björn",
+    "Søren",
+    "Åsa",
+    "Łukasz",
+    "Zofia",
+    "Małgorzata",
+    "Piotr",
+    "Mohammed",
+    "Fatima",
+    "Ahmed",
+    "Aisha",
+    "Omar",
+    "Layla",
+    "Yusuf",
+    "Mariam",
+    "Hassan",
+    "Noor",
+    "Priya",
+    "Rahul",
+    "Ananya",
+    "Arjun",
+    "Deepika",
+    "Vikram",
+    "Sanjay",
+    "Kavya",
+    "Rohan",
+    "Aditi",
+    "Wei",
+    "Li",
+    "Jun",
+    "Mei",
+    "Hiroshi",
+    "Yuki",
+    "Haruto",
+    "Sakura",
+    "Min-jun",
+    "Seo-yeon",
+    "Chinedu",
+    "Ngozi",
+    "Oluwaseun",
+    "Adaeze",
+    "Kwame",
+    "Ama",
+    "Tendai",
+    "Thandiwe",
+    "Sipho",
+    "Zanele",
+    "Thị",
+    "Minh",
+    "Anh",
+    "Tuấn",
+    "Olga",
+    "Dmitri",
+    "Ivana",
+    "Nikola",
+    "Ioana",
+    "Mihai",
 )
 
 LAST_NAMES = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-    "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson",
-    "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores",
-    "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts",
-    "O'Brien", "O'Connor", "McCarthy", "Murphy", "Kelly", "Byrne", "MacDonald", "Fraser", "Stewart", "Reid",
-    "Müller", "Schröder", "Weiß", "Fischer", "Köhler", "Dubois", "Lefèvre", "Girard", "Rousseau", "Leclerc",
-    "Núñez", "Peña", "Ibáñez", "Muñoz", "Gómez", "Jørgensen", "Østergaard", "Lindqvist", "Håkansson", "Nowak",
-    "Kowalski", "Wiśniewski", "Wójcik", "Nováková", "Dvořák", "Popescu", "Ivanov", "Petrović", "Horvat", "Kovač",
-    "Patel", "Sharma", "Singh", "Kumar", "Gupta", "Reddy", "Iyer", "Khan", "Chaudhry", "Hussain",
-    "Al-Sayed", "Haddad", "Nasser", "Mansour", "Chen", "Wang", "Zhang", "Liu", "Yamamoto", "Tanaka",
-    "Suzuki", "Kim", "Park", "Choi", "Okafor", "Adeyemi", "Mensah", "Banda", "Dlamini", "Nkosi",
-    "Trần", "Phạm", "Lê", "Van der Berg", "De Vries", "Janssen", "Rossi", "Russo", "Esposito", "Bianchi",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "O'Brien",
+    "O'Connor",
+    "McCarthy",
+    "Murphy",
+    "Kelly",
+    "Byrne",
+    "MacDonald",
+    "Fraser",
+    "Stewart",
+    "Reid",
+    "Müller",
+    "Schröder",
+    "Weiß",
+    "Fischer",
+    "Köhler",
+    "Dubois",
+    "Lefèvre",
+    "Girard",
+    "Rousseau",
+    "Leclerc",
+    "Núñez",
+    "Peña",
+    "Ibáñez",
+    "Muñoz",
+    "Gómez",
+    "Jørgensen",
+    "Østergaard",
+    "Lindqvist",
+    "Håkansson",
+    "Nowak",
+    "Kowalski",
+    "Wiśniewski",
+    "Wójcik",
+    "Nováková",
+    "Dvořák",
+    "Popescu",
+    "Ivanov",
+    "Petrović",
+    "Horvat",
+    "Kovač",
+    "Patel",
+    "Sharma",
+    "Singh",
+    "Kumar",
+    "Gupta",
+    "Reddy",
+    "Iyer",
+    "Khan",
+    "Chaudhry",
+    "Hussain",
+    "Al-Sayed",
+    "Haddad",
+    "Nasser",
+    "Mansour",
+    "Chen",
+    "Wang",
+    "Zhang",
+    "Liu",
+    "Yamamoto",
+    "Tanaka",
+    "Suzuki",
+    "Kim",
+    "Park",
+    "Choi",
+    "Okafor",
+    "Adeyemi",
+    "Mensah",
+    "Banda",
+    "Dlamini",
+    "Nkosi",
+    "Trần",
+    "Phạm",
+    "Lê",
+    "Van der Berg",
+    "De Vries",
+    "Janssen",
+    "Rossi",
+    "Russo",
+    "Esposito",
+    "Bianchi",
     "𠮷田",  # Yoshida with the 4-byte variant of 吉: needs utf8mb4 on MySQL, as on real Japanese sites
 )
 
@@ -161,53 +431,137 @@ COMPANIES = (
 )
 
 DEPARTMENTS = (
-    "Operations", "Sales", "Finance", "Human Resources", "IT", "Customer Service", "Warehouse",
-    "Marketing", "Legal", "Procurement", "Research & Development", "Quality Assurance", "Facilities",
-    "Logistics", "Training", "Health & Safety",
+    "Operations",
+    "Sales",
+    "Finance",
+    "Human Resources",
+    "IT",
+    "Customer Service",
+    "Warehouse",
+    "Marketing",
+    "Legal",
+    "Procurement",
+    "Research & Development",
+    "Quality Assurance",
+    "Facilities",
+    "Logistics",
+    "Training",
+    "Health & Safety",
 )
 REGIONS = ("North", "South", "East", "West", "Central")
 STREETS = ("High Street", "Market Square", "Harbour Road", "Park Avenue", "Station Road", "Riverside Drive")
 
 CATEGORIES = (
-    "Compliance", "Health & Safety", "Leadership & Management", "Technical Skills", "Customer Service",
-    "Onboarding", "IT & Cyber Security", "Finance & Accounting", "Sales Excellence", "Languages",
-    "Wellbeing", "Product Knowledge",
+    "Compliance",
+    "Health & Safety",
+    "Leadership & Management",
+    "Technical Skills",
+    "Customer Service",
+    "Onboarding",
+    "IT & Cyber Security",
+    "Finance & Accounting",
+    "Sales Excellence",
+    "Languages",
+    "Wellbeing",
+    "Product Knowledge",
 )
 
 COURSE_TITLES = (
-    "Workplace Safety Fundamentals", "Fire Safety Awareness", "Manual Handling", "First Aid at Work",
-    "Data Protection and GDPR", "Anti-Bribery and Corruption", "Code of Conduct", "Information Security Basics",
-    "Phishing Awareness", "Diversity, Equity & Inclusion", "Preventing Workplace Harassment",
-    "Anti-Money Laundering", "Modern Slavery Awareness", "Display Screen Equipment", "Working at Height",
-    "Hazardous Substances (COSHH)", "Forklift Operator Safety", "Food Hygiene Level 2", "Lone Worker Safety",
-    "Mental Health at Work", "Stress Management", "Time Management", "Effective Communication",
-    "Giving and Receiving Feedback", "Leading High-Performing Teams", "Coaching for Managers",
-    "Project Management Essentials", "Agile Ways of Working", "Negotiation Skills", "Presentation Skills",
-    "Customer Service Excellence", "Handling Complaints", "Consultative Selling", "Key Account Management",
-    "Excel for Business", "Introduction to Power BI", "SQL for Analysts", "Cloud Computing Basics",
-    "Budgeting and Forecasting", "Understanding Financial Statements", "Procurement Ethics",
-    "New Starter Induction", "Company Products Overview", "Business Writing", "Business English",
-    "Conversational Spanish", "Emotional Intelligence", "Change Management", "Risk Management",
-    "Environmental Awareness", "Accessibility in the Workplace", "Remote Working Essentials",
+    "Workplace Safety Fundamentals",
+    "Fire Safety Awareness",
+    "Manual Handling",
+    "First Aid at Work",
+    "Data Protection and GDPR",
+    "Anti-Bribery and Corruption",
+    "Code of Conduct",
+    "Information Security Basics",
+    "Phishing Awareness",
+    "Diversity, Equity & Inclusion",
+    "Preventing Workplace Harassment",
+    "Anti-Money Laundering",
+    "Modern Slavery Awareness",
+    "Display Screen Equipment",
+    "Working at Height",
+    "Hazardous Substances (COSHH)",
+    "Forklift Operator Safety",
+    "Food Hygiene Level 2",
+    "Lone Worker Safety",
+    "Mental Health at Work",
+    "Stress Management",
+    "Time Management",
+    "Effective Communication",
+    "Giving and Receiving Feedback",
+    "Leading High-Performing Teams",
+    "Coaching for Managers",
+    "Project Management Essentials",
+    "Agile Ways of Working",
+    "Negotiation Skills",
+    "Presentation Skills",
+    "Customer Service Excellence",
+    "Handling Complaints",
+    "Consultative Selling",
+    "Key Account Management",
+    "Excel for Business",
+    "Introduction to Power BI",
+    "SQL for Analysts",
+    "Cloud Computing Basics",
+    "Budgeting and Forecasting",
+    "Understanding Financial Statements",
+    "Procurement Ethics",
+    "New Starter Induction",
+    "Company Products Overview",
+    "Business Writing",
+    "Business English",
+    "Conversational Spanish",
+    "Emotional Intelligence",
+    "Change Management",
+    "Risk Management",
+    "Environmental Awareness",
+    "Accessibility in the Workplace",
+    "Remote Working Essentials",
 )
-COURSE_VARIANTS = ("", " Refresher", " for Managers", " (Advanced)", " 2025 Update", " (Part 2)",
-                   " - Practical Assessment", " for Team Leaders", " (Blended)", " Masterclass",
-                   " (Self-paced)", " (Level 3)", " for Frontline Staff", " - Annual Recertification",
-                   " (Essentials)", " Workshop")
+COURSE_VARIANTS = (
+    "",
+    " Refresher",
+    " for Managers",
+    " (Advanced)",
+    " 2025 Update",
+    " (Part 2)",
+    " - Practical Assessment",
+    " for Team Leaders",
+    " (Blended)",
+    " Masterclass",
+    " (Self-paced)",
+    " (Level 3)",
+    " for Frontline Staff",
+    " - Annual Recertification",
+    " (Essentials)",
+    " Workshop",
+)
 
 _MINOR_WORDS = {"and", "of", "for", "the", "in", "at", "to"}
 
 # (name, is graded, weight): the activity types demo courses are built from.
 MODULES = (
-    ("assign", True, 12), ("quiz", True, 16), ("page", False, 20), ("scorm", True, 9),
-    ("forum", False, 9), ("resource", False, 14), ("url", False, 7), ("lesson", True, 6),
+    ("assign", True, 12),
+    ("quiz", True, 16),
+    ("page", False, 20),
+    ("scorm", True, 9),
+    ("forum", False, 9),
+    ("resource", False, 14),
+    ("url", False, 7),
+    ("lesson", True, 6),
     ("h5pactivity", True, 7),
 )
 
 ROLES = (  # id, shortname, archetype, name. Moodle stores '' as the name of its standard roles.
-    (1, "manager", "manager", ""), (2, "coursecreator", "coursecreator", ""),
-    (3, "editingteacher", "editingteacher", ""), (4, "teacher", "teacher", ""),
-    (5, "student", "student", ""), (6, "guest", "guest", ""), (7, "user", "user", ""),
+    (1, "manager", "manager", ""),
+    (2, "coursecreator", "coursecreator", ""),
+    (3, "editingteacher", "editingteacher", ""),
+    (4, "teacher", "teacher", ""),
+    (5, "student", "student", ""),
+    (6, "guest", "guest", ""),
+    (7, "user", "user", ""),
     (8, "frontpage", "frontpage", ""),
     (9, "companymanager", "", "Company Manager"),  # created by IOMAD
     (10, "companydepartmentmanager", "", "Company Department Manager"),
@@ -237,6 +591,7 @@ _LAST_LOGIN = {name: _login_part(name) for name in LAST_NAMES}
 # --------------------------------------------------------------------------------------------------
 # In-memory model of what was generated (only what later steps need)
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Company:
@@ -288,6 +643,7 @@ class _Ids:
 # Generator
 # --------------------------------------------------------------------------------------------------
 
+
 class _DemoGenerator:
     def __init__(self, db: peewee.Database, prefix: str, size: DemoSize, seed: int, now: int):
         self.db = db
@@ -330,8 +686,10 @@ class _DemoGenerator:
         return self.counts
 
     def make_roles(self) -> None:
-        rows = [(role_id, name, shortname, "", role_id, archetype)
-                for role_id, shortname, archetype, name in ROLES]
+        rows = [
+            (role_id, name, shortname, "", role_id, archetype)
+            for role_id, shortname, archetype, name in ROLES
+        ]
         self.insert("role", ("id", "name", "shortname", "description", "sortorder", "archetype"), rows)
 
     def make_modules(self) -> None:
@@ -340,8 +698,11 @@ class _DemoGenerator:
 
     def make_system_context(self) -> None:
         self.ids.take("context")
-        self.insert("context", ("id", "contextlevel", "instanceid", "path", "depth"),
-                    [(SYSTEM_CONTEXT_ID, CONTEXT_SYSTEM, 0, "/1", 1)])
+        self.insert(
+            "context",
+            ("id", "contextlevel", "instanceid", "path", "depth"),
+            [(SYSTEM_CONTEXT_ID, CONTEXT_SYSTEM, 0, "/1", 1)],
+        )
 
     def make_companies(self) -> None:
         """Companies, each with its own course category and a department tree under a top department."""
@@ -351,8 +712,9 @@ class _DemoGenerator:
             if index >= len(COMPANIES):  # more companies than names: number the repeats
                 round_number = index // len(COMPANIES) + 1
                 name, shortname = f"{name} {round_number}", f"{shortname}{round_number}"
-            self.companies.append(_Company(self.ids.take("company"), index, name, shortname, city, country,
-                                           category_id=0))
+            self.companies.append(
+                _Company(self.ids.take("company"), index, name, shortname, city, country, category_id=0)
+            )
         # Company sizes differ: the first companies get about twice the users of the last ones.
         count = len(self.companies)
         self.company_weights = [2.0 - index / max(1, count - 1) for index in range(count)]
@@ -362,16 +724,45 @@ class _DemoGenerator:
             # A suspended company and a child company are edge cases the product must handle.
             suspended = int(self.size.companies >= 5 and company.index == self.size.companies - 1)
             parentid = self.companies[0].id if self.size.companies >= 10 and company.index == 9 else 0
-            company_rows.append((
-                company.id, company.name, company.shortname, f"{company.shortname.upper()}-{company.id:03d}",
-                f"{rng.randint(1, 250)} {rng.choice(STREETS)}",
-                company.city, company.country, "iomad", company.category_id, suspended, parentid,
-                f"{company.shortname}.example.com" if rng.random() < 0.3 else None,
-            ))
-        self.insert("company", ("id", "name", "shortname", "code", "address", "city", "country", "theme",
-                                "category", "suspended", "parentid", "hostname"), company_rows)
-        self.insert("department", ("id", "name", "shortname", "company", "parent"),
-                    [row for company in self.companies for row in self.department_rows(company)])
+            company_rows.append(
+                (
+                    company.id,
+                    company.name,
+                    company.shortname,
+                    f"{company.shortname.upper()}-{company.id:03d}",
+                    f"{rng.randint(1, 250)} {rng.choice(STREETS)}",
+                    company.city,
+                    company.country,
+                    "iomad",
+                    company.category_id,
+                    suspended,
+                    parentid,
+                    f"{company.shortname}.example.com" if rng.random() < 0.3 else None,
+                )
+            )
+        self.insert(
+            "company",
+            (
+                "id",
+                "name",
+                "shortname",
+                "code",
+                "address",
+                "city",
+                "country",
+                "theme",
+                "category",
+                "suspended",
+                "parentid",
+                "hostname",
+            ),
+            company_rows,
+        )
+        self.insert(
+            "department",
+            ("id", "name", "shortname", "company", "parent"),
+            [row for company in self.companies for row in self.department_rows(company)],
+        )
 
     def department_rows(self, company: _Company) -> Iterator[tuple]:
         rng = self.rng
@@ -390,23 +781,61 @@ class _DemoGenerator:
             company.department_ids.append(department_id)
             yield (department_id, name, _login_part(name)[:32], company.id, parent)
 
-    COURSE_COLUMNS = ("id", "category", "sortorder", "fullname", "shortname", "idnumber", "summary",
-                      "summaryformat", "format", "startdate", "enddate", "visible", "visibleold", "timecreated",
-                      "timemodified", "enablecompletion", "cacherev", "showcompletionconditions")
+    COURSE_COLUMNS = (
+        "id",
+        "category",
+        "sortorder",
+        "fullname",
+        "shortname",
+        "idnumber",
+        "summary",
+        "summaryformat",
+        "format",
+        "startdate",
+        "enddate",
+        "visible",
+        "visibleold",
+        "timecreated",
+        "timemodified",
+        "enablecompletion",
+        "cacherev",
+        "showcompletionconditions",
+    )
 
     def make_courses(self) -> None:
         """The site course, the courses with their contexts, activities, enrol methods and companies."""
         topic_ids = [self.ids.take("course_categories") for _ in range(self.size.categories)]
         site_created = self.now - 3 * YEAR
-        site = (SITE_COURSE_ID, 0, 1, "ALX Demo Learning Portal", "ALX Demo", "", "", 1, "site",
-                0, 0, 1, 1, site_created, site_created, 0, site_created, None)
+        site = (
+            SITE_COURSE_ID,
+            0,
+            1,
+            "ALX Demo Learning Portal",
+            "ALX Demo",
+            "",
+            "",
+            1,
+            "site",
+            0,
+            0,
+            1,
+            1,
+            site_created,
+            site_created,
+            0,
+            site_created,
+            None,
+        )
         course_rows, homes, course_categories = [site], [], []
         for number, (fullname, shortname) in enumerate(self.course_names(self.size.courses)):
             home = self.companies[number % len(self.companies)]
             # IOMAD puts courses a company creates into the company's category; the rest are by topic.
             category = home.category_id if self.rng.random() < 0.3 else self.rng.choice(topic_ids)
-            course_rows.append(self.course_row(SITE_COURSE_ID + 1 + number, category, number, fullname, shortname,
-                                               site_created))
+            course_rows.append(
+                self.course_row(
+                    SITE_COURSE_ID + 1 + number, category, number, fullname, shortname, site_created
+                )
+            )
             homes.append(home)
             course_categories.append(category)
         self.make_categories(topic_ids, course_categories, site_created)
@@ -416,8 +845,9 @@ class _DemoGenerator:
         self.make_enrol_instances()
         self.make_company_courses(homes)
 
-    def course_row(self, course_id: int, category: int, number: int, fullname: str, shortname: str,
-                   site_created: int) -> tuple:
+    def course_row(
+        self, course_id: int, category: int, number: int, fullname: str, shortname: str, site_created: int
+    ) -> tuple:
         """A course: a few are hidden, a few do not track completion."""
         rng, now = self.rng, self.now
         created = self.between(site_created + 30 * DAY, now - 14 * DAY)
@@ -426,11 +856,24 @@ class _DemoGenerator:
         self.courses.append(_Course(course_id, 0, created, enablecompletion))
         startdate = created + rng.randint(0, 14) * DAY
         return (
-            course_id, category, 10_000 + number, fullname, shortname,
+            course_id,
+            category,
+            10_000 + number,
+            fullname,
+            shortname,
             f"CRS-{course_id:05d}" if rng.random() < 0.5 else "",
-            f"<p>{fullname}: an online course for all staff.</p>", 1, rng.choice(("topics", "topics", "weeks")),
-            startdate, startdate + YEAR if rng.random() < 0.4 else 0, visible, visible,
-            created, self.between(created, now), enablecompletion, created + rng.randint(1, 9999), 1,
+            f"<p>{fullname}: an online course for all staff.</p>",
+            1,
+            rng.choice(("topics", "topics", "weeks")),
+            startdate,
+            startdate + YEAR if rng.random() < 0.4 else 0,
+            visible,
+            visible,
+            created,
+            self.between(created, now),
+            enablecompletion,
+            created + rng.randint(1, 9999),
+            1,
         )
 
     def course_names(self, count: int) -> Iterator[tuple[str, str]]:
@@ -442,8 +885,11 @@ class _DemoGenerator:
             title, variant = combos[number % len(combos)]
             edition = number // len(combos)
             fullname = title + variant + (f" (Edition {edition + 1})" if edition else "")
-            initials = "".join(word[0] for word in title.replace("-", " ").split()
-                               if word[0].isalnum() and word not in _MINOR_WORDS)
+            initials = "".join(
+                word[0]
+                for word in title.replace("-", " ").split()
+                if word[0].isalnum() and word not in _MINOR_WORDS
+            )
             yield fullname[:254], f"{initials.upper()}-{number + 101}"
 
     def make_categories(self, topic_ids: list[int], course_categories: list[int], created: int) -> None:
@@ -455,13 +901,40 @@ class _DemoGenerator:
             name = CATEGORIES[number % len(CATEGORIES)]
             rows.append((category_id, name, f"CAT{number + 1:02d}", 0, category_id))
         full_rows = [
-            (category_id, name, idnumber, parent, sortorder * 10_000, counts.get(category_id, 0), 1,
-             self.between(created, self.now), 1, f"/{category_id}", "<p></p>", 1)
+            (
+                category_id,
+                name,
+                idnumber,
+                parent,
+                sortorder * 10_000,
+                counts.get(category_id, 0),
+                1,
+                self.between(created, self.now),
+                1,
+                f"/{category_id}",
+                "<p></p>",
+                1,
+            )
             for category_id, name, idnumber, parent, sortorder in sorted(rows)
         ]
-        self.insert("course_categories", ("id", "name", "idnumber", "parent", "sortorder", "coursecount",
-                                          "visible", "timemodified", "depth", "path", "description",
-                                          "descriptionformat"), full_rows)
+        self.insert(
+            "course_categories",
+            (
+                "id",
+                "name",
+                "idnumber",
+                "parent",
+                "sortorder",
+                "coursecount",
+                "visible",
+                "timemodified",
+                "depth",
+                "path",
+                "description",
+                "descriptionformat",
+            ),
+            full_rows,
+        )
         context_rows = []
         for category_id, *_rest in sorted(rows):
             context_id = self.ids.take("context")
@@ -475,8 +948,15 @@ class _DemoGenerator:
         for course, category in zip(self.courses, course_categories, strict=True):
             course.context_id = self.ids.take("context")
             category_context = self.category_context[category]
-            rows.append((course.context_id, CONTEXT_COURSE, course.id,
-                         f"/1/{category_context}/{course.context_id}", 3))
+            rows.append(
+                (
+                    course.context_id,
+                    CONTEXT_COURSE,
+                    course.id,
+                    f"/1/{category_context}/{course.context_id}",
+                    3,
+                )
+            )
         self.insert("context", ("id", "contextlevel", "instanceid", "path", "depth"), rows)
 
     def make_course_modules(self) -> None:
@@ -497,15 +977,42 @@ class _DemoGenerator:
                 cm_id = self.ids.take("course_modules")
                 if completion:
                     course.tracked_modules.append((cm_id, graded))
-                rows.append((
-                    cm_id, course.id, module_index + 1, instance_ids[name], 0, course.created + position * HOUR,
-                    visible, visible, completion, 0 if graded and completion == 2 else None,
-                    1 if completion == 2 and not graded else 0,
-                    1 if graded and completion == 2 and rng.random() < 0.3 else 0, deleting,
-                ))
-        self.insert("course_modules", ("id", "course", "module", "instance", "section", "added", "visible",
-                                       "visibleold", "completion", "completiongradeitemnumber", "completionview",
-                                       "completionpassgrade", "deletioninprogress"), rows)
+                rows.append(
+                    (
+                        cm_id,
+                        course.id,
+                        module_index + 1,
+                        instance_ids[name],
+                        0,
+                        course.created + position * HOUR,
+                        visible,
+                        visible,
+                        completion,
+                        0 if graded and completion == 2 else None,
+                        1 if completion == 2 and not graded else 0,
+                        1 if graded and completion == 2 and rng.random() < 0.3 else 0,
+                        deleting,
+                    )
+                )
+        self.insert(
+            "course_modules",
+            (
+                "id",
+                "course",
+                "module",
+                "instance",
+                "section",
+                "added",
+                "visible",
+                "visibleold",
+                "completion",
+                "completiongradeitemnumber",
+                "completionview",
+                "completionpassgrade",
+                "deletioninprogress",
+            ),
+            rows,
+        )
 
     def module_completion(self, course: _Course, module_name: str) -> int:
         """0 none, 1 manual, 2 automatic. Courses without completion tracking keep the 0 default."""
@@ -525,20 +1032,88 @@ class _DemoGenerator:
             created = course.created
             course.manual_enrol_id = self.ids.take("enrol")
             manual_status = 1 if rng.random() < 0.02 else 0
-            rows.append((course.manual_enrol_id, "manual", manual_status, course.id, 0, None, 86400, 0,
-                         ROLE_STUDENT, None, None, None, None, created, created))
-            rows.append((self.ids.take("enrol"), "guest", 1, course.id, 1, None, 0, 0, 0, None, None, None,
-                         None, created, created))
+            rows.append(
+                (
+                    course.manual_enrol_id,
+                    "manual",
+                    manual_status,
+                    course.id,
+                    0,
+                    None,
+                    86400,
+                    0,
+                    ROLE_STUDENT,
+                    None,
+                    None,
+                    None,
+                    None,
+                    created,
+                    created,
+                )
+            )
+            rows.append(
+                (
+                    self.ids.take("enrol"),
+                    "guest",
+                    1,
+                    course.id,
+                    1,
+                    None,
+                    0,
+                    0,
+                    0,
+                    None,
+                    None,
+                    None,
+                    None,
+                    created,
+                    created,
+                )
+            )
             if rng.random() < 0.6:
                 course.self_enrol_id = self.ids.take("enrol")
                 self_status = 0 if rng.random() < 0.5 else 1
                 course.self_enrol_enabled = self_status == 0
-                rows.append((course.self_enrol_id, "self", self_status, course.id, 2,
-                             "Self enrolment (Student)" if rng.random() < 0.3 else None, 0, 0, ROLE_STUDENT,
-                             0, 0, 0, 1, created, self.between(created, self.now)))
-        self.insert("enrol", ("id", "enrol", "status", "courseid", "sortorder", "name", "expirythreshold",
-                              "expirynotify", "roleid", "customint1", "customint2", "customint3", "customint4",
-                              "timecreated", "timemodified"), rows)
+                rows.append(
+                    (
+                        course.self_enrol_id,
+                        "self",
+                        self_status,
+                        course.id,
+                        2,
+                        "Self enrolment (Student)" if rng.random() < 0.3 else None,
+                        0,
+                        0,
+                        ROLE_STUDENT,
+                        0,
+                        0,
+                        0,
+                        1,
+                        created,
+                        self.between(created, self.now),
+                    )
+                )
+        self.insert(
+            "enrol",
+            (
+                "id",
+                "enrol",
+                "status",
+                "courseid",
+                "sortorder",
+                "name",
+                "expirythreshold",
+                "expirynotify",
+                "roleid",
+                "customint1",
+                "customint2",
+                "customint3",
+                "customint4",
+                "timecreated",
+                "timemodified",
+            ),
+            rows,
+        )
 
     def make_company_courses(self, homes: list[_Company]) -> None:
         """Each course belongs to a home company; some are offered to every company, some to a few more."""
@@ -554,28 +1129,104 @@ class _DemoGenerator:
                     offered += rng.sample(others, min(len(others), rng.randint(1, 3)))
             for company in offered:
                 self.company_courses[company.index].append(course)
-        rows = [(self.ids.take("company_course"), company.id, course.id, company.department_ids[0])
-                for company in self.companies for course in self.company_courses[company.index]]
+        rows = [
+            (self.ids.take("company_course"), company.id, course.id, company.department_ids[0])
+            for company in self.companies
+            for course in self.company_courses[company.index]
+        ]
         self.insert("company_course", ("id", "companyid", "courseid", "departmentid"), rows)
 
     # -- users ---------------------------------------------------------------------------------------
 
-    USER_COLUMNS = ("id", "auth", "confirmed", "deleted", "suspended", "mnethostid", "username", "password",
-                    "idnumber", "firstname", "lastname", "email", "phone1", "institution", "department", "city",
-                    "country", "firstaccess", "lastaccess", "lastlogin", "currentlogin", "lastip", "timecreated",
-                    "timemodified", "description", "alternatename")
+    USER_COLUMNS = (
+        "id",
+        "auth",
+        "confirmed",
+        "deleted",
+        "suspended",
+        "mnethostid",
+        "username",
+        "password",
+        "idnumber",
+        "firstname",
+        "lastname",
+        "email",
+        "phone1",
+        "institution",
+        "department",
+        "city",
+        "country",
+        "firstaccess",
+        "lastaccess",
+        "lastlogin",
+        "currentlogin",
+        "lastip",
+        "timecreated",
+        "timemodified",
+        "description",
+        "alternatename",
+    )
 
     def make_users(self) -> None:
         """Guest and admin as the installer makes them, then the company users with their memberships."""
         installed = self.now - 3 * YEAR
         specials = [
-            (GUEST_USER_ID, "manual", 1, 0, 0, 1, "guest", self.password_hash(), "", "Guest user", " ",
-             "root@localhost",
-             "", "", "", "", "", 0, 0, 0, 0, "", installed, installed, "This user is a special user that allows "
-             "read-only access to some courses.", None),
-            (ADMIN_USER_ID, "manual", 1, 0, 0, 1, "admin", self.password_hash(), "", "Admin", "User",
-             "admin@alx-demo.example.com", "", "", "", "", "", installed, self.now - HOUR, self.now - DAY,
-             self.now - HOUR, "127.0.0.1", installed, installed, None, None),
+            (
+                GUEST_USER_ID,
+                "manual",
+                1,
+                0,
+                0,
+                1,
+                "guest",
+                self.password_hash(),
+                "",
+                "Guest user",
+                " ",
+                "root@localhost",
+                "",
+                "",
+                "",
+                "",
+                "",
+                0,
+                0,
+                0,
+                0,
+                "",
+                installed,
+                installed,
+                "This user is a special user that allows read-only access to some courses.",
+                None,
+            ),
+            (
+                ADMIN_USER_ID,
+                "manual",
+                1,
+                0,
+                0,
+                1,
+                "admin",
+                self.password_hash(),
+                "",
+                "Admin",
+                "User",
+                "admin@alx-demo.example.com",
+                "",
+                "",
+                "",
+                "",
+                "",
+                installed,
+                self.now - HOUR,
+                self.now - DAY,
+                self.now - HOUR,
+                "127.0.0.1",
+                installed,
+                installed,
+                None,
+                None,
+            ),
         ]
         self.insert("user", self.USER_COLUMNS, specials)
         self.ids.next["user"] = ADMIN_USER_ID + 1
@@ -587,8 +1238,20 @@ class _DemoGenerator:
                 membership_rows.extend(memberships)
             with self.db.atomic():
                 self.insert("user", self.USER_COLUMNS, user_rows)
-                self.insert("company_users", ("id", "companyid", "userid", "managertype", "departmentid",
-                                              "suspended", "educator", "lastused"), membership_rows)
+                self.insert(
+                    "company_users",
+                    (
+                        "id",
+                        "companyid",
+                        "userid",
+                        "managertype",
+                        "departmentid",
+                        "suspended",
+                        "educator",
+                        "lastused",
+                    ),
+                    membership_rows,
+                )
 
     def password_hash(self) -> str:
         # Looks like Moodle's bcrypt hashes ($2y$10$ + 53 chars); no real password behind it.
@@ -637,18 +1300,40 @@ class _DemoGenerator:
             username, email, idnumber = self.deleted_username(email, modified), _md5(username), ""
         self.users.append(_User(user_id, created, company_indexes, deleted))
         row = (
-            user_id, auth, confirmed, int(deleted), suspended, 1, username,
-            self.password_hash(), idnumber, first, last, email,
+            user_id,
+            auth,
+            confirmed,
+            int(deleted),
+            suspended,
+            1,
+            username,
+            self.password_hash(),
+            idnumber,
+            first,
+            last,
+            email,
             f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}" if rng.random() < 0.3 else "",
-            company.name if company else "", "",
-            company.city if company else "", company.country if company else "",
-            firstaccess, lastaccess, lastaccess, lastaccess,
-            "" if never_logged_in else f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-            created, modified, None, None,
+            company.name if company else "",
+            "",
+            company.city if company else "",
+            company.country if company else "",
+            firstaccess,
+            lastaccess,
+            lastaccess,
+            lastaccess,
+            ""
+            if never_logged_in
+            else f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+            created,
+            modified,
+            None,
+            None,
         )
         can_manage = not deleted and not suspended and confirmed and auth == "manual"
-        memberships = [self.membership(user_id, index, rng.random() < 0.03 and position == 0, can_manage)
-                       for position, index in enumerate(company_indexes)]
+        memberships = [
+            self.membership(user_id, index, rng.random() < 0.03 and position == 0, can_manage)
+            for position, index in enumerate(company_indexes)
+        ]
         return row, [row for rows in memberships for row in rows]
 
     def pick_companies(self) -> tuple[int, ...]:
@@ -666,7 +1351,9 @@ class _DemoGenerator:
     def weighted_company(self) -> int:
         return self.rng.choices(range(len(self.companies)), self.company_weights)[0]
 
-    def membership(self, user_id: int, company_index: int, two_departments: bool, can_manage: bool) -> list[tuple]:
+    def membership(
+        self, user_id: int, company_index: int, two_departments: bool, can_manage: bool
+    ) -> list[tuple]:
         """company_users rows: one per department (IOMAD allows several departments per company).
 
         The first active user of each company becomes its company manager (in the top department;
@@ -688,8 +1375,18 @@ class _DemoGenerator:
             suspended = 0 if company_manager else int(rng.random() < 0.01)
             educator = int(rng.random() < 0.02)
             lastused = self.between(self.now - 90 * DAY, self.now) if rng.random() < 0.4 else None
-            rows.append((self.ids.take("company_users"), company.id, user_id, managertype, department,
-                         suspended, educator, lastused))
+            rows.append(
+                (
+                    self.ids.take("company_users"),
+                    company.id,
+                    user_id,
+                    managertype,
+                    department,
+                    suspended,
+                    educator,
+                    lastused,
+                )
+            )
         return rows
 
     def department_manager_type(self, department: int, top_department: int) -> int:
@@ -708,7 +1405,9 @@ class _DemoGenerator:
         for start in range(0, len(self.users), _USER_BLOCK):
             block = _EnrolmentBlock()
             end = start + _USER_BLOCK
-            for user, courses, count in zip(self.users[start:end], offered[start:end], counts[start:end], strict=True):
+            for user, courses, count in zip(
+                self.users[start:end], offered[start:end], counts[start:end], strict=True
+            ):
                 if count:
                     for course in self.rng.sample(courses, count):
                         self.enrol(block, user, course)
@@ -738,8 +1437,10 @@ class _DemoGenerator:
         rng, target = self.rng, self.size.enrolments
         capacity = [len(courses) for courses in offered]
         if sum(capacity) < target:
-            raise ValueError(f"size asks for {target} enrolments but users can take at most {sum(capacity)} "
-                             "courses: add courses or share more of them between companies")
+            raise ValueError(
+                f"size asks for {target} enrolments but users can take at most {sum(capacity)} "
+                "courses: add courses or share more of them between companies"
+            )
         candidates = [index for index, cap in enumerate(capacity) if cap]
         mean = target / len(candidates)
         counts = [0] * len(offered)
@@ -764,14 +1465,34 @@ class _DemoGenerator:
         status = 1 if rng.random() < 0.06 else 0  # suspended enrolment
         created, timestart, timeend = self.enrolment_dates(user, course)
         modified = self.between(created, now) if status else created
-        block.enrolments.append((self.ids.take("user_enrolments"), status, enrol_id, user.id, timestart, timeend,
-                                 ADMIN_USER_ID, created, modified))
+        block.enrolments.append(
+            (
+                self.ids.take("user_enrolments"),
+                status,
+                enrol_id,
+                user.id,
+                timestart,
+                timeend,
+                ADMIN_USER_ID,
+                created,
+                modified,
+            )
+        )
 
         roleid = self.course_role(course)
         manual_component = not by_self and rng.random() < 0.15
-        block.roles.append((self.ids.take("role_assignments"), roleid, course.context_id, user.id, created,
-                            ADMIN_USER_ID, "enrol_manual" if manual_component else "",
-                            enrol_id if manual_component else 0))
+        block.roles.append(
+            (
+                self.ids.take("role_assignments"),
+                roleid,
+                course.context_id,
+                user.id,
+                created,
+                ADMIN_USER_ID,
+                "enrol_manual" if manual_component else "",
+                enrol_id if manual_component else 0,
+            )
+        )
         start = timestart or created
         if roleid == ROLE_STUDENT and course.enablecompletion and course.tracked_modules and start < now:
             self.progress(block, user, course, start, min(now, timeend) if timeend else now)
@@ -810,7 +1531,9 @@ class _DemoGenerator:
         r = rng.random()
         if r < 0.30 or end <= start:  # not started; cron has created the course_completions row for half
             if rng.random() < 0.5:
-                block.courses.append((self.ids.take("course_completions"), user.id, course.id, start, 0, None, 0))
+                block.courses.append(
+                    (self.ids.take("course_completions"), user.id, course.id, start, 0, None, 0)
+                )
             return
         completed_course = r >= 0.75
         done = len(modules) if completed_course else rng.randint(1, max(1, len(modules) - 1))
@@ -827,11 +1550,13 @@ class _DemoGenerator:
             else:
                 state = 0 if r < 0.02 else 3 if graded and r < 0.15 else 2 if graded and r < 0.5 else 1
             overrideby = ADMIN_USER_ID if r > 0.995 else None
-            block.modules.append((self.ids.take("course_modules_completion"), cm_id, user.id, state,
-                                  overrideby, moment))
+            block.modules.append(
+                (self.ids.take("course_modules_completion"), cm_id, user.id, state, overrideby, moment)
+            )
         timecompleted = min(end, moment + rng.randint(60, HOUR)) if completed_course else None
-        block.courses.append((self.ids.take("course_completions"), user.id, course.id, start, first,
-                              timecompleted, 0))
+        block.courses.append(
+            (self.ids.take("course_completions"), user.id, course.id, start, first, timecompleted, 0)
+        )
 
     # -- web services ------------------------------------------------------------------------------------
 
@@ -840,26 +1565,96 @@ class _DemoGenerator:
         rng, now = self.rng, self.now
         installed = now - 3 * YEAR
         services = [
-            (1, "Moodle mobile web service", 0, None, 0, "moodle", installed, installed, "moodle_mobile_app",
-             1, 1),
-            (2, ALX_SERVICE_NAME, 1, None, 0, None, now - 200 * DAY, now - 200 * DAY, ALX_SERVICE_SHORTNAME, 0, 0),
+            (
+                1,
+                "Moodle mobile web service",
+                0,
+                None,
+                0,
+                "moodle",
+                installed,
+                installed,
+                "moodle_mobile_app",
+                1,
+                1,
+            ),
+            (
+                2,
+                ALX_SERVICE_NAME,
+                1,
+                None,
+                0,
+                None,
+                now - 200 * DAY,
+                now - 200 * DAY,
+                ALX_SERVICE_SHORTNAME,
+                0,
+                0,
+            ),
         ]
-        self.insert("external_services", ("id", "name", "enabled", "requiredcapability", "restrictedusers",
-                                           "component", "timecreated", "timemodified", "shortname",
-                                           "downloadfiles", "uploadfiles"), services)
+        self.insert(
+            "external_services",
+            (
+                "id",
+                "name",
+                "enabled",
+                "requiredcapability",
+                "restrictedusers",
+                "component",
+                "timecreated",
+                "timemodified",
+                "shortname",
+                "downloadfiles",
+                "uploadfiles",
+            ),
+            services,
+        )
         functions = [
-            (1, "core_webservice_get_site_info", "core_webservice_external", "get_site_info", None, "moodle",
-             "", "moodle_mobile_app"),
-            (2, "core_course_get_courses", "core_course_external", "get_courses", None, "moodle",
-             "moodle/course:view, moodle/course:update, moodle/course:viewhiddencourses", "moodle_mobile_app"),
-            (3, "local_alx_report_api_get_course_progress", "local_alx_report_api_external", "get_course_progress",
-             "local/alx_report_api/externallib.php", "local_alx_report_api", "", ALX_SERVICE_SHORTNAME),
+            (
+                1,
+                "core_webservice_get_site_info",
+                "core_webservice_external",
+                "get_site_info",
+                None,
+                "moodle",
+                "",
+                "moodle_mobile_app",
+            ),
+            (
+                2,
+                "core_course_get_courses",
+                "core_course_external",
+                "get_courses",
+                None,
+                "moodle",
+                "moodle/course:view, moodle/course:update, moodle/course:viewhiddencourses",
+                "moodle_mobile_app",
+            ),
+            (
+                3,
+                "local_alx_report_api_get_course_progress",
+                "local_alx_report_api_external",
+                "get_course_progress",
+                "local/alx_report_api/externallib.php",
+                "local_alx_report_api",
+                "",
+                ALX_SERVICE_SHORTNAME,
+            ),
         ]
-        self.insert("external_functions", ("id", "name", "classname", "methodname", "classpath", "component",
-                                           "capabilities", "services"), functions)
-        self.insert("external_services_functions", ("id", "externalserviceid", "functionname"),
-                    [(1, 1, "core_webservice_get_site_info"), (2, 1, "core_course_get_courses"),
-                     (3, 2, "local_alx_report_api_get_course_progress")])
+        self.insert(
+            "external_functions",
+            ("id", "name", "classname", "methodname", "classpath", "component", "capabilities", "services"),
+            functions,
+        )
+        self.insert(
+            "external_services_functions",
+            ("id", "externalserviceid", "functionname"),
+            [
+                (1, 1, "core_webservice_get_site_info"),
+                (2, 1, "core_course_get_courses"),
+                (3, 2, "local_alx_report_api_get_course_progress"),
+            ],
+        )
         tokens = []
         for number, company in enumerate(self.companies[:3], start=1):
             if not company.manager_user_id:
@@ -868,21 +1663,66 @@ class _DemoGenerator:
             expired = number == 3  # an expired token, which Moodle deletes when it is used
             validuntil = now - 30 * DAY if expired else 0
             lastaccess = self.between(created, validuntil if expired else now)
-            tokens.append((number, f"{rng.getrandbits(128):032x}", f"{rng.getrandbits(256):064x}", 0,
-                           company.manager_user_id, 2, SYSTEM_CONTEXT_ID, ADMIN_USER_ID,
-                           validuntil, created, lastaccess,
-                           f"Power BI - {company.name}"))
-        self.insert("external_tokens", ("id", "token", "privatetoken", "tokentype", "userid", "externalserviceid",
-                                        "contextid", "creatorid", "validuntil", "timecreated", "lastaccess",
-                                        "name"), tokens)
+            tokens.append(
+                (
+                    number,
+                    f"{rng.getrandbits(128):032x}",
+                    f"{rng.getrandbits(256):064x}",
+                    0,
+                    company.manager_user_id,
+                    2,
+                    SYSTEM_CONTEXT_ID,
+                    ADMIN_USER_ID,
+                    validuntil,
+                    created,
+                    lastaccess,
+                    f"Power BI - {company.name}",
+                )
+            )
+        self.insert(
+            "external_tokens",
+            (
+                "id",
+                "token",
+                "privatetoken",
+                "tokentype",
+                "userid",
+                "externalserviceid",
+                "contextid",
+                "creatorid",
+                "validuntil",
+                "timecreated",
+                "lastaccess",
+                "name",
+            ),
+            tokens,
+        )
 
 
 class _EnrolmentBlock:
     """Rows produced for one block of users, inserted together."""
 
-    ENROLMENT_COLUMNS = ("id", "status", "enrolid", "userid", "timestart", "timeend", "modifierid",
-                         "timecreated", "timemodified")
-    ROLE_COLUMNS = ("id", "roleid", "contextid", "userid", "timemodified", "modifierid", "component", "itemid")
+    ENROLMENT_COLUMNS = (
+        "id",
+        "status",
+        "enrolid",
+        "userid",
+        "timestart",
+        "timeend",
+        "modifierid",
+        "timecreated",
+        "timemodified",
+    )
+    ROLE_COLUMNS = (
+        "id",
+        "roleid",
+        "contextid",
+        "userid",
+        "timemodified",
+        "modifierid",
+        "component",
+        "itemid",
+    )
     MODULE_COLUMNS = ("id", "coursemoduleid", "userid", "completionstate", "overrideby", "timemodified")
     COURSE_COLUMNS = ("id", "userid", "course", "timeenrolled", "timestarted", "timecompleted", "reaggregate")
 
@@ -899,8 +1739,10 @@ class _EnrolmentBlock:
 # Public entry point
 # --------------------------------------------------------------------------------------------------
 
-def generate(db: peewee.Database, prefix: str = "mdl_", *, size: str | DemoSize = "small", seed: int = 42,
-             now: int) -> dict[str, int]:
+
+def generate(
+    db: peewee.Database, prefix: str = "mdl_", *, size: str | DemoSize = "small", seed: int = 42, now: int
+) -> dict[str, int]:
     """Fill a database with a demo Moodle + IOMAD site; return the number of rows per table.
 
     Tables that do not exist yet are created, loaded without indexes and indexed at the end (much

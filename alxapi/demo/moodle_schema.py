@@ -173,9 +173,7 @@ TABLES: dict[str, Table] = {
             Column("showcompletionconditions", "int(1)", NULL),
             Column("pdfexportfont", "char(50)", NULL),
         ),
-        foreign_keys=(
-            ForeignKey("originalcourseid", "course"),
-        ),
+        foreign_keys=(ForeignKey("originalcourseid", "course"),),
         indexes=(
             Index("category", ("category",)),
             Index("idnumber", ("idnumber",)),
@@ -200,9 +198,7 @@ TABLES: dict[str, Table] = {
             Column("path", "char(255)", NN),
             Column("theme", "char(50)", NULL),
         ),
-        foreign_keys=(
-            ForeignKey("parent", "course_categories"),
-        ),
+        foreign_keys=(ForeignKey("parent", "course_categories"),),
     ),
     "course_modules": Table(
         columns=(
@@ -231,9 +227,7 @@ TABLES: dict[str, Table] = {
             Column("downloadcontent", "int(1)", NULL, 1),
             Column("lang", "char(30)", NULL),
         ),
-        foreign_keys=(
-            ForeignKey("groupingid", "groupings"),
-        ),
+        foreign_keys=(ForeignKey("groupingid", "groupings"),),
         indexes=(
             Index("visible", ("visible",)),
             Index("course", ("course",)),
@@ -282,9 +276,7 @@ TABLES: dict[str, Table] = {
             Column("search", "char(255)", NN),
             Column("visible", "int(1)", NN, 1),
         ),
-        indexes=(
-            Index("name", ("name",)),
-        ),
+        indexes=(Index("name", ("name",)),),
     ),
     "enrol": Table(
         columns=(
@@ -328,9 +320,7 @@ TABLES: dict[str, Table] = {
             ForeignKey("courseid", "course"),
             ForeignKey("roleid", "role"),
         ),
-        indexes=(
-            Index("enrol", ("enrol",)),
-        ),
+        indexes=(Index("enrol", ("enrol",)),),
     ),
     "user_enrolments": Table(
         columns=(
@@ -349,9 +339,7 @@ TABLES: dict[str, Table] = {
             ForeignKey("userid", "user"),
             ForeignKey("modifierid", "user"),
         ),
-        indexes=(
-            Index("enrolid-userid", ("enrolid", "userid"), unique=True),
-        ),
+        indexes=(Index("enrolid-userid", ("enrolid", "userid"), unique=True),),
     ),
     "context": Table(
         columns=(
@@ -420,9 +408,7 @@ TABLES: dict[str, Table] = {
             Column("downloadfiles", "int(1)", NN, 0),
             Column("uploadfiles", "int(1)", NN, 0),
         ),
-        indexes=(
-            Index("name", ("name",), unique=True),
-        ),
+        indexes=(Index("name", ("name",), unique=True),),
     ),
     "external_functions": Table(
         columns=(
@@ -435,9 +421,7 @@ TABLES: dict[str, Table] = {
             Column("capabilities", "char(255)", NULL),
             Column("services", "char(1333)", NULL),
         ),
-        indexes=(
-            Index("name", ("name",), unique=True),
-        ),
+        indexes=(Index("name", ("name",), unique=True),),
     ),
     "external_services_functions": Table(
         columns=(
@@ -445,9 +429,7 @@ TABLES: dict[str, Table] = {
             Column("externalserviceid", "int(10)", NN),
             Column("functionname", "char(200)", NN),
         ),
-        foreign_keys=(
-            ForeignKey("externalserviceid", "external_services"),
-        ),
+        foreign_keys=(ForeignKey("externalserviceid", "external_services"),),
     ),
     "external_services_users": Table(
         columns=(
@@ -601,9 +583,22 @@ TABLES: dict[str, Table] = {
 }
 
 MOODLE_TABLES: tuple[str, ...] = (
-    "user", "course", "course_categories", "course_modules", "course_modules_completion",
-    "course_completions", "modules", "enrol", "user_enrolments", "context", "role", "role_assignments",
-    "external_services", "external_functions", "external_services_functions", "external_services_users",
+    "user",
+    "course",
+    "course_categories",
+    "course_modules",
+    "course_modules_completion",
+    "course_completions",
+    "modules",
+    "enrol",
+    "user_enrolments",
+    "context",
+    "role",
+    "role_assignments",
+    "external_services",
+    "external_functions",
+    "external_services_functions",
+    "external_services_users",
     "external_tokens",
 )
 IOMAD_TABLES: tuple[str, ...] = ("company", "company_users", "company_course", "department")
@@ -624,6 +619,7 @@ _TYPE_RE = re.compile(r"^(int|char|number|text)(?:\((\d+)(?:,(\d+))?\))?$")
 # --------------------------------------------------------------------------------------------------
 # Dialects and identifiers
 # --------------------------------------------------------------------------------------------------
+
 
 def dialect_of(db: peewee.Database) -> str:
     """'sqlite', 'mysql' or 'postgresql' (pooled subclasses and proxies included)."""
@@ -654,6 +650,7 @@ def _selected_tables(tables: Iterable[str] | None) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 # Column DDL
 # --------------------------------------------------------------------------------------------------
+
 
 def _parse_type(xmldb_type: str) -> tuple[str, int, int]:
     """'int(10)' -> ('int', 10, 0); 'number(10,5)' -> ('number', 10, 5); 'text' -> ('text', 0, 0)."""
@@ -732,6 +729,7 @@ def create_table_sql(db: peewee.Database, table: str, prefix: str = "mdl_") -> s
 # Indexes
 # --------------------------------------------------------------------------------------------------
 
+
 class IndexDef(NamedTuple):
     table: str
     sql_name: str  # without the table prefix
@@ -751,7 +749,7 @@ def _moodle_object_name(table: str, columns: Sequence[str], suffix: str, prefix:
     counter = 1
     while name in used:
         counter += 1
-        name = f"{base[:max_base - len(str(counter))]}{counter}_{suffix}"
+        name = f"{base[: max_base - len(str(counter))]}{counter}_{suffix}"
     used.add(name)
     return name
 
@@ -779,16 +777,20 @@ def index_definitions(table: str, prefix: str = "mdl_") -> list[IndexDef]:
 def create_index_sql(db: peewee.Database, index: IndexDef, prefix: str = "mdl_") -> str:
     unique = "UNIQUE " if index.unique else ""
     columns = ", ".join(quote_name(db, column) for column in index.columns)
-    return (f"CREATE {unique}INDEX {quote_name(db, index.sql_name)} "
-            f"ON {quote_name(db, prefix + index.table)} ({columns})")
+    return (
+        f"CREATE {unique}INDEX {quote_name(db, index.sql_name)} "
+        f"ON {quote_name(db, prefix + index.table)} ({columns})"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Public DDL entry points
 # --------------------------------------------------------------------------------------------------
 
-def create_moodle_schema(db: peewee.Database, prefix: str = "mdl_", tables: list[str] | None = None,
-                         *, indexes: bool = True) -> None:
+
+def create_moodle_schema(
+    db: peewee.Database, prefix: str = "mdl_", tables: list[str] | None = None, *, indexes: bool = True
+) -> None:
     """Create the Moodle/IOMAD tables (all of ``TABLES`` by default) in an empty database.
 
     With ``indexes=False`` only the tables are created; bulk loaders call ``create_moodle_indexes``
@@ -816,6 +818,7 @@ def drop_moodle_schema(db: peewee.Database, prefix: str = "mdl_", tables: list[s
 # Bulk inserts
 # --------------------------------------------------------------------------------------------------
 
+
 def fill_value(column: Column) -> Any:
     """The value Moodle code would write when it does not set ``column`` itself.
 
@@ -829,7 +832,9 @@ def fill_value(column: Column) -> Any:
     return "" if _parse_type(column.type)[0] in ("char", "text") else 0
 
 
-def insert_rows(db: peewee.Database, table: str, rows: Iterable[dict[str, Any]], prefix: str = "mdl_") -> None:
+def insert_rows(
+    db: peewee.Database, table: str, rows: Iterable[dict[str, Any]], prefix: str = "mdl_"
+) -> None:
     """Insert dict rows; NOT NULL columns the caller left out get their default ('' / 0 without one).
 
     Every row gets the same column list (the union of the keys given, in table order), so a column
@@ -853,8 +858,13 @@ def insert_rows(db: peewee.Database, table: str, rows: Iterable[dict[str, Any]],
     insert_tuples(db, table, names, tuples, prefix)
 
 
-def insert_tuples(db: peewee.Database, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-                  prefix: str = "mdl_") -> int:
+def insert_tuples(
+    db: peewee.Database,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    prefix: str = "mdl_",
+) -> int:
     """Fast path for the generator: insert tuples in ``columns`` order, streaming, chunked.
 
     NOT NULL columns without a usable database default that are missing from ``columns`` are filled
@@ -866,9 +876,15 @@ def insert_tuples(db: peewee.Database, table: str, columns: Sequence[str], rows:
     missing = [name for name in columns if name not in known]
     if missing:
         raise ValueError(f"{table} has no column(s) {', '.join(missing)}")
-    extra = [c for c in spec.columns
-             if c.name not in columns and c.name != "id" and c.notnull and c.default is None
-             and _parse_type(c.type)[0] != "char"]  # char columns have DEFAULT '' in our DDL
+    extra = [
+        c
+        for c in spec.columns
+        if c.name not in columns
+        and c.name != "id"
+        and c.notnull
+        and c.default is None
+        and _parse_type(c.type)[0] != "char"
+    ]  # char columns have DEFAULT '' in our DDL
     all_columns = list(columns) + [column.name for column in extra]
     extra_values = tuple(fill_value(column) for column in extra)
     if extra_values:
@@ -908,8 +924,9 @@ def _insert_sqlite(db: peewee.Database, sql: str, rows: Iterable[Sequence[Any]])
     return count
 
 
-def _insert_multirow(db: peewee.Database, head: str, placeholders: str, rows: Iterable[Sequence[Any]],
-                     per_statement: int) -> int:
+def _insert_multirow(
+    db: peewee.Database, head: str, placeholders: str, rows: Iterable[Sequence[Any]], per_statement: int
+) -> int:
     # One multi-row VALUES statement per chunk: psycopg2's executemany() would send one statement
     # per row. Statements are grouped into transactions of about 20 chunks.
     count = 0
@@ -917,7 +934,9 @@ def _insert_multirow(db: peewee.Database, head: str, placeholders: str, rows: It
     for group in _chunks(_chunks(rows, per_statement), 20):
         with db.atomic():
             for chunk in group:
-                sql = full_sql if len(chunk) == per_statement else head + ", ".join([placeholders] * len(chunk))
+                sql = (
+                    full_sql if len(chunk) == per_statement else head + ", ".join([placeholders] * len(chunk))
+                )
                 db.execute_sql(sql, [value for row in chunk for value in row])
                 count += len(chunk)
     return count

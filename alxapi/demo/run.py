@@ -57,8 +57,10 @@ def run_demo(args, load_config, say, console=None) -> int:
         say(f"building the {args.size} demo database in {path} …")
         started = time.monotonic()
         counts = build_demo_database(path, args.size, now, config.table_prefix)
-        say(f"generated {counts.get('user_enrolments', 0):,} enrolments of {counts.get('user', 0):,} users "
-            f"in {time.monotonic() - started:.1f}s")
+        say(
+            f"generated {counts.get('user_enrolments', 0):,} enrolments of {counts.get('user', 0):,} users "
+            f"in {time.monotonic() - started:.1f}s"
+        )
     else:
         say(f"reusing {path} (use --rebuild to start again)")
     db = open_database(url, config.table_prefix)
@@ -70,12 +72,16 @@ def run_demo(args, load_config, say, console=None) -> int:
             seed_history(now, tz=config.timezone)
         result = run_sync(db, config, clock=clock.now)
     db.close()
-    say(f"{result.mode} sync: {result.created} created, {result.updated} updated, {result.deleted} tombstoned, "
-        f"{result.unchanged} unchanged in {result.seconds:.2f}s")
+    say(
+        f"{result.mode} sync: {result.created} created, {result.updated} updated, {result.deleted} tombstoned, "
+        f"{result.unchanged} unchanged in {result.seconds:.2f}s"
+    )
     alx = "alx" if sys.argv and Path(sys.argv[0]).name == "alx" else f"{sys.executable} -m alxapi"
     if not (args.no_serve or args.no_tui):
         companyid, token = create_demo_token(url, config)
-        return console_demo(url, args, config, _demo_port(args, config), companyid, token, say, console=console)
+        return console_demo(
+            url, args, config, _demo_port(args, config), companyid, token, say, console=console
+        )
     sys.stdout.write(f"""
 The demo database is ready: {path}
 
@@ -104,7 +110,9 @@ def create_demo_token(url: str, config) -> tuple[int, str]:
 
     db = open_database(url, config.table_prefix)
     with db.connection_context():
-        companyid = Reporting.select(peewee.fn.MIN(Reporting.companyid)).where(Reporting.is_deleted == 0).scalar()
+        companyid = (
+            Reporting.select(peewee.fn.MIN(Reporting.companyid)).where(Reporting.is_deleted == 0).scalar()
+        )
         token, _ = tokens.create_token(companyid, name="demo", actor="demo", now=clock.now())
     db.close()
     return companyid, token
@@ -135,14 +143,18 @@ def serve_demo(config, port: int, companyid: int, token: str, say) -> int:
     from ..http.serve import serve
 
     def announce(base: str) -> None:
-        sys.stdout.write(f"\nThe API is running on {base} (Ctrl-C stops it).\n" + _usage(base, companyid, token))
+        sys.stdout.write(
+            f"\nThe API is running on {base} (Ctrl-C stops it).\n" + _usage(base, companyid, token)
+        )
         sys.stdout.flush()
 
     try:
         return serve(config, config.api_host, port, config.api_threads, announce)
     except OSError as exc:
-        raise UserError(f"cannot listen on {config.api_host}:{port}: {exc.strerror or exc}. "
-                        "Choose another port with --port or ALX_API_PORT (0 picks a free one).") from None
+        raise UserError(
+            f"cannot listen on {config.api_host}:{port}: {exc.strerror or exc}. "
+            "Choose another port with --port or ALX_API_PORT (0 picks a free one)."
+        ) from None
 
 
 def console_demo(url: str, args, config, port: int, companyid: int, token: str, say, console=None) -> int:
@@ -155,21 +167,27 @@ def console_demo(url: str, args, config, port: int, companyid: int, token: str, 
     with DemoChildren(url, args, config, port, with_api=True) as children:
         say(f"API on {children.base_url}, worker running; logs in {children.logdir}. Opening the console …")
         stop = threading.Event()
-        traffic = threading.Thread(target=run_traffic, args=(children.base_url, token, stop),
-                                   name="demo traffic", daemon=True)
+        traffic = threading.Thread(
+            target=run_traffic, args=(children.base_url, token, stop), name="demo traffic", daemon=True
+        )
         traffic.start()
         db = open_database(url, config.table_prefix)
         try:
-            code = console(config.replace(database_url=url, log_file=str(children.logdir / "console.log")), db,
-                           api_url=children.base_url)
+            code = console(
+                config.replace(database_url=url, log_file=str(children.logdir / "console.log")),
+                db,
+                api_url=children.base_url,
+            )
         finally:
             stop.set()
             traffic.join(timeout=15)
             db.close()
     try:
-        sys.stdout.write("\nThe console closed; the API and the worker were stopped. To serve the demo API "
-                         f"again:\n  alx --db {url} serve --port {port}\n\n"
-                         + _usage(local_api_url(config.api_host, port), companyid, token))
+        sys.stdout.write(
+            "\nThe console closed; the API and the worker were stopped. To serve the demo API "
+            f"again:\n  alx --db {url} serve --port {port}\n\n"
+            + _usage(local_api_url(config.api_host, port), companyid, token)
+        )
         sys.stdout.flush()
     except OSError:
         pass  # the terminal went away (SSH hang-up): nobody is left to read it
@@ -183,8 +201,11 @@ def _free_port(host: str) -> int:
 
 
 # The demo's worker: a sync every 30 s, alert checks every minute, so the console's panes move.
-DEMO_WORKER_ENV = {"ALX_AUTO_SYNC_HOURS": str(30 / 3600), "ALX_ALERT_CHECK_MINUTES": "1",
-                   "ALX_HEARTBEAT_SECONDS": "5"}
+DEMO_WORKER_ENV = {
+    "ALX_AUTO_SYNC_HOURS": str(30 / 3600),
+    "ALX_ALERT_CHECK_MINUTES": "1",
+    "ALX_HEARTBEAT_SECONDS": "5",
+}
 STOP_TIMEOUT = 15.0
 
 
@@ -210,8 +231,14 @@ class DemoChildren:
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log_file = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 — the child owns it
         try:
-            self.procs[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                                                env={**os.environ, **env}, preexec_fn=_die_with_parent)
+            self.procs[name] = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                env={**os.environ, **env},
+                preexec_fn=_die_with_parent,
+            )
         finally:
             log_file.close()
 
@@ -220,7 +247,11 @@ class DemoChildren:
         try:
             self._start("worker", self._command("worker"), DEMO_WORKER_ENV)
             if self.with_api:
-                self._start("api", self._command("serve", "--host", self.config.api_host, "--port", str(self.port)), {})
+                self._start(
+                    "api",
+                    self._command("serve", "--host", self.config.api_host, "--port", str(self.port)),
+                    {},
+                )
                 self._wait_healthy()
         except BaseException:
             self.stop()
@@ -235,15 +266,18 @@ class DemoChildren:
         while time.monotonic() < deadline:
             api = self.procs["api"]
             if api.poll() is not None:
-                raise UserError(f"the demo API stopped (exit {api.returncode}): "
-                                f"{_tail(self.logdir / 'api.log')}")
+                raise UserError(
+                    f"the demo API stopped (exit {api.returncode}): {_tail(self.logdir / 'api.log')}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2):
                     return
             except OSError:
                 time.sleep(0.2)
-        raise UserError(f"the demo API did not answer on {self.base_url} within {timeout:.0f}s; "
-                        f"see {self.logdir / 'api.log'}")
+        raise UserError(
+            f"the demo API did not answer on {self.base_url} within {timeout:.0f}s; "
+            f"see {self.logdir / 'api.log'}"
+        )
 
     def stop(self) -> None:
         for proc in self.procs.values():

@@ -86,13 +86,25 @@ def _zone(config) -> str:
     return getattr(config, "timezone", None) or local_timezone_name()
 
 
-def iter_rows(scope: Scope, *, include_deleted: bool = False, chunk_rows: int = CHUNK_ROWS,
-              after: tuple[int, int] | None = None) -> Iterator[list[tuple]]:
+def iter_rows(
+    scope: Scope,
+    *,
+    include_deleted: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    after: tuple[int, int] | None = None,
+) -> Iterator[list[tuple]]:
     """The scope's reporting rows (``feed.ROW_COLUMNS``) in ``(userid, courseid)`` order, chunk by chunk."""
     window = feed.Window(feed.FULL)
     while True:
-        rows = feed.read_page(database, scope.companyid, list(scope.courses), window, feed.Position(after=after),
-                              chunk_rows, include_deleted=include_deleted)
+        rows = feed.read_page(
+            database,
+            scope.companyid,
+            list(scope.courses),
+            window,
+            feed.Position(after=after),
+            chunk_rows,
+            include_deleted=include_deleted,
+        )
         if not rows:
             return
         yield rows
@@ -113,25 +125,51 @@ class Page:
     has_more: bool
 
 
-def browse_page(companyid: int, *, after: tuple[int, int] | None = None, limit: int = 50,
-                include_deleted: bool = False, config=None) -> Page:
+def browse_page(
+    companyid: int,
+    *,
+    after: tuple[int, int] | None = None,
+    limit: int = 50,
+    include_deleted: bool = False,
+    config=None,
+) -> Page:
     """One keyset page of the company's rows after ``after`` (None: the first page)."""
     scope = company_scope(companyid)
     cols = columns(scope, include_deleted)
     fmt = _Formatter(_zone(config))
-    rows = feed.read_page(database, scope.companyid, list(scope.courses), feed.Window(feed.FULL),
-                          feed.Position(after=after), limit + 1, include_deleted=include_deleted)
+    rows = feed.read_page(
+        database,
+        scope.companyid,
+        list(scope.courses),
+        feed.Window(feed.FULL),
+        feed.Position(after=after),
+        limit + 1,
+        include_deleted=include_deleted,
+    )
     has_more = len(rows) > limit
     rows = rows[:limit]
-    total = feed.count_rows(database, scope.companyid, list(scope.courses), feed.Window(feed.FULL),
-                            include_deleted=include_deleted)
+    total = feed.count_rows(
+        database,
+        scope.companyid,
+        list(scope.courses),
+        feed.Window(feed.FULL),
+        include_deleted=include_deleted,
+    )
     keys = [(int(r[0]), int(r[1])) for r in rows]
     return Page(cols, [fmt.record(r, cols) for r in rows], keys, total, keys[-1] if keys else None, has_more)
 
 
-def export_company(companyid: int, fmt: str, path_or_stream: str | os.PathLike | IO, *, now: int,
-                   include_deleted: bool = False, config=None, chunk_rows: int = CHUNK_ROWS,
-                   progress: Callable[[int], None] | None = None) -> int:
+def export_company(
+    companyid: int,
+    fmt: str,
+    path_or_stream: str | os.PathLike | IO,
+    *,
+    now: int,
+    include_deleted: bool = False,
+    config=None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Write the company's rows as ``csv``, ``xlsx`` or ``json``; return how many rows were written.
 
     ``path_or_stream``: a file path (written to a temporary file in the same directory, then renamed
@@ -167,6 +205,7 @@ def export_company(companyid: int, fmt: str, path_or_stream: str | os.PathLike |
     if not isinstance(path_or_stream, str | os.PathLike):
         return write(path_or_stream)
     return write_atomically(path_or_stream, write)
+
 
 def default_filename(companyid: int, fmt: str, now: int, zone: str | None = None) -> str:
     """``alx-company-<id>-<YYYYMMDD>.<fmt>`` with the local date of ``now``."""

@@ -37,8 +37,9 @@ def write_json(stream: IO[str], cols: list[str], chunks, record, progress) -> in
     for rows in chunks:
         for r in rows:
             stream.write(",\n" if count else "\n")
-            stream.write(json.dumps(dict(zip(cols, record(r), strict=True)), ensure_ascii=False,
-                                    separators=(",", ":")))
+            stream.write(
+                json.dumps(dict(zip(cols, record(r), strict=True)), ensure_ascii=False, separators=(",", ":"))
+            )
             count += 1
         progress(count)
     stream.write("\n]\n" if count else "]\n")
@@ -49,7 +50,9 @@ def write_xlsx(stream: IO[bytes], cols: list[str], chunks, record, progress, tit
     try:
         from openpyxl import Workbook
     except ImportError:
-        raise ExportError("XLSX export needs openpyxl: pip install 'alx-report[xlsx]' (or export csv/json)") from None
+        raise ExportError(
+            "XLSX export needs openpyxl: pip install 'alx-report[xlsx]' (or export csv/json)"
+        ) from None
     workbook = Workbook(write_only=True)
     workbook.properties.creator = "ALX Report"
     workbook.properties.created = datetime.fromtimestamp(int(now), ZoneInfo("UTC")).replace(tzinfo=None)

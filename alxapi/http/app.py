@@ -57,15 +57,24 @@ class AlxApp(falcon.App):
     context: AppContext
 
 
-def create_app(config: Config, *, db: peewee.Database | None = None, clock_fn=clock.now,
-               pool_size: int | None = None) -> AlxApp:
+def create_app(
+    config: Config, *, db: peewee.Database | None = None, clock_fn=clock.now, pool_size: int | None = None
+) -> AlxApp:
     """Build the API. ``db`` defaults to a pool sized for the server's threads."""
     if db is None:
-        db = bind(make_database(config.database_url, pooled=True, max_connections=pool_size or config.api_threads,
-                                lock_timeout=config.db_lock_timeout_seconds), config.table_prefix)
+        db = bind(
+            make_database(
+                config.database_url,
+                pooled=True,
+                max_connections=pool_size or config.api_threads,
+                lock_timeout=config.db_lock_timeout_seconds,
+            ),
+            config.table_prefix,
+        )
     ctx = AppContext(config, db, Pipeline(config, db), Metrics(), clock_fn)
-    app = AlxApp(middleware=[DatabaseSession(db), SecurityHeaders(), BodyLimit(MAX_BODY_BYTES)],
-                     cors_enable=False)
+    app = AlxApp(
+        middleware=[DatabaseSession(db), SecurityHeaders(), BodyLimit(MAX_BODY_BYTES)], cors_enable=False
+    )
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = True
     app.add_route("/webservice/rest/server.php", MoodleRestResource(ctx))
@@ -79,4 +88,3 @@ def create_app(config: Config, *, db: peewee.Database | None = None, clock_fn=cl
     app.set_error_serializer(_problem_serializer)
     app.context = ctx
     return app
-

@@ -41,7 +41,15 @@ class AppContext:
         try:
             requestlog.write(entry)
         except DB_ERRORS as exc:
-            log.warning("request log not written: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning(
+                "request log not written: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            )
         # One plain line per request for the journal: never the query string, never a token.
-        log.info("%s %s %s %.1fms %s", req.method, req.path, entry.http_status, entry.response_time_ms,
-                 entry.error_code or "ok")
+        log.info(
+            "%s %s %s %.1fms %s",
+            req.method,
+            req.path,
+            entry.http_status,
+            entry.response_time_ms,
+            entry.error_code or "ok",
+        )

@@ -27,28 +27,45 @@ class Metrics:
             self.counts[endpoint] += 1
 
     def render(self, cache_stats, sync_runs: dict[str, int]) -> str:
-        lines = ["# HELP alx_http_requests_total API requests by endpoint and HTTP status.",
-                 "# TYPE alx_http_requests_total counter"]
+        lines = [
+            "# HELP alx_http_requests_total API requests by endpoint and HTTP status.",
+            "# TYPE alx_http_requests_total counter",
+        ]
         with self._lock:
             for (endpoint, status), n in sorted(self.requests.items()):
                 lines.append(f'alx_http_requests_total{{endpoint="{endpoint}",status="{status}"}} {n}')
-            lines += ["# HELP alx_http_request_duration_seconds Time to answer API requests.",
-                      "# TYPE alx_http_request_duration_seconds histogram"]
+            lines += [
+                "# HELP alx_http_request_duration_seconds Time to answer API requests.",
+                "# TYPE alx_http_request_duration_seconds histogram",
+            ]
             for endpoint in sorted(self.counts):
                 for bound, n in zip(BUCKETS, self.buckets[endpoint], strict=True):
-                    lines.append(f'alx_http_request_duration_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}} {n}')
-                lines.append(f'alx_http_request_duration_seconds_bucket{{endpoint="{endpoint}",le="+Inf"}} '
-                             f'{self.counts[endpoint]}')
-                lines.append(f'alx_http_request_duration_seconds_sum{{endpoint="{endpoint}"}} {self.sums[endpoint]:.6f}')
-                lines.append(f'alx_http_request_duration_seconds_count{{endpoint="{endpoint}"}} {self.counts[endpoint]}')
-        lines += ["# HELP alx_cache_hits_total Response cache hits.", "# TYPE alx_cache_hits_total counter",
-                  f"alx_cache_hits_total {cache_stats.hits}",
-                  "# HELP alx_cache_misses_total Response cache misses.", "# TYPE alx_cache_misses_total counter",
-                  f"alx_cache_misses_total {cache_stats.misses}",
-                  "# HELP alx_cache_entries Entries in this process's response cache.",
-                  "# TYPE alx_cache_entries gauge", f"alx_cache_entries {cache_stats.entries}",
-                  "# HELP alx_sync_runs_total Sync runs recorded in the database, by status.",
-                  "# TYPE alx_sync_runs_total counter"]
+                    lines.append(
+                        f'alx_http_request_duration_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}} {n}'
+                    )
+                lines.append(
+                    f'alx_http_request_duration_seconds_bucket{{endpoint="{endpoint}",le="+Inf"}} '
+                    f"{self.counts[endpoint]}"
+                )
+                lines.append(
+                    f'alx_http_request_duration_seconds_sum{{endpoint="{endpoint}"}} {self.sums[endpoint]:.6f}'
+                )
+                lines.append(
+                    f'alx_http_request_duration_seconds_count{{endpoint="{endpoint}"}} {self.counts[endpoint]}'
+                )
+        lines += [
+            "# HELP alx_cache_hits_total Response cache hits.",
+            "# TYPE alx_cache_hits_total counter",
+            f"alx_cache_hits_total {cache_stats.hits}",
+            "# HELP alx_cache_misses_total Response cache misses.",
+            "# TYPE alx_cache_misses_total counter",
+            f"alx_cache_misses_total {cache_stats.misses}",
+            "# HELP alx_cache_entries Entries in this process's response cache.",
+            "# TYPE alx_cache_entries gauge",
+            f"alx_cache_entries {cache_stats.entries}",
+            "# HELP alx_sync_runs_total Sync runs recorded in the database, by status.",
+            "# TYPE alx_sync_runs_total counter",
+        ]
         for status, n in sorted(sync_runs.items()):
             lines.append(f'alx_sync_runs_total{{status="{status}"}} {n}')
         return "\n".join(lines) + "\n"

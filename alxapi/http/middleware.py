@@ -60,5 +60,6 @@ class BodyLimit:
         length = req.content_length
         req.context.body_too_large = length is not None and length > self.max_bytes
         if req.context.body_too_large and not req.path.startswith("/webservice/"):
-            raise falcon.HTTPContentTooLarge(title="Request too large",
-                                             description=f"bodies are limited to {self.max_bytes} bytes")
+            raise falcon.HTTPContentTooLarge(
+                title="Request too large", description=f"bodies are limited to {self.max_bytes} bytes"
+            )

@@ -34,8 +34,11 @@ def moodle_int(params: dict, name: str, default: int) -> int:
         return default
     text = params[name]
     if not _INT.fullmatch(text) or str(int(text)) != text.lstrip("+") or abs(int(text)) > MAX_INT:
-        raise ApiError("invalidparameter", f'Invalid external api parameter: the value is "{text[:50]}", '
-                       'the server was expecting "int" type')
+        raise ApiError(
+            "invalidparameter",
+            f'Invalid external api parameter: the value is "{text[:50]}", '
+            'the server was expecting "int" type',
+        )
     return int(text)
 
 
@@ -53,8 +56,10 @@ def error_body(err: ApiError, fmt: str, debug: bool) -> tuple[bytes, str]:
         if debug and err.debuginfo:
             body["debuginfo"] = err.debuginfo
         return php_json(body), "application/json"
-    xml = (f'<?xml version="1.0" encoding="UTF-8" ?>\n<EXCEPTION class={quoteattr(err.kind.exception)}>\n'
-           f"<ERRORCODE>{escape(err.code)}</ERRORCODE>\n<MESSAGE>{escape(err.message)}</MESSAGE>\n")
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8" ?>\n<EXCEPTION class={quoteattr(err.kind.exception)}>\n'
+        f"<ERRORCODE>{escape(err.code)}</ERRORCODE>\n<MESSAGE>{escape(err.message)}</MESSAGE>\n"
+    )
     if debug and err.debuginfo:
         xml += f"<DEBUGINFO>{escape(err.debuginfo)}</DEBUGINFO>\n"
     return (xml + "</EXCEPTION>\n").encode(), "application/xml; charset=utf-8"
@@ -77,23 +82,38 @@ class MoodleRestResource:
         are not UTF-8 are kept as surrogate escapes: ``_handle`` refuses them once it knows the format
         the client asked for.
         """
-        params = dict(parse_qsl(req.query_string or "", keep_blank_values=True, strict_parsing=False,
-                                errors="surrogateescape"))
+        params = dict(
+            parse_qsl(
+                req.query_string or "", keep_blank_values=True, strict_parsing=False, errors="surrogateescape"
+            )
+        )
         if req.method == "POST" and not req.context.body_too_large:
             raw = req.bounded_stream.read()
             if raw:
                 ctype = (req.content_type or "").split(";")[0].strip().lower()
                 if ctype not in ("", "application/x-www-form-urlencoded"):
-                    return params, ApiError("invalidparameter", f"unsupported content type {ctype[:100]}: "
-                                            "send application/x-www-form-urlencoded")
-                params.update(parse_qsl(raw.decode("utf-8", "surrogateescape"), keep_blank_values=True,
-                                        errors="surrogateescape"))
+                    return params, ApiError(
+                        "invalidparameter",
+                        f"unsupported content type {ctype[:100]}: send application/x-www-form-urlencoded",
+                    )
+                params.update(
+                    parse_qsl(
+                        raw.decode("utf-8", "surrogateescape"),
+                        keep_blank_values=True,
+                        errors="surrogateescape",
+                    )
+                )
         return params, None
 
     def _handle(self, req, resp):
         ctx, now = self.ctx, self.ctx.clock()
-        entry = LogEntry(endpoint=ENDPOINT, timecreated=now, ip_address=ctx.client_ip(req),
-                         user_agent=req.user_agent or "", extra={"request_method": req.method})
+        entry = LogEntry(
+            endpoint=ENDPOINT,
+            timecreated=now,
+            ip_address=ctx.client_ip(req),
+            user_agent=req.user_agent or "",
+            extra={"request_method": req.method},
+        )
         fmt = "xml"
         try:
             params, problem = self._params(req)
@@ -107,7 +127,11 @@ class MoodleRestResource:
             if getattr(req.context, "db_down", False):
                 raise ApiError("servicetemporarilyunavailable", "the database is unreachable")
             principal = ctx.pipeline.authenticate(params.get("wstoken"), entry.ip_address, now)
-            entry.token_ref, entry.userid, entry.companyid = principal.token_ref, principal.userid, principal.companyid
+            entry.token_ref, entry.userid, entry.companyid = (
+                principal.token_ref,
+                principal.userid,
+                principal.companyid,
+            )
             function = params.get("wsfunction", "")
             if not function:
                 raise ApiError("invalidparameter", "Missing function name")

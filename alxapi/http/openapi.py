@@ -12,8 +12,12 @@ MAX_LIMIT = SCALARS["max_records"][2]  # no company can allow more rows per page
 def _error(description: str, retry_after: bool = False) -> dict:
     response = {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
     if retry_after:
-        response["headers"] = {"Retry-After": {"description": "seconds to wait before trying again",
-                                               "schema": {"type": "integer", "minimum": 1}}}
+        response["headers"] = {
+            "Retry-After": {
+                "description": "seconds to wait before trying again",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
     return response
 
 
@@ -26,18 +30,29 @@ def document(version: str) -> dict:
         "type": "object",
         "required": ["userid", "courseid"],
         "description": "Fields switched off for the company are absent; a removal in a change feed has only "
-                       "userid, courseid and deleted.",
+        "userid, courseid and deleted.",
         "properties": {
-            "userid": {"type": "integer"}, "courseid": {"type": "integer"},
-            "firstname": {"type": "string"}, "lastname": {"type": "string"}, "email": {"type": "string"},
-            "username": {"type": "string"}, "coursename": {"type": "string"},
-            "timecompleted": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS in the configured zone, or ''"},
+            "userid": {"type": "integer"},
+            "courseid": {"type": "integer"},
+            "firstname": {"type": "string"},
+            "lastname": {"type": "string"},
+            "email": {"type": "string"},
+            "username": {"type": "string"},
+            "coursename": {"type": "string"},
+            "timecompleted": {
+                "type": "string",
+                "description": "YYYY-MM-DD HH:MM:SS in the configured zone, or ''",
+            },
             "timecompleted_unix": {"type": "integer"},
-            "timestarted": {"type": "string"}, "timestarted_unix": {"type": "integer"},
+            "timestarted": {"type": "string"},
+            "timestarted_unix": {"type": "integer"},
             "percentage": {"type": "number", "minimum": 0, "maximum": 100},
             "status": {"type": "string", "enum": ["completed", "in_progress", "not_started"]},
-            "deleted": {"type": "boolean", "enum": [True],
-                        "description": "present (true) only for removals in a change feed"},
+            "deleted": {
+                "type": "boolean",
+                "enum": [True],
+                "description": "present (true) only for removals in a change feed",
+            },
         },
     }
     health = {
@@ -45,27 +60,50 @@ def document(version: str) -> dict:
         "required": ["status", "database", "worker", "last_sync"],
         "properties": {
             "status": {"type": "string", "enum": ["ok", "unavailable"]},
-            "database": {"type": "object", "required": ["reachable"], "properties": {
-                "reachable": {"type": "boolean"}, "latency_ms": {"type": "number"}}},
-            "worker": {"type": "object", "nullable": True, "description": "the latest worker heartbeat",
-                       "properties": {"host": {"type": "string"}, "heartbeat_age_seconds": {"type": "integer"},
-                                      "alive": {"type": "boolean"}}},
-            "last_sync": {"type": "object", "nullable": True, "properties": {
-                "status": {"type": "string"}, "mode": {"type": "string"}, "started": {"type": "integer"},
-                "finished": {"type": "integer"}, "error": {"type": "string", "nullable": True}}},
+            "database": {
+                "type": "object",
+                "required": ["reachable"],
+                "properties": {"reachable": {"type": "boolean"}, "latency_ms": {"type": "number"}},
+            },
+            "worker": {
+                "type": "object",
+                "nullable": True,
+                "description": "the latest worker heartbeat",
+                "properties": {
+                    "host": {"type": "string"},
+                    "heartbeat_age_seconds": {"type": "integer"},
+                    "alive": {"type": "boolean"},
+                },
+            },
+            "last_sync": {
+                "type": "object",
+                "nullable": True,
+                "properties": {
+                    "status": {"type": "string"},
+                    "mode": {"type": "string"},
+                    "started": {"type": "integer"},
+                    "finished": {"type": "integer"},
+                    "error": {"type": "string", "nullable": True},
+                },
+            },
         },
     }
     cursor_headers = {
         "X-Next-Cursor": {"description": "meta.next (absent on the last page)", "schema": {"type": "string"}},
         "X-Next-Since": {"description": "meta.next_since", "schema": {"type": "string"}},
-        "X-Response-Time": {"description": "time the server spent on the request, e.g. 0.812ms",
-                            "schema": {"type": "string", "pattern": "^[0-9]+\\.[0-9]{3}ms$"}},
+        "X-Response-Time": {
+            "description": "time the server spent on the request, e.g. 0.812ms",
+            "schema": {"type": "string", "pattern": "^[0-9]+\\.[0-9]{3}ms$"},
+        },
     }
     return {
         "openapi": "3.0.3",
-        "info": {"title": "ALX Report API", "version": version,
-                 "description": "Course progress of IOMAD companies for BI tools. The Moodle-compatible "
-                                "endpoint /webservice/rest/server.php is documented in the README."},
+        "info": {
+            "title": "ALX Report API",
+            "version": version,
+            "description": "Course progress of IOMAD companies for BI tools. The Moodle-compatible "
+            "endpoint /webservice/rest/server.php is documented in the README.",
+        },
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
@@ -75,57 +113,147 @@ def document(version: str) -> dict:
             "schemas": {
                 "Row": row,
                 "Health": health,
-                "Problem": {"type": "object", "required": ["title", "status"], "properties": {
-                    "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
-                    "code": {"type": "string", "description": "the error code shared with the Moodle endpoint"}}},
+                "Problem": {
+                    "type": "object",
+                    "required": ["title", "status"],
+                    "properties": {
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "code": {
+                            "type": "string",
+                            "description": "the error code shared with the Moodle endpoint",
+                        },
+                    },
+                },
             },
         },
         "security": [{"bearer": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}],
         "paths": {
-            "/api/v1/course-progress": {"get": {
-                "summary": "Course progress rows of the token's company",
-                "operationId": "getCourseProgress",
-                "parameters": [
-                    {"name": "limit", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
-                     "description": "rows per page, at most the company's max_records (default 1000)"},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 512},
-                     "description": "meta.next of the previous page"},
-                    {"name": "since", "in": "query", "schema": {"type": "string", "maxLength": 512},
-                     "description": "meta.next_since of an earlier read: only rows changed since, removals included"},
-                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"],
-                                                                 "default": "json"}},
-                ],
-                "responses": {
-                    "200": {"description": "a page of rows", "headers": cursor_headers, "content": {
-                        "application/json": {"schema": {"type": "object", "required": ["data", "meta"], "properties": {
-                            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}},
-                            "meta": {"type": "object", "required": ["total", "limit", "next", "next_since",
-                                                                    "generated_at"], "properties": {
-                                "total": {"type": "integer", "minimum": 0,
-                                          "description": "rows in the whole read, counted on its first page"}, "limit": {"type": "integer"},
-                                "next": {"type": "string", "nullable": True}, "next_since": {"type": "string"},
-                                "generated_at": {"type": "string", "format": "date-time"}}}}}},
-                        "text/csv": {"schema": {"type": "string"}}}},
-                    "400": _error("invalid parameter (limit, cursor, since or format)"),
-                    "401": _error("missing or invalid token"),
-                    "403": _error("token expired, revoked, not allowed from this address, or without company"),
-                    "429": _error("daily rate limit exceeded or too many failed authentications", retry_after=True),
-                    "503": _error("database unavailable", retry_after=True),
-                },
-            }},
-            "/api/v1/health": {"get": {"summary": "database, worker and last sync status", "security": [],
-                                       "operationId": "getHealth",
-                                       "responses": {"200": _health("healthy"),
-                                                     "503": _health("database unreachable")}}},
-            "/healthz": {"get": {"summary": "same as /api/v1/health", "security": [], "operationId": "getHealthz",
-                                 "responses": {"200": _health("healthy"), "503": _health("database unreachable")}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "operationId": "getMetrics",
-                                 "responses": {"200": {"description": "text exposition format 0.0.4", "content": {
-                                     "text/plain": {"schema": {"type": "string"}}}}}}},
-            "/api/v1/openapi.json": {"get": {"summary": "this document", "security": [], "operationId": "getOpenApi",
-                                             "responses": {"200": {"description": "OpenAPI 3 document", "content": {
-                                                 "application/json": {"schema": {"type": "object"}}}}}}},
+            "/api/v1/course-progress": {
+                "get": {
+                    "summary": "Course progress rows of the token's company",
+                    "operationId": "getCourseProgress",
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
+                            "description": "rows per page, at most the company's max_records (default 1000)",
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "schema": {"type": "string", "maxLength": 512},
+                            "description": "meta.next of the previous page",
+                        },
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "schema": {"type": "string", "maxLength": 512},
+                            "description": "meta.next_since of an earlier read: only rows changed since, removals included",
+                        },
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "a page of rows",
+                            "headers": cursor_headers,
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["data", "meta"],
+                                        "properties": {
+                                            "data": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/Row"},
+                                            },
+                                            "meta": {
+                                                "type": "object",
+                                                "required": [
+                                                    "total",
+                                                    "limit",
+                                                    "next",
+                                                    "next_since",
+                                                    "generated_at",
+                                                ],
+                                                "properties": {
+                                                    "total": {
+                                                        "type": "integer",
+                                                        "minimum": 0,
+                                                        "description": "rows in the whole read, counted on its first page",
+                                                    },
+                                                    "limit": {"type": "integer"},
+                                                    "next": {"type": "string", "nullable": True},
+                                                    "next_since": {"type": "string"},
+                                                    "generated_at": {"type": "string", "format": "date-time"},
+                                                },
+                                            },
+                                        },
+                                    }
+                                },
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        "400": _error("invalid parameter (limit, cursor, since or format)"),
+                        "401": _error("missing or invalid token"),
+                        "403": _error(
+                            "token expired, revoked, not allowed from this address, or without company"
+                        ),
+                        "429": _error(
+                            "daily rate limit exceeded or too many failed authentications", retry_after=True
+                        ),
+                        "503": _error("database unavailable", retry_after=True),
+                    },
+                }
+            },
+            "/api/v1/health": {
+                "get": {
+                    "summary": "database, worker and last sync status",
+                    "security": [],
+                    "operationId": "getHealth",
+                    "responses": {"200": _health("healthy"), "503": _health("database unreachable")},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "same as /api/v1/health",
+                    "security": [],
+                    "operationId": "getHealthz",
+                    "responses": {"200": _health("healthy"), "503": _health("database unreachable")},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "security": [],
+                    "operationId": "getMetrics",
+                    "responses": {
+                        "200": {
+                            "description": "text exposition format 0.0.4",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "this document",
+                    "security": [],
+                    "operationId": "getOpenApi",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3 document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
         },
     }
 

@@ -22,9 +22,17 @@ def build_server(config: Config, host: str, port: int, threads: int):
     X-Forwarded-For; otherwise those headers are dropped.
     """
     app = create_app(config, pool_size=threads)
-    options = dict(host=host, port=port, threads=threads, connection_limit=100, channel_timeout=120,
-                   ident="", expose_tracebacks=False, clear_untrusted_proxy_headers=True,
-                   max_request_body_size=1 << 20)
+    options = dict(
+        host=host,
+        port=port,
+        threads=threads,
+        connection_limit=100,
+        channel_timeout=120,
+        ident="",
+        expose_tracebacks=False,
+        clear_untrusted_proxy_headers=True,
+        max_request_body_size=1 << 20,
+    )
     if config.trusted_proxy:
         options.update(trusted_proxy=config.trusted_proxy, trusted_proxy_headers=PROXY_HEADERS)
     return create_server(app, **options)

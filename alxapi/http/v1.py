@@ -39,9 +39,18 @@ def parse_limit(text: str | None) -> int:
 def problem(err: ApiError) -> falcon.HTTPError:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
     # What the client did wrong is safe to say; authentication details stay in the log.
-    detail = err.debuginfo if err.code in ("invalidparameter", "ratelimitexceeded") and err.debuginfo else err.message
-    return falcon.HTTPError(getattr(falcon, f"HTTP_{err.kind.status}"), title=err.kind.title,
-                            description=detail, code=err.code, headers=headers)
+    detail = (
+        err.debuginfo
+        if err.code in ("invalidparameter", "ratelimitexceeded") and err.debuginfo
+        else err.message
+    )
+    return falcon.HTTPError(
+        getattr(falcon, f"HTTP_{err.kind.status}"),
+        title=err.kind.title,
+        description=detail,
+        code=err.code,
+        headers=headers,
+    )
 
 
 class CourseProgressResource:
@@ -50,13 +59,18 @@ class CourseProgressResource:
 
     def on_get(self, req, resp):
         ctx, now = self.ctx, self.ctx.clock()
-        entry = LogEntry(endpoint=ENDPOINT, timecreated=now, ip_address=ctx.client_ip(req),
-                         user_agent=req.user_agent or "")
+        entry = LogEntry(
+            endpoint=ENDPOINT, timecreated=now, ip_address=ctx.client_ip(req), user_agent=req.user_agent or ""
+        )
         try:
             if getattr(req.context, "db_down", False):
                 raise ApiError("servicetemporarilyunavailable", "the database is unreachable", retry_after=30)
             principal = ctx.pipeline.authenticate(token_from(req), entry.ip_address, now)
-            entry.token_ref, entry.userid, entry.companyid = principal.token_ref, principal.userid, principal.companyid
+            entry.token_ref, entry.userid, entry.companyid = (
+                principal.token_ref,
+                principal.userid,
+                principal.companyid,
+            )
             settings = ctx.pipeline.settings_for(principal)
             ctx.pipeline.check_rate_limit(principal, settings, now)
             limit = parse_limit(req.get_param("limit"))
@@ -64,8 +78,16 @@ class CourseProgressResource:
             if fmt not in ("json", "csv"):
                 raise ApiError("invalidparameter", "format must be json or csv")
             generated = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            page = ctx.pipeline.v1_page(principal, settings, limit, req.get_param("cursor"), req.get_param("since"),
-                                       fmt, now, generated)
+            page = ctx.pipeline.v1_page(
+                principal,
+                settings,
+                limit,
+                req.get_param("cursor"),
+                req.get_param("since"),
+                fmt,
+                now,
+                generated,
+            )
             entry.record_count, entry.cache_hit = page.records, page.cache_hit
             resp.data, resp.content_type = page.body, page.content_type
             for name, value in (page.headers or {}).items():
@@ -82,7 +104,9 @@ class CourseProgressResource:
         except DB_ERRORS:
             req.context.db_down = True
             entry.error_code, entry.http_status = "servicetemporarilyunavailable", 503
-            raise problem(ApiError("servicetemporarilyunavailable", "database error", retry_after=30)) from None
+            raise problem(
+                ApiError("servicetemporarilyunavailable", "database error", retry_after=30)
+            ) from None
         finally:
             ctx.finish(req, ENDPOINT, entry)
             # Server time including the request-log write (benchmarks and BI clients can read it).
@@ -101,16 +125,29 @@ class HealthResource:
                 raise peewee.OperationalError("unreachable")
             started = time.perf_counter()
             self.ctx.db.execute_sql("SELECT 1").fetchone()
-            body["database"] = {"reachable": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
-            beat = Heartbeat.select().where(Heartbeat.component == "worker").order_by(Heartbeat.timebeat.desc()).first()
+            body["database"] = {
+                "reachable": True,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+            beat = (
+                Heartbeat.select()
+                .where(Heartbeat.component == "worker")
+                .order_by(Heartbeat.timebeat.desc())
+                .first()
+            )
             if beat:
                 age = max(now - beat.timebeat, 0)
                 # Alive: beating within three heartbeats at the default 30 s cadence.
                 body["worker"] = {"host": beat.hostname, "heartbeat_age_seconds": age, "alive": age <= 90}
             run = SyncRun.select().order_by(SyncRun.id.desc()).first()
             if run:
-                body["last_sync"] = {"status": run.status, "mode": run.mode, "started": run.timestarted,
-                                     "finished": run.timefinished, "error": run.error}
+                body["last_sync"] = {
+                    "status": run.status,
+                    "mode": run.mode,
+                    "started": run.timestarted,
+                    "finished": run.timefinished,
+                    "error": run.error,
+                }
         except DB_ERRORS:
             body["status"] = "unavailable"
             resp.status = falcon.HTTP_503
@@ -126,7 +163,11 @@ class MetricsResource:
         runs: dict[str, int] = {}
         try:
             if not getattr(req.context, "db_down", False):
-                q = SyncRun.select(SyncRun.status, peewee.fn.COUNT(SyncRun.id)).group_by(SyncRun.status).tuples()
+                q = (
+                    SyncRun.select(SyncRun.status, peewee.fn.COUNT(SyncRun.id))
+                    .group_by(SyncRun.status)
+                    .tuples()
+                )
                 runs = dict(q)
         except DB_ERRORS:
             runs = {}

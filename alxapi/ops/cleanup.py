@@ -19,8 +19,10 @@ def _delete_in_chunks(db: peewee.Database, model, condition) -> int:
     """Delete rows matching ``condition`` CHUNK ids at a time (portable: no DELETE … LIMIT)."""
     deleted = 0
     while True:
-        ids = [row_id for (row_id,) in model.select(model.id).where(condition).order_by(model.id)
-               .limit(CHUNK).tuples()]
+        ids = [
+            row_id
+            for (row_id,) in model.select(model.id).where(condition).order_by(model.id).limit(CHUNK).tuples()
+        ]
         if not ids:
             return deleted
         with db.atomic():
@@ -31,10 +33,13 @@ def _delete_in_chunks(db: peewee.Database, model, condition) -> int:
 
 def cleanup(db: peewee.Database, *, now: int, retention_days: int) -> dict[str, int]:
     cutoff = now - retention_days * 86400
-    counts = {"cache": _delete_in_chunks(db, Cache, Cache.expires_at < now),
-              "logs": _delete_in_chunks(db, ApiLog, ApiLog.timecreated < cutoff)}
-    newest_kept = [r for (r,) in SyncRun.select(SyncRun.id).order_by(SyncRun.id.desc())
-                   .limit(KEEP_RECENT_RUNS).tuples()]
+    counts = {
+        "cache": _delete_in_chunks(db, Cache, Cache.expires_at < now),
+        "logs": _delete_in_chunks(db, ApiLog, ApiLog.timecreated < cutoff),
+    }
+    newest_kept = [
+        r for (r,) in SyncRun.select(SyncRun.id).order_by(SyncRun.id.desc()).limit(KEEP_RECENT_RUNS).tuples()
+    ]
     old_runs = (SyncRun.timestarted < cutoff) & (SyncRun.status != "running")
     if newest_kept:
         old_runs &= SyncRun.id < min(newest_kept)

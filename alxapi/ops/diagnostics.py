@@ -79,8 +79,9 @@ class TablesReport:
     @property
     def repairable(self) -> bool:
         """Whether ``repair_tables`` has something to do (and may do it: the Moodle tables are there)."""
-        return not self.moodle_problem and (bool(self.report.repairable)
-                                            or self.report.schema_version < self.report.latest_version)
+        return not self.moodle_problem and (
+            bool(self.report.repairable) or self.report.schema_version < self.report.latest_version
+        )
 
 
 def check_tables(db: peewee.Database, config) -> TablesReport:
@@ -169,7 +170,6 @@ def local_api_url(host: str, port: int) -> str:
     """The URL a client on this machine uses for an API listening on ``host``:``port``."""
     host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return f"http://{f'[{host}]' if ':' in host and not host.startswith('[') else host}:{port}"
-
 
 
 def effective_config(config) -> list[tuple[str, str, str]]:

@@ -20,15 +20,22 @@ WORKER = "worker"
 def beat(component: str, now: int, info: dict | None = None) -> None:
     """Record that ``component`` on this host is alive (one row per component and host)."""
     host = socket.gethostname()[:255]
-    fields = {"pid": os.getpid(), "timebeat": int(now),
-              "info": None if info is None else json.dumps(info, sort_keys=True, default=str)}
-    updated = Heartbeat.update(**fields).where(
-        (Heartbeat.component == component) & (Heartbeat.hostname == host)).execute()
+    fields = {
+        "pid": os.getpid(),
+        "timebeat": int(now),
+        "info": None if info is None else json.dumps(info, sort_keys=True, default=str),
+    }
+    updated = (
+        Heartbeat.update(**fields)
+        .where((Heartbeat.component == component) & (Heartbeat.hostname == host))
+        .execute()
+    )
     if not updated:
         # MySQL's ON DUPLICATE KEY UPDATE takes no conflict target (peewee refuses one there).
         target = None if dialect() == "mysql" else [Heartbeat.component, Heartbeat.hostname]
         Heartbeat.insert(component=component, hostname=host, **fields).on_conflict(
-            conflict_target=target, update=fields).execute()
+            conflict_target=target, update=fields
+        ).execute()
 
 
 def latest(component: str = WORKER, now: int | None = None, stale_after: int = 90) -> list[dict]:
@@ -36,10 +43,17 @@ def latest(component: str = WORKER, now: int | None = None, stale_after: int = 9
     rows = []
     for row in Heartbeat.select().where(Heartbeat.component == component).order_by(Heartbeat.timebeat.desc()):
         age = None if now is None else max(0, int(now) - row.timebeat)
-        rows.append({"component": row.component, "hostname": row.hostname, "pid": row.pid,
-                     "timebeat": row.timebeat, "age_seconds": age,
-                     "alive": age is not None and age <= stale_after,
-                     "info": json.loads(row.info) if row.info else {}})
+        rows.append(
+            {
+                "component": row.component,
+                "hostname": row.hostname,
+                "pid": row.pid,
+                "timebeat": row.timebeat,
+                "age_seconds": age,
+                "alive": age is not None and age <= stale_after,
+                "info": json.loads(row.info) if row.info else {},
+            }
+        )
     return rows
 
 

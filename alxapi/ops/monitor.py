@@ -75,6 +75,7 @@ def company_names() -> dict[int, str]:
 
 # --- request-log windows ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ApiWindow:
     """What the API did in ``[since, until)``, for every company or one."""
@@ -103,29 +104,48 @@ class ApiWindow:
 def api_window(since: int, until: int, companyid: int | None = None) -> ApiWindow:
     """Calls, errors, response time, cache hits and records served in ``[since, until)``."""
     is_error = Case(None, [(ApiLog.error_code != "", 1)], 0)
-    query = ApiLog.select(fn.COUNT(ApiLog.id), fn.SUM(is_error), fn.SUM(ApiLog.response_time_ms),
-                          fn.SUM(ApiLog.cache_hit), fn.SUM(ApiLog.record_count)).where(_in_window(since, until))
+    query = ApiLog.select(
+        fn.COUNT(ApiLog.id),
+        fn.SUM(is_error),
+        fn.SUM(ApiLog.response_time_ms),
+        fn.SUM(ApiLog.cache_hit),
+        fn.SUM(ApiLog.record_count),
+    ).where(_in_window(since, until))
     if companyid is not None:
         query = query.where(ApiLog.companyid == int(companyid))
     calls, errors, total_ms, hits, records = query.tuples().get()
     calls, errors, hits = _int(calls), _int(errors), _int(hits)
     return ApiWindow(
-        since=int(since), until=int(until), companyid=companyid, calls=calls, errors=errors,
+        since=int(since),
+        until=int(until),
+        companyid=companyid,
+        calls=calls,
+        errors=errors,
         error_rate=_pct(errors, calls),
         avg_response_ms=round(_float(total_ms) / calls, 2) if calls else None,
-        cache_hits=hits, cache_hit_rate=_pct(hits, calls - errors), records=_int(records),
+        cache_hits=hits,
+        cache_hit_rate=_pct(hits, calls - errors),
+        records=_int(records),
     )
 
 
-def response_percentile(since: int, until: int, percent: float = 95.0, *, calls: int | None = None) -> float | None:
+def response_percentile(
+    since: int, until: int, percent: float = 95.0, *, calls: int | None = None
+) -> float | None:
     """Nearest-rank percentile of response times in the window (``calls``: the window's count, if known)."""
     if calls is None:
         calls = ApiLog.select(fn.COUNT(ApiLog.id)).where(_in_window(since, until)).scalar() or 0
     if not calls:
         return None
     rank = max(1, math.ceil(percent / 100.0 * calls))
-    value = (ApiLog.select(ApiLog.response_time_ms).where(_in_window(since, until))
-             .order_by(ApiLog.response_time_ms).limit(1).offset(rank - 1).scalar())
+    value = (
+        ApiLog.select(ApiLog.response_time_ms)
+        .where(_in_window(since, until))
+        .order_by(ApiLog.response_time_ms)
+        .limit(1)
+        .offset(rank - 1)
+        .scalar()
+    )
     return None if value is None else round(float(value), 2)
 
 
@@ -152,17 +172,36 @@ def calls_by_company(since: int, until: int, limit: int | None = None) -> list[C
     # Grouped by an expression, not the column: otherwise SQLite prefers walking the (companyid,
     # timecreated) index and reading every row from the table over the covering window index.
     company = (ApiLog.companyid + 0).alias("cid")
-    query = (ApiLog.select(company, fn.COUNT(ApiLog.id), fn.SUM(is_error), fn.SUM(ApiLog.record_count),
-                           fn.SUM(ApiLog.cache_hit), fn.SUM(ApiLog.response_time_ms), fn.MAX(ApiLog.timecreated))
-             .where(_in_window(since, until)).group_by(peewee.SQL("cid")))
+    query = (
+        ApiLog.select(
+            company,
+            fn.COUNT(ApiLog.id),
+            fn.SUM(is_error),
+            fn.SUM(ApiLog.record_count),
+            fn.SUM(ApiLog.cache_hit),
+            fn.SUM(ApiLog.response_time_ms),
+            fn.MAX(ApiLog.timecreated),
+        )
+        .where(_in_window(since, until))
+        .group_by(peewee.SQL("cid"))
+    )
     rows = sorted(query.tuples(), key=lambda r: (-_int(r[1]), int(r[0])))  # one row per company: few
     names = company_names()
     out = []
     for companyid, n, errors, records, hits, total_ms, last in rows[:limit]:
         n = _int(n)
-        out.append(CompanyCalls(int(companyid), names.get(int(companyid), "" if companyid else "(none)"), n,
-                                _int(errors), _int(records), _int(hits),
-                                round(_float(total_ms) / n, 2) if n else None, _int(last)))
+        out.append(
+            CompanyCalls(
+                int(companyid),
+                names.get(int(companyid), "" if companyid else "(none)"),
+                n,
+                _int(errors),
+                _int(records),
+                _int(hits),
+                round(_float(total_ms) / n, 2) if n else None,
+                _int(last),
+            )
+        )
     return out
 
 
@@ -181,13 +220,22 @@ def failed_auth_by_ip(since: int, until: int, threshold: int = 0) -> list[IpFail
     failed = Case(None, [(ApiLog.error_code.in_(AUTH_FAILURES), 1)], 0)
     throttled = Case(None, [(ApiLog.error_code == THROTTLED, 1)], 0)
     failures = fn.SUM(failed)
-    query = (ApiLog.select(ApiLog.ip_address, failures, fn.SUM(throttled), fn.MIN(ApiLog.timecreated),
-                           fn.MAX(ApiLog.timecreated))
-             .where(_in_window(since, until) & ApiLog.error_code.in_((*AUTH_FAILURES, THROTTLED)))
-             .group_by(ApiLog.ip_address)
-             .having(failures > int(threshold))
-             .order_by(failures.desc(), ApiLog.ip_address))
-    return [IpFailures(ip, _int(n), _int(t), _int(first), _int(last)) for ip, n, t, first, last in query.tuples()]
+    query = (
+        ApiLog.select(
+            ApiLog.ip_address,
+            failures,
+            fn.SUM(throttled),
+            fn.MIN(ApiLog.timecreated),
+            fn.MAX(ApiLog.timecreated),
+        )
+        .where(_in_window(since, until) & ApiLog.error_code.in_((*AUTH_FAILURES, THROTTLED)))
+        .group_by(ApiLog.ip_address)
+        .having(failures > int(threshold))
+        .order_by(failures.desc(), ApiLog.ip_address)
+    )
+    return [
+        IpFailures(ip, _int(n), _int(t), _int(first), _int(last)) for ip, n, t, first, last in query.tuples()
+    ]
 
 
 @dataclass(frozen=True)
@@ -199,9 +247,12 @@ class GetAttempts:
 def get_attempts_by_ip(since: int, until: int) -> list[GetAttempts]:
     """GET requests refused on the Moodle endpoint (allow_get_method off), per client address."""
     count = fn.COUNT(ApiLog.id)
-    query = (ApiLog.select(ApiLog.ip_address, count)
-             .where(_in_window(since, until) & (ApiLog.error_code == GET_REFUSED))
-             .group_by(ApiLog.ip_address).order_by(count.desc(), ApiLog.ip_address))
+    query = (
+        ApiLog.select(ApiLog.ip_address, count)
+        .where(_in_window(since, until) & (ApiLog.error_code == GET_REFUSED))
+        .group_by(ApiLog.ip_address)
+        .order_by(count.desc(), ApiLog.ip_address)
+    )
     return [GetAttempts(ip, int(n)) for ip, n in query.tuples()]
 
 
@@ -222,22 +273,31 @@ def _token_names(refs) -> dict[str, str]:
     ids = [int(r[2:]) for r in refs if r.startswith("m:") and r[2:].isdigit()]
     if not ids:
         return {}
-    return {f"m:{i}": name for i, name in ApiToken.select(ApiToken.id, ApiToken.name)
-            .where(ApiToken.id.in_(ids)).tuples()}
+    return {
+        f"m:{i}": name
+        for i, name in ApiToken.select(ApiToken.id, ApiToken.name).where(ApiToken.id.in_(ids)).tuples()
+    }
 
 
 def rate_limit_violations(since: int, until: int) -> list[Violation]:
     """Rate-limit refusals in the window per (token, company), most first."""
     count = fn.COUNT(ApiLog.id)
-    query = (ApiLog.select(ApiLog.token_ref, ApiLog.companyid, count, fn.MIN(ApiLog.timecreated),
-                           fn.MAX(ApiLog.timecreated))
-             .where(_in_window(since, until) & (ApiLog.error_code == RATE_LIMITED))
-             .group_by(ApiLog.token_ref, ApiLog.companyid)
-             .order_by(count.desc(), ApiLog.token_ref, ApiLog.companyid))
+    query = (
+        ApiLog.select(
+            ApiLog.token_ref, ApiLog.companyid, count, fn.MIN(ApiLog.timecreated), fn.MAX(ApiLog.timecreated)
+        )
+        .where(_in_window(since, until) & (ApiLog.error_code == RATE_LIMITED))
+        .group_by(ApiLog.token_ref, ApiLog.companyid)
+        .order_by(count.desc(), ApiLog.token_ref, ApiLog.companyid)
+    )
     rows = list(query.tuples())
     names, tokens = company_names(), _token_names({r[0] for r in rows})
-    return [Violation(ref, tokens.get(ref, ""), int(cid), names.get(int(cid), ""), _int(n), _int(first), _int(last))
-            for ref, cid, n, first, last in rows]
+    return [
+        Violation(
+            ref, tokens.get(ref, ""), int(cid), names.get(int(cid), ""), _int(n), _int(first), _int(last)
+        )
+        for ref, cid, n, first, last in rows
+    ]
 
 
 def _bucket_case(column, bounds: list[int]):
@@ -261,8 +321,11 @@ def response_time_series(since: int, until: int, step: int = HOUR) -> list[Serie
         return []
     bucket = _bucket_case(ApiLog.timecreated, bounds).alias("bucket")
     is_error = Case(None, [(ApiLog.error_code != "", 1)], 0)
-    query = (ApiLog.select(bucket, fn.COUNT(ApiLog.id), fn.SUM(ApiLog.response_time_ms), fn.SUM(is_error))
-             .where(_in_window(since, until)).group_by(peewee.SQL("bucket")))
+    query = (
+        ApiLog.select(bucket, fn.COUNT(ApiLog.id), fn.SUM(ApiLog.response_time_ms), fn.SUM(is_error))
+        .where(_in_window(since, until))
+        .group_by(peewee.SQL("bucket"))
+    )
     found = {int(b): (_int(n), _float(ms), _int(e)) for b, n, ms, e in query.tuples()}
     points = []
     for i, start in enumerate(bounds[:-1]):
@@ -285,38 +348,60 @@ class LoggedError:
 
 def recent_errors(since: int, until: int, limit: int = 20) -> list[LoggedError]:
     """The newest failed calls in the window."""
-    query = (ApiLog.select(ApiLog.id, ApiLog.timecreated, ApiLog.error_code, ApiLog.companyid, ApiLog.ip_address,
-                           ApiLog.endpoint, ApiLog.error_message)
-             .where(_in_window(since, until) & (ApiLog.error_code != ""))
-             .order_by(ApiLog.timecreated.desc(), ApiLog.id.desc()).limit(limit))
+    query = (
+        ApiLog.select(
+            ApiLog.id,
+            ApiLog.timecreated,
+            ApiLog.error_code,
+            ApiLog.companyid,
+            ApiLog.ip_address,
+            ApiLog.endpoint,
+            ApiLog.error_message,
+        )
+        .where(_in_window(since, until) & (ApiLog.error_code != ""))
+        .order_by(ApiLog.timecreated.desc(), ApiLog.id.desc())
+        .limit(limit)
+    )
     rows = list(query.tuples())
     names = company_names() if rows else {}
-    return [LoggedError(_int(t), code, int(cid), names.get(int(cid), ""), ip, endpoint, msg or "", int(i))
-            for i, t, code, cid, ip, endpoint, msg in rows]
+    return [
+        LoggedError(_int(t), code, int(cid), names.get(int(cid), ""), ip, endpoint, msg or "", int(i))
+        for i, t, code, cid, ip, endpoint, msg in rows
+    ]
 
 
 def errors_by_code(since: int, until: int) -> dict[str, int]:
     """Failed calls per error code in the window, most first."""
     count = fn.COUNT(ApiLog.id)
-    query = (ApiLog.select(ApiLog.error_code, count).where(_in_window(since, until) & (ApiLog.error_code != ""))
-             .group_by(ApiLog.error_code).order_by(count.desc(), ApiLog.error_code))
+    query = (
+        ApiLog.select(ApiLog.error_code, count)
+        .where(_in_window(since, until) & (ApiLog.error_code != ""))
+        .group_by(ApiLog.error_code)
+        .order_by(count.desc(), ApiLog.error_code)
+    )
     return {code: _int(n) for code, n in query.tuples()}
 
 
 def distinct_tokens(since: int, until: int) -> int:
     """Tokens that made at least one authenticated call in the window."""
-    return (ApiLog.select(fn.COUNT(ApiLog.token_ref.distinct()))
-            .where(_in_window(since, until) & (ApiLog.token_ref != "")).scalar()) or 0
+    return (
+        ApiLog.select(fn.COUNT(ApiLog.token_ref.distinct()))
+        .where(_in_window(since, until) & (ApiLog.token_ref != ""))
+        .scalar()
+    ) or 0
 
 
 def active_tokens(now: int) -> int:
     """Managed tokens neither revoked nor expired."""
-    return (ApiToken.select(fn.COUNT(ApiToken.id))
-            .where((ApiToken.revoked_at == 0) & ((ApiToken.expires_at == 0) | (ApiToken.expires_at >= int(now))))
-            .scalar()) or 0
+    return (
+        ApiToken.select(fn.COUNT(ApiToken.id))
+        .where((ApiToken.revoked_at == 0) & ((ApiToken.expires_at == 0) | (ApiToken.expires_at >= int(now))))
+        .scalar()
+    ) or 0
 
 
 # --- sync history -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DayRuns:
@@ -347,9 +432,11 @@ def sync_runs_by_day(since: int, until: int, tz: str) -> list[DayRuns]:
         return []
     bounds = [*starts, max(int(until), starts[-1] + 1)]
     bucket = _bucket_case(SyncRun.timestarted, bounds).alias("bucket")
-    query = (SyncRun.select(bucket, SyncRun.status, fn.COUNT(SyncRun.id))
-             .where((SyncRun.timestarted >= int(since)) & (SyncRun.timestarted < int(until)))
-             .group_by(peewee.SQL("bucket"), SyncRun.status))
+    query = (
+        SyncRun.select(bucket, SyncRun.status, fn.COUNT(SyncRun.id))
+        .where((SyncRun.timestarted >= int(since)) & (SyncRun.timestarted < int(until)))
+        .group_by(peewee.SQL("bucket"), SyncRun.status)
+    )
     counts: dict[int, dict[str, int]] = {}
     for b, status, n in query.tuples():
         counts.setdefault(int(b), {})[status] = _int(n)
@@ -357,8 +444,16 @@ def sync_runs_by_day(since: int, until: int, tz: str) -> list[DayRuns]:
     out = []
     for i, start in enumerate(starts):
         c = counts.get(i, {})
-        out.append(DayRuns(start, datetime.fromtimestamp(start, zone).strftime("%Y-%m-%d"), c.get("success", 0),
-                           c.get("partial", 0), c.get("failed", 0), c.get("running", 0)))
+        out.append(
+            DayRuns(
+                start,
+                datetime.fromtimestamp(start, zone).strftime("%Y-%m-%d"),
+                c.get("success", 0),
+                c.get("partial", 0),
+                c.get("failed", 0),
+                c.get("running", 0),
+            )
+        )
     return out
 
 
@@ -382,13 +477,30 @@ class RunInfo:
         return self.created + self.updated + self.deleted
 
 
-_RUN_FIELDS = (SyncRun.id, SyncRun.mode, SyncRun.companyid, SyncRun.status, SyncRun.timestarted,
-               SyncRun.timefinished, SyncRun.created, SyncRun.updated, SyncRun.deleted, SyncRun.unchanged,
-               SyncRun.duration_ms, SyncRun.error)
+_RUN_FIELDS = (
+    SyncRun.id,
+    SyncRun.mode,
+    SyncRun.companyid,
+    SyncRun.status,
+    SyncRun.timestarted,
+    SyncRun.timefinished,
+    SyncRun.created,
+    SyncRun.updated,
+    SyncRun.deleted,
+    SyncRun.unchanged,
+    SyncRun.duration_ms,
+    SyncRun.error,
+)
 
 
 def _run(query) -> RunInfo | None:
-    row = query.select(*_RUN_FIELDS).order_by(SyncRun.timestarted.desc(), SyncRun.id.desc()).limit(1).tuples().first()
+    row = (
+        query.select(*_RUN_FIELDS)
+        .order_by(SyncRun.timestarted.desc(), SyncRun.id.desc())
+        .limit(1)
+        .tuples()
+        .first()
+    )
     return None if row is None else RunInfo(*row)
 
 
@@ -405,8 +517,13 @@ def last_run(*, status: tuple[str, ...] | None = None, mode: str | None = None) 
 def consecutive_failures(limit: int = 50) -> int:
     """How many of the latest finished runs failed in a row."""
     n = 0
-    for (status,) in (SyncRun.select(SyncRun.status).where(SyncRun.status != "running")
-                      .order_by(SyncRun.timestarted.desc(), SyncRun.id.desc()).limit(limit).tuples()):
+    for (status,) in (
+        SyncRun.select(SyncRun.status)
+        .where(SyncRun.status != "running")
+        .order_by(SyncRun.timestarted.desc(), SyncRun.id.desc())
+        .limit(limit)
+        .tuples()
+    ):
         if status != "failed":
             break
         n += 1
@@ -421,7 +538,9 @@ class NextSync:
 
 def _worker_planned(job: str, now: int) -> int | None:
     """When a live worker plans to run ``job`` next (from its heartbeat), or None."""
-    planned = [b["info"].get("next", {}).get(job) for b in heartbeat.latest(heartbeat.WORKER, now=now) if b["alive"]]
+    planned = [
+        b["info"].get("next", {}).get(job) for b in heartbeat.latest(heartbeat.WORKER, now=now) if b["alive"]
+    ]
     planned = [int(p) for p in planned if p]
     return min(planned) if planned else None
 
@@ -441,6 +560,7 @@ def next_sync(now: int, auto_sync_hours: float, full_sync_hours: float) -> NextS
 
 # --- companies ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CompanySync:
     """One company's line in the Auto-Sync table."""
@@ -459,8 +579,9 @@ class CompanySync:
 def reporting_by_company() -> dict[int, tuple[int, int, int]]:
     """company id -> (live rows, tombstoned rows, last change time), one grouped scan."""
     live = Case(None, [(Reporting.is_deleted == 0, 1)], 0)
-    query = (Reporting.select(Reporting.companyid, fn.SUM(live), fn.COUNT(Reporting.id), fn.MAX(Reporting.last_updated))
-             .group_by(Reporting.companyid))
+    query = Reporting.select(
+        Reporting.companyid, fn.SUM(live), fn.COUNT(Reporting.id), fn.MAX(Reporting.last_updated)
+    ).group_by(Reporting.companyid)
     return {int(c): (_int(n), _int(total) - _int(n), _int(last)) for c, n, total, last in query.tuples()}
 
 
@@ -470,22 +591,37 @@ def company_sync_table() -> list[CompanySync]:
     names = company_names()
     reporting = reporting_by_company()
     passes: dict[int, list[tuple]] = {}
-    for row in SyncStatus.select(SyncStatus.companyid, SyncStatus.last_sync_timestamp, SyncStatus.done_at,
-                                 SyncStatus.last_sync_status, SyncStatus.last_sync_records).tuples():
+    for row in SyncStatus.select(
+        SyncStatus.companyid,
+        SyncStatus.last_sync_timestamp,
+        SyncStatus.done_at,
+        SyncStatus.last_sync_status,
+        SyncStatus.last_sync_records,
+    ).tuples():
         passes.setdefault(int(row[0]), []).append(row)
     out = []
     for cid in sorted(set(names) | set(reporting)):
         rows, removed, last_change = reporting.get(cid, (0, 0, 0))
         states = passes.get(cid, [])
         latest = max(states, key=lambda r: (max(_int(r[1]), _int(r[2])), r[3]), default=None)
-        out.append(CompanySync(
-            cid, names.get(cid, ""), rows, removed, last_change, len(states),
-            0 if latest is None else max(_int(latest[1]), _int(latest[2])),
-            "" if latest is None else latest[3], 0 if latest is None else _int(latest[4])))
+        out.append(
+            CompanySync(
+                cid,
+                names.get(cid, ""),
+                rows,
+                removed,
+                last_change,
+                len(states),
+                0 if latest is None else max(_int(latest[1]), _int(latest[2])),
+                "" if latest is None else latest[3],
+                0 if latest is None else _int(latest[4]),
+            )
+        )
     return out
 
 
 # --- the panes -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class WorkerState:
@@ -496,7 +632,9 @@ class WorkerState:
 
 def worker_state(now: int, stale_after: int = 90) -> WorkerState:
     beats = heartbeat.latest(heartbeat.WORKER, now=now, stale_after=stale_after)
-    return WorkerState(any(b["alive"] for b in beats), max((b["timebeat"] for b in beats), default=0), len(beats))
+    return WorkerState(
+        any(b["alive"] for b in beats), max((b["timebeat"] for b in beats), default=0), len(beats)
+    )
 
 
 def database_latency_ms() -> float:
@@ -539,14 +677,25 @@ def overview(now: int, config) -> Overview:
     latency = database_latency_ms()
     day_start = local_day_start(now, config.timezone)
     today = api_window(day_start, now + 1)
-    with_calls = (ApiLog.select(fn.COUNT(ApiLog.companyid.distinct()))
-                  .where(_in_window(day_start, now + 1) & (ApiLog.companyid != 0)).scalar()) or 0
-    with_rows = (Reporting.select(fn.COUNT(Reporting.companyid.distinct()))
-                 .where(Reporting.is_deleted == 0).scalar()) or 0
+    with_calls = (
+        ApiLog.select(fn.COUNT(ApiLog.companyid.distinct()))
+        .where(_in_window(day_start, now + 1) & (ApiLog.companyid != 0))
+        .scalar()
+    ) or 0
+    with_rows = (
+        Reporting.select(fn.COUNT(Reporting.companyid.distinct())).where(Reporting.is_deleted == 0).scalar()
+    ) or 0
     return Overview(
-        now=int(now), day_start=day_start, db_latency_ms=latency, worker=worker_state(now), today=today,
-        companies=Company.select().count(), companies_with_rows=int(with_rows), companies_with_calls=int(with_calls),
-        alerts_open=alerts.open_counts(), last_sync=last_run(),
+        now=int(now),
+        day_start=day_start,
+        db_latency_ms=latency,
+        worker=worker_state(now),
+        today=today,
+        companies=Company.select().count(),
+        companies_with_rows=int(with_rows),
+        companies_with_calls=int(with_calls),
+        alerts_open=alerts.open_counts(),
+        last_sync=last_run(),
         next_sync=next_sync(now, config.auto_sync_hours, config.full_sync_hours),
         active_tokens=active_tokens(now),
     )
@@ -576,11 +725,16 @@ def autosync(now: int, config, days: int = 7) -> AutoSyncPane:
     since = days_back(now, days, config.timezone)
     table = company_sync_table()
     return AutoSyncPane(
-        now=int(now), companies=len(table), companies_with_rows=sum(1 for c in table if c.rows),
-        last_sync=last_run(), last_success=last_run(status=OK_STATUSES),
+        now=int(now),
+        companies=len(table),
+        companies_with_rows=sum(1 for c in table if c.rows),
+        last_sync=last_run(),
+        last_success=last_run(status=OK_STATUSES),
         next_sync=next_sync(now, config.auto_sync_hours, config.full_sync_hours),
-        worker=worker_state(now), consecutive_failures=consecutive_failures(),
-        days=sync_runs_by_day(since, now + 1, config.timezone), table=table,
+        worker=worker_state(now),
+        consecutive_failures=consecutive_failures(),
+        days=sync_runs_by_day(since, now + 1, config.timezone),
+        table=table,
     )
 
 
@@ -600,8 +754,11 @@ def performance(now: int, config=None, top: int = 10) -> PerformancePane:
     window = api_window(since, until)
     hour = (int(now) // HOUR) * HOUR
     return PerformancePane(
-        now=int(now), window=window, p95_response_ms=response_percentile(since, until, 95, calls=window.calls),
-        series=response_time_series(hour - 23 * HOUR, hour + HOUR), top=calls_by_company(since, until, limit=top),
+        now=int(now),
+        window=window,
+        p95_response_ms=response_percentile(since, until, 95, calls=window.calls),
+        series=response_time_series(hour - 23 * HOUR, hour + HOUR),
+        top=calls_by_company(since, until, limit=top),
     )
 
 
@@ -632,21 +789,60 @@ def security(now: int, config, errors: int = 20) -> SecurityPane:
     by_ip = failed_auth_by_ip(since, until)
     limit = getattr(config, "failed_auth_limit", 20)
     return SecurityPane(
-        now=int(now), since=since, active_tokens=active_tokens(now), tokens_used=distinct_tokens(since, until),
+        now=int(now),
+        since=since,
+        active_tokens=active_tokens(now),
+        tokens_used=distinct_tokens(since, until),
         violations=rate_limit_violations(since, until),
-        failed_auth=sum(i.failures for i in by_ip), throttled=sum(i.throttled for i in by_ip),
-        suspicious=[i for i in by_ip if i.failures > limit], by_ip=by_ip,
-        errors=recent_errors(since, until, errors), errors_by_code=errors_by_code(since, until),
+        failed_auth=sum(i.failures for i in by_ip),
+        throttled=sum(i.throttled for i in by_ip),
+        suspicious=[i for i in by_ip if i.failures > limit],
+        by_ip=by_ip,
+        errors=recent_errors(since, until, errors),
+        errors_by_code=errors_by_code(since, until),
     )
 
 
 # Imported by name from the alert rules; keep these stable.
 __all__ = [
-    "ApiWindow", "AutoSyncPane", "CompanyCalls", "CompanySync", "DayRuns", "IpFailures", "LoggedError", "NextSync",
-    "Overview", "PerformancePane", "RunInfo", "SecurityPane", "SeriesPoint", "Violation", "WorkerState",
-    "active_tokens", "api_window", "autosync", "calls_by_company", "company_names", "company_sync_table",
-    "consecutive_failures", "database_latency_ms", "days_back", "distinct_tokens", "errors_by_code", "failed_auth_by_ip",
-    "last_run", "local_day_starts", "next_sync", "overview", "performance", "rate_limit_violations",
-    "recent_errors", "reporting_by_company", "response_percentile", "response_time_series", "security",
-    "sync_runs_by_day", "worker_state",
+    "ApiWindow",
+    "AutoSyncPane",
+    "CompanyCalls",
+    "CompanySync",
+    "DayRuns",
+    "IpFailures",
+    "LoggedError",
+    "NextSync",
+    "Overview",
+    "PerformancePane",
+    "RunInfo",
+    "SecurityPane",
+    "SeriesPoint",
+    "Violation",
+    "WorkerState",
+    "active_tokens",
+    "api_window",
+    "autosync",
+    "calls_by_company",
+    "company_names",
+    "company_sync_table",
+    "consecutive_failures",
+    "database_latency_ms",
+    "days_back",
+    "distinct_tokens",
+    "errors_by_code",
+    "failed_auth_by_ip",
+    "last_run",
+    "local_day_starts",
+    "next_sync",
+    "overview",
+    "performance",
+    "rate_limit_violations",
+    "recent_errors",
+    "reporting_by_company",
+    "response_percentile",
+    "response_time_series",
+    "security",
+    "sync_runs_by_day",
+    "worker_state",
 ]

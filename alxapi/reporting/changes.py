@@ -41,24 +41,36 @@ class BigTable:
 
 def big_tables(t: Tables) -> list[BigTable]:
     return [
-        BigTable("user_enrolments",
-                 f"SELECT ue.id AS id, ue.userid AS userid, e.courseid AS courseid "
-                 f"FROM {t.user_enrolments} ue JOIN {t.enrol} e ON e.id = ue.enrolid"),
-        BigTable("role_assignments",
-                 f"SELECT ra.id AS id, ra.userid AS userid, ctx.instanceid AS courseid "
-                 f"FROM {t.role_assignments} ra JOIN {t.context} ctx ON ctx.id = ra.contextid "
-                 f"AND ctx.contextlevel = {CONTEXT_COURSE}"),
-        BigTable("course_modules_completion",
-                 f"SELECT cmc.id AS id, cmc.userid AS userid, cm.course AS courseid "
-                 f"FROM {t.cmc} cmc JOIN {t.course_modules} cm ON cm.id = cmc.coursemoduleid"),
-        BigTable("course_completions",
-                 f"SELECT cc.id AS id, cc.userid AS userid, cc.course AS courseid FROM {t.course_completions} cc"),
+        BigTable(
+            "user_enrolments",
+            f"SELECT ue.id AS id, ue.userid AS userid, e.courseid AS courseid "
+            f"FROM {t.user_enrolments} ue JOIN {t.enrol} e ON e.id = ue.enrolid",
+        ),
+        BigTable(
+            "role_assignments",
+            f"SELECT ra.id AS id, ra.userid AS userid, ctx.instanceid AS courseid "
+            f"FROM {t.role_assignments} ra JOIN {t.context} ctx ON ctx.id = ra.contextid "
+            f"AND ctx.contextlevel = {CONTEXT_COURSE}",
+        ),
+        BigTable(
+            "course_modules_completion",
+            f"SELECT cmc.id AS id, cmc.userid AS userid, cm.course AS courseid "
+            f"FROM {t.cmc} cmc JOIN {t.course_modules} cm ON cm.id = cmc.coursemoduleid",
+        ),
+        BigTable(
+            "course_completions",
+            f"SELECT cc.id AS id, cc.userid AS userid, cc.course AS courseid FROM {t.course_completions} cc",
+        ),
     ]
 
 
 def _table_of(t: Tables, name: str) -> str:
-    return {"user_enrolments": t.user_enrolments, "role_assignments": t.role_assignments,
-            "course_modules_completion": t.cmc, "course_completions": t.course_completions}[name]
+    return {
+        "user_enrolments": t.user_enrolments,
+        "role_assignments": t.role_assignments,
+        "course_modules_completion": t.cmc,
+        "course_completions": t.course_completions,
+    }[name]
 
 
 @dataclass
@@ -96,25 +108,30 @@ class ChangeDetector:
     def enqueue_courses(self, courses: Iterable[int], companyid: int = 0) -> None:
         rows = [{"kind": "course", "a": c, "b": companyid} for c in sorted(set(courses))]
         for i in range(0, len(rows), 500):
-            SyncQueue.insert_many(rows[i:i + 500]).on_conflict_ignore().execute()
+            SyncQueue.insert_many(rows[i : i + 500]).on_conflict_ignore().execute()
 
     def _load_fps(self, kind: str) -> dict[int, str]:
         q = SyncFingerprint.select(SyncFingerprint.partition, SyncFingerprint.fingerprint).where(
-            SyncFingerprint.kind == kind)
+            SyncFingerprint.kind == kind
+        )
         return {p: f for p, f in q.tuples()}
 
     def _store_fps(self, kind: str, new: dict[int, str], old: dict[int, str]) -> None:
         gone = [p for p in old if p not in new]
-        changed = [{"kind": kind, "partition": p, "fingerprint": f} for p, f in new.items() if old.get(p) != f]
+        changed = [
+            {"kind": kind, "partition": p, "fingerprint": f} for p, f in new.items() if old.get(p) != f
+        ]
         for i in range(0, len(gone), 500):
-            SyncFingerprint.delete().where((SyncFingerprint.kind == kind)
-                                           & SyncFingerprint.partition.in_(gone[i:i + 500])).execute()
+            SyncFingerprint.delete().where(
+                (SyncFingerprint.kind == kind) & SyncFingerprint.partition.in_(gone[i : i + 500])
+            ).execute()
         replaced = [r["partition"] for r in changed if r["partition"] in old]
         for i in range(0, len(replaced), 500):
-            SyncFingerprint.delete().where((SyncFingerprint.kind == kind)
-                                           & SyncFingerprint.partition.in_(replaced[i:i + 500])).execute()
+            SyncFingerprint.delete().where(
+                (SyncFingerprint.kind == kind) & SyncFingerprint.partition.in_(replaced[i : i + 500])
+            ).execute()
         for i in range(0, len(changed), 500):
-            SyncFingerprint.insert_many(changed[i:i + 500]).execute()
+            SyncFingerprint.insert_many(changed[i : i + 500]).execute()
 
     # -- fingerprints -------------------------------------------------------------------
     def course_fingerprints(self) -> dict[int, str]:
@@ -122,19 +139,22 @@ class ChangeDetector:
         t = self.t
         fps: dict[int, list[str]] = {}
         for cid, category, visible, enablecompletion, fullname, ctxid in self._rows(
-                f"SELECT c.id, c.category, c.visible, c.enablecompletion, c.fullname, ctx.id "
-                f"FROM {t.course} c LEFT JOIN {t.context} ctx "
-                f"ON ctx.contextlevel = {CONTEXT_COURSE} AND ctx.instanceid = c.id"):
+            f"SELECT c.id, c.category, c.visible, c.enablecompletion, c.fullname, ctx.id "
+            f"FROM {t.course} c LEFT JOIN {t.context} ctx "
+            f"ON ctx.contextlevel = {CONTEXT_COURSE} AND ctx.instanceid = c.id"
+        ):
             digest = hashlib.sha1((fullname or "").encode()).hexdigest()[:12]
             fps[cid] = [f"{category}/{visible}/{enablecompletion}/{digest}/{ctxid}"]
         for cid, n, ids, enabled in self._rows(
-                f"SELECT courseid, COUNT(*), SUM(id), SUM(CASE WHEN status = 0 THEN id ELSE 0 END) "
-                f"FROM {t.enrol} GROUP BY courseid"):
+            f"SELECT courseid, COUNT(*), SUM(id), SUM(CASE WHEN status = 0 THEN id ELSE 0 END) "
+            f"FROM {t.enrol} GROUP BY courseid"
+        ):
             fps.setdefault(cid, ["-"]).append(f"e{n}/{ids}/{enabled}")
         for cid, n, ids, tracked in self._rows(
-                f"SELECT course, COUNT(*), SUM(id), "
-                f"SUM(CASE WHEN completion > 0 AND deletioninprogress = 0 THEN id ELSE 0 END) "
-                f"FROM {t.course_modules} GROUP BY course"):
+            f"SELECT course, COUNT(*), SUM(id), "
+            f"SUM(CASE WHEN completion > 0 AND deletioninprogress = 0 THEN id ELSE 0 END) "
+            f"FROM {t.course_modules} GROUP BY course"
+        ):
             fps.setdefault(cid, ["-"]).append(f"m{n}/{ids}/{tracked}")
         return {cid: "|".join(parts) for cid, parts in fps.items()}
 
@@ -144,9 +164,13 @@ class ChangeDetector:
 
     def roles_fingerprint(self) -> str:
         p = self.d.param
-        ids = [r[0] for r in self._rows(
-            f"SELECT id FROM {self.t.role} WHERE shortname IN ({', '.join([p] * len(self.roles))}) ORDER BY id",
-            self.roles)]
+        ids = [
+            r[0]
+            for r in self._rows(
+                f"SELECT id FROM {self.t.role} WHERE shortname IN ({', '.join([p] * len(self.roles))}) ORDER BY id",
+                self.roles,
+            )
+        ]
         return ",".join(sorted(self.roles)) + "=" + ",".join(map(str, ids))
 
     def global_fingerprint(self, table: str) -> tuple[int, int]:
@@ -161,8 +185,12 @@ class ChangeDetector:
         # (count, sum of ids) per course: a deletion always changes it, even when an insert in the
         # same course keeps the count (ids are never reused). Both come from the course-side index
         # alone (the id is part of every index entry), so no table rows are read.
-        return {cid: f"{n}/{ids}" for cid, n, ids in self._rows(
-            f"SELECT src.courseid, COUNT(*), SUM(src.id) FROM ({big.source}) src GROUP BY src.courseid")}
+        return {
+            cid: f"{n}/{ids}"
+            for cid, n, ids in self._rows(
+                f"SELECT src.courseid, COUNT(*), SUM(src.id) FROM ({big.source}) src GROUP BY src.courseid"
+            )
+        }
 
     # -- the baseline written by full syncs ---------------------------------------------
     def snapshot_all(self, now: int) -> list[int]:
@@ -173,7 +201,9 @@ class ChangeDetector:
         for big in big_tables(self.t):
             n, max_id = self.global_fingerprint(big.name)
             self._store_fps(big.name, {0: f"{n}/{max_id}"}, self._load_fps(big.name))
-            self._store_fps(big.name + ":c", self.per_course_fingerprints(big), self._load_fps(big.name + ":c"))
+            self._store_fps(
+                big.name + ":c", self.per_course_fingerprints(big), self._load_fps(big.name + ":c")
+            )
         self._refresh_members()
         self._set_watermark(now)
         return sorted(courses)
@@ -205,8 +235,9 @@ class ChangeDetector:
         if all_courses:
             found.courses |= set(new_courses) | set(old_courses)
         else:
-            found.courses |= {c for c in set(new_courses) | set(old_courses)
-                              if new_courses.get(c) != old_courses.get(c)}
+            found.courses |= {
+                c for c in set(new_courses) | set(old_courses) if new_courses.get(c) != old_courses.get(c)
+            }
         self._store_fps("course", new_courses, old_courses)
 
         # 3. Big tables: new ids and timestamps name pairs; lost rows name courses.
@@ -214,7 +245,9 @@ class ChangeDetector:
             old_global = self._load_fps(big.name).get(0, "0/0")
             old_n, old_max = (int(x) for x in old_global.split("/"))
             n, max_id = self.global_fingerprint(big.name)
-            new_rows = self._scalar(f"SELECT COUNT(*) FROM {_table_of(t, big.name)} WHERE id > {p}", [old_max])
+            new_rows = self._scalar(
+                f"SELECT COUNT(*) FROM {_table_of(t, big.name)} WHERE id > {p}", [old_max]
+            )
             if n != old_n + (new_rows or 0):
                 found.deletions_in.append(big.name)
                 old_pc = self._load_fps(big.name + ":c")
@@ -227,8 +260,9 @@ class ChangeDetector:
             found.pairs += self._enqueue_pairs(big, since, last, now, old_max)
 
         # 4. Users: profile edits (timestamp) and membership/flag changes (snapshot diff).
-        found.users += self._enqueue("user", f"SELECT DISTINCT {p}, id, 0 FROM {t.user} WHERE timemodified > {p}",
-                                     [since])
+        found.users += self._enqueue(
+            "user", f"SELECT DISTINCT {p}, id, 0 FROM {t.user} WHERE timemodified > {p}", [since]
+        )
         found.users += self._enqueue_membership_changes()
         self._refresh_members()
 
@@ -244,8 +278,11 @@ class ChangeDetector:
         Without this, a later deletion of those rows would compare equal to a stale fingerprint.
         """
         kind = big.name + ":c"
-        deltas = self._rows(f"SELECT src.courseid, COUNT(*), SUM(src.id) FROM ({big.source}) src "
-                            f"WHERE src.id > {self.d.param} GROUP BY src.courseid", [old_max])
+        deltas = self._rows(
+            f"SELECT src.courseid, COUNT(*), SUM(src.id) FROM ({big.source}) src "
+            f"WHERE src.id > {self.d.param} GROUP BY src.courseid",
+            [old_max],
+        )
         if not deltas:
             return
         old = self._load_fps(kind)
@@ -259,54 +296,77 @@ class ChangeDetector:
         """Pairs named by new ids or timestamps of one big table (and enrolment dates passing)."""
         t, p = self.t, self.d.param
         if big.name == "user_enrolments":
-            where = (f"ue.id > {p} OR ue.timemodified > {p} OR ue.timecreated > {p} "
-                     f"OR (ue.timestart > {p} AND ue.timestart <= {p}) OR (ue.timeend > {p} AND ue.timeend <= {p})")
+            where = (
+                f"ue.id > {p} OR ue.timemodified > {p} OR ue.timecreated > {p} "
+                f"OR (ue.timestart > {p} AND ue.timestart <= {p}) OR (ue.timeend > {p} AND ue.timeend <= {p})"
+            )
             params = [old_max, since, since, since, now, since, now]
-            sql = (f"SELECT DISTINCT {p}, ue.userid, e.courseid FROM {t.user_enrolments} ue "
-                   f"{self.d.scan_join()} {t.enrol} e ON e.id = ue.enrolid WHERE {where}")
+            sql = (
+                f"SELECT DISTINCT {p}, ue.userid, e.courseid FROM {t.user_enrolments} ue "
+                f"{self.d.scan_join()} {t.enrol} e ON e.id = ue.enrolid WHERE {where}"
+            )
         elif big.name == "role_assignments":
             # Moodle inserts and deletes role assignments but never edits them: new ids (a range
             # read) find the inserts, the fingerprints the deletions — no full scan needed. ">="
             # also catches SQLite reusing the id of a deleted last row.
             params = [old_max]
-            sql = (f"SELECT DISTINCT {p}, ra.userid, ctx.instanceid FROM {t.role_assignments} ra "
-                   f"JOIN {t.context} ctx ON ctx.id = ra.contextid AND ctx.contextlevel = {CONTEXT_COURSE} "
-                   f"WHERE ra.id >= {p}")
+            sql = (
+                f"SELECT DISTINCT {p}, ra.userid, ctx.instanceid FROM {t.role_assignments} ra "
+                f"JOIN {t.context} ctx ON ctx.id = ra.contextid AND ctx.contextlevel = {CONTEXT_COURSE} "
+                f"WHERE ra.id >= {p}"
+            )
         elif big.name == "course_modules_completion":
             params = [old_max, since]
-            sql = (f"SELECT DISTINCT {p}, cmc.userid, cm.course FROM {t.cmc} cmc "
-                   f"{self.d.scan_join()} {t.course_modules} cm ON cm.id = cmc.coursemoduleid "
-                   f"WHERE cmc.id > {p} OR cmc.timemodified > {p}")
+            sql = (
+                f"SELECT DISTINCT {p}, cmc.userid, cm.course FROM {t.cmc} cmc "
+                f"{self.d.scan_join()} {t.course_modules} cm ON cm.id = cmc.coursemoduleid "
+                f"WHERE cmc.id > {p} OR cmc.timemodified > {p}"
+            )
         else:
             params = [old_max, since, since, since]
-            sql = (f"SELECT DISTINCT {p}, cc.userid, cc.course FROM {t.course_completions} cc "
-                   f"WHERE cc.id > {p} OR cc.timecompleted > {p} OR cc.timestarted > {p} OR cc.timeenrolled > {p}")
+            sql = (
+                f"SELECT DISTINCT {p}, cc.userid, cc.course FROM {t.course_completions} cc "
+                f"WHERE cc.id > {p} OR cc.timecompleted > {p} OR cc.timestarted > {p} OR cc.timeenrolled > {p}"
+            )
         return self._enqueue("pair", sql, params)
 
     def _enqueue_membership_changes(self) -> int:
         t, p = self.t, self.d.param
         snap = self.d.q(SyncMember._meta.table_name)
-        added = self._enqueue("user", f"SELECT DISTINCT {p}, m.userid, 0 FROM {t.members} m "
-                                      f"LEFT JOIN {snap} s ON s.companyid = m.companyid AND s.userid = m.userid "
-                                      f"WHERE s.userid IS NULL")
-        removed = self._enqueue("user", f"SELECT DISTINCT {p}, s.userid, 0 FROM {snap} s "
-                                        f"LEFT JOIN {t.members} m ON m.companyid = s.companyid AND m.userid = s.userid "
-                                        f"WHERE m.userid IS NULL")
+        added = self._enqueue(
+            "user",
+            f"SELECT DISTINCT {p}, m.userid, 0 FROM {t.members} m "
+            f"LEFT JOIN {snap} s ON s.companyid = m.companyid AND s.userid = m.userid "
+            f"WHERE s.userid IS NULL",
+        )
+        removed = self._enqueue(
+            "user",
+            f"SELECT DISTINCT {p}, s.userid, 0 FROM {snap} s "
+            f"LEFT JOIN {t.members} m ON m.companyid = s.companyid AND m.userid = s.userid "
+            f"WHERE m.userid IS NULL",
+        )
         return added + removed
 
     def _refresh_members(self) -> None:
         """Make the membership snapshot equal to the members work table (only the differences)."""
         t = self.t
         snap = self.d.q(SyncMember._meta.table_name)
-        self.db.execute_sql(f"DELETE FROM {snap} WHERE NOT EXISTS (SELECT 1 FROM {t.members} m "
-                            f"WHERE m.companyid = {snap}.companyid AND m.userid = {snap}.userid)")
+        self.db.execute_sql(
+            f"DELETE FROM {snap} WHERE NOT EXISTS (SELECT 1 FROM {t.members} m "
+            f"WHERE m.companyid = {snap}.companyid AND m.userid = {snap}.userid)"
+        )
         if self.d.name == "postgresql":
             # PostgreSQL plans the anti-join below against the table being filled as a nested loop
             # over its (growing, unanalysed) heap: quadratic, 27 s for 120,000 members on a first
             # sync. The primary key skips what is there already, in one index probe per row.
-            self.db.execute_sql(self.d.insert_ignore(snap, "companyid, userid",
-                                                     f"SELECT m.companyid, m.userid FROM {t.members} m"))
+            self.db.execute_sql(
+                self.d.insert_ignore(
+                    snap, "companyid, userid", f"SELECT m.companyid, m.userid FROM {t.members} m"
+                )
+            )
             return
-        self.db.execute_sql(f"INSERT INTO {snap} (companyid, userid) SELECT m.companyid, m.userid "
-                            f"FROM {t.members} m LEFT JOIN {snap} s ON s.companyid = m.companyid "
-                            f"AND s.userid = m.userid WHERE s.userid IS NULL")
+        self.db.execute_sql(
+            f"INSERT INTO {snap} (companyid, userid) SELECT m.companyid, m.userid "
+            f"FROM {t.members} m LEFT JOIN {snap} s ON s.companyid = m.companyid "
+            f"AND s.userid = m.userid WHERE s.userid IS NULL"
+        )

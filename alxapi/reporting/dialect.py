@@ -25,15 +25,18 @@ class Dialect:
         where = "" if " WHERE " in select_sql.upper() else " WHERE 1 = 1"
         return f"INSERT INTO {table} ({columns}) {select_sql}{where} ON CONFLICT DO NOTHING"
 
-    def upsert(self, table: str, columns: list[str], select_sql: str, keys: list[str],
-               update: list[str]) -> str:
+    def upsert(
+        self, table: str, columns: list[str], select_sql: str, keys: list[str], update: list[str]
+    ) -> str:
         """INSERT … SELECT that updates ``update`` columns of rows whose ``keys`` already exist."""
         cols = ", ".join(columns)
         if self.name == "mysql":
             sets = ", ".join(f"{c} = VALUES({c})" for c in update)
             return f"INSERT INTO {table} ({cols}) {select_sql} ON DUPLICATE KEY UPDATE {sets}"
         sets = ", ".join(f"{c} = excluded.{c}" for c in update)
-        return f"INSERT INTO {table} ({cols}) {select_sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        return (
+            f"INSERT INTO {table} ({cols}) {select_sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        )
 
     def driving_join(self) -> str:
         """JOIN that keeps the left table as the driver of the loop.
@@ -53,11 +56,13 @@ class Dialect:
         if self.name != "mysql":
             return None
         p = self.param
-        return (f"UPDATE {scope} s JOIN {reporting} r ON r.userid = s.userid AND r.courseid = s.courseid "
-                f"LEFT JOIN {fresh} f ON f.companyid = r.companyid AND f.userid = r.userid "
-                f"AND f.courseid = r.courseid "
-                f"SET r.is_deleted = 1, r.change_seq = {p}, r.last_updated = {p}, r.timemodified = {p} "
-                f"WHERE r.is_deleted = 0 AND f.userid IS NULL")
+        return (
+            f"UPDATE {scope} s JOIN {reporting} r ON r.userid = s.userid AND r.courseid = s.courseid "
+            f"LEFT JOIN {fresh} f ON f.companyid = r.companyid AND f.userid = r.userid "
+            f"AND f.courseid = r.courseid "
+            f"SET r.is_deleted = 1, r.change_seq = {p}, r.last_updated = {p}, r.timemodified = {p} "
+            f"WHERE r.is_deleted = 0 AND f.userid IS NULL"
+        )
 
     def analyze(self, table: str) -> list[str]:
         """Statements that give the planner statistics for a freshly filled work table.
@@ -90,6 +95,8 @@ class Dialect:
         tables are ordinary tables; only the lock holder (one sync at a time) uses them.
         """
         if self.name == "mysql":
-            return [f"DROP TABLE IF EXISTS {name}",
-                    f"CREATE TABLE {name} ({columns}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"]
+            return [
+                f"DROP TABLE IF EXISTS {name}",
+                f"CREATE TABLE {name} ({columns}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            ]
         return [f"DROP TABLE IF EXISTS {name}", f"CREATE TEMPORARY TABLE {name} ({columns})"]

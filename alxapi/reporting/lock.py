@@ -53,17 +53,21 @@ class SyncLock:
         self._ensure_row()
         payload = json.dumps({"holder": self.holder, "started": now, "token": self.token})
         with _held_guard:
-            got = (State.update(value_int=now + self.stale_seconds, value_text=payload, timemodified=now)
-                   .where((State.name == LOCK_NAME) & (State.value_int < now))
-                   .execute())
+            got = (
+                State.update(value_int=now + self.stale_seconds, value_text=payload, timemodified=now)
+                .where((State.name == LOCK_NAME) & (State.value_int < now))
+                .execute()
+            )
             if not got:
                 row = State.get(State.name == LOCK_NAME)
                 info = json.loads(row.value_text or "{}")
                 if info.get("holder") == self.holder and info.get("token") not in _held:
                     # Our own process's lease, left behind by a run that lost its connection.
-                    got = (State.update(value_int=now + self.stale_seconds, value_text=payload, timemodified=now)
-                           .where((State.name == LOCK_NAME) & (State.value_text == row.value_text))
-                           .execute())
+                    got = (
+                        State.update(value_int=now + self.stale_seconds, value_text=payload, timemodified=now)
+                        .where((State.name == LOCK_NAME) & (State.value_text == row.value_text))
+                        .execute()
+                    )
                     self.took_over = self.holder if got else None
                 if not got:
                     raise LockHeld(info.get("holder", "?"), int(info.get("started", 0)))

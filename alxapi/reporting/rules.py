@@ -25,8 +25,17 @@ from models import iomad, moodle
 from models.db import quote
 from models.moodle import CONTEXT_COURSE
 
-VALUE_COLUMNS = ("firstname", "lastname", "email", "username", "coursename",
-                 "timecompleted", "timestarted", "percentage", "status")
+VALUE_COLUMNS = (
+    "firstname",
+    "lastname",
+    "email",
+    "username",
+    "coursename",
+    "timecompleted",
+    "timestarted",
+    "percentage",
+    "status",
+)
 KEY_COLUMNS = ("companyid", "userid", "courseid")
 
 
@@ -95,9 +104,16 @@ class _Params:
         return ", ".join(self(v) for v in values)
 
 
-def rows_query(t: Tables, placeholder: str, *, now: int, role_ids: list[int],
-               courses: list[int] | None = None, companyid: int | None = None,
-               driving_join: str = "JOIN") -> tuple[str, list]:
+def rows_query(
+    t: Tables,
+    placeholder: str,
+    *,
+    now: int,
+    role_ids: list[int],
+    courses: list[int] | None = None,
+    companyid: int | None = None,
+    driving_join: str = "JOIN",
+) -> tuple[str, list]:
     """(sql, params) of the SELECT computing reporting rows, in KEY_COLUMNS + VALUE_COLUMNS order.
 
     With ``courses`` the scope is every key of those courses; without, the pairs in ``alx_scope``.
@@ -106,23 +122,31 @@ def rows_query(t: Tables, placeholder: str, *, now: int, role_ids: list[int],
     """
     p = _Params(placeholder)
     if courses is not None:
-        enrolments = (f"FROM {t.enrol} e JOIN {t.user_enrolments} ue ON ue.enrolid = e.id "
-                      f"WHERE e.courseid IN ({p.many(courses)}) AND ")
+        enrolments = (
+            f"FROM {t.enrol} e JOIN {t.user_enrolments} ue ON ue.enrolid = e.id "
+            f"WHERE e.courseid IN ({p.many(courses)}) AND "
+        )
     else:
         # Drive from the few listed pairs: user_enrolments by userid, then the enrol instance.
-        enrolments = (f"FROM {t.scope} s {driving_join} {t.user_enrolments} ue ON ue.userid = s.userid "
-                      f"JOIN {t.enrol} e ON e.id = ue.enrolid AND e.courseid = s.courseid WHERE ")
+        enrolments = (
+            f"FROM {t.scope} s {driving_join} {t.user_enrolments} ue ON ue.userid = s.userid "
+            f"JOIN {t.enrol} e ON e.id = ue.enrolid AND e.courseid = s.courseid WHERE "
+        )
     active_enrolment = f"ue.timestart <= {p(now)} AND (ue.timeend = 0 OR ue.timeend > {p(now)})"
     company_filter = f"AND m.companyid = {p(companyid)}" if companyid is not None else ""
     if courses is not None:
         tracked_scope = f"cm.course IN ({p.many(courses)})"
-        done_from = (f"FROM {t.course_modules} cm JOIN {t.cmc} cmc ON cmc.coursemoduleid = cm.id "
-                     f"WHERE cm.course IN ({p.many(courses)}) AND ")
+        done_from = (
+            f"FROM {t.course_modules} cm JOIN {t.cmc} cmc ON cmc.coursemoduleid = cm.id "
+            f"WHERE cm.course IN ({p.many(courses)}) AND "
+        )
     else:
         tracked_scope = f"cm.course IN (SELECT DISTINCT courseid FROM {t.scope})"
-        done_from = (f"FROM {t.scope} s {driving_join} {t.cmc} cmc ON cmc.userid = s.userid "
-                     f"JOIN {t.course_modules} cm ON cm.id = cmc.coursemoduleid AND cm.course = s.courseid "
-                     "WHERE ")
+        done_from = (
+            f"FROM {t.scope} s {driving_join} {t.cmc} cmc ON cmc.userid = s.userid "
+            f"JOIN {t.course_modules} cm ON cm.id = cmc.coursemoduleid AND cm.course = s.courseid "
+            "WHERE "
+        )
     role_list = p.many(role_ids or [-1])  # no reported role exists: nothing qualifies
     # M(K): tracked activities; none when completion tracking is off for the course.
     tracked = "(CASE WHEN c.enablecompletion = 1 THEN COALESCE(tr.n, 0) ELSE 0 END)"
@@ -177,6 +201,8 @@ def role_ids(db: peewee.Database, t: Tables, shortnames: list[str]) -> list[int]
     """Ids of the reported roles, matched exactly by shortname (never by a case-insensitive collation)."""
     if not shortnames:
         return []
-    rows = db.execute_sql(f"SELECT id, shortname FROM {t.role} WHERE shortname IN "
-                          f"({', '.join([db.param] * len(shortnames))})", list(shortnames)).fetchall()
+    rows = db.execute_sql(
+        f"SELECT id, shortname FROM {t.role} WHERE shortname IN ({', '.join([db.param] * len(shortnames))})",
+        list(shortnames),
+    ).fetchall()
     return sorted(rid for rid, shortname in rows if shortname in shortnames)

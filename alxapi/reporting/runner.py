@@ -19,15 +19,27 @@ from .sync import SyncEngine, SyncOptions, SyncResult
 
 
 def sync_options(config: Config, *, full: bool = False, companyid: int | None = None) -> SyncOptions:
-    return SyncOptions(full=full, companyid=companyid, batch_size=config.batch_size,
-                       max_sync_time=config.max_sync_time, report_roles=list(config.report_roles),
-                       overlap_seconds=config.sync_overlap_seconds,
-                       lock_stale_seconds=config.lock_stale_seconds)
+    return SyncOptions(
+        full=full,
+        companyid=companyid,
+        batch_size=config.batch_size,
+        max_sync_time=config.max_sync_time,
+        report_roles=list(config.report_roles),
+        overlap_seconds=config.sync_overlap_seconds,
+        lock_stale_seconds=config.lock_stale_seconds,
+    )
 
 
-def run_sync(db: peewee.Database, config: Config, *, clock: Callable[[], int], full: bool = False,
-             companyid: int | None = None, stop: threading.Event | None = None,
-             progress: Callable | None = None) -> SyncResult:
+def run_sync(
+    db: peewee.Database,
+    config: Config,
+    *,
+    clock: Callable[[], int],
+    full: bool = False,
+    companyid: int | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable | None = None,
+) -> SyncResult:
     """Run one sync; raises :class:`~alxapi.reporting.lock.LockHeld` when another sync is running."""
     options = sync_options(config, full=full, companyid=companyid)
     return SyncEngine(db, options, clock=clock, stop=stop, progress=progress).run()

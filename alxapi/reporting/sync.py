@@ -73,8 +73,15 @@ Progress = Callable[[SyncResult, int, int], None]  # (so far, batches done, batc
 
 
 class SyncEngine:
-    def __init__(self, db: peewee.Database, options: SyncOptions, *, clock: Callable[[], int],
-                 stop: threading.Event | None = None, progress: Progress | None = None):
+    def __init__(
+        self,
+        db: peewee.Database,
+        options: SyncOptions,
+        *,
+        clock: Callable[[], int],
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+    ):
         self.db = db
         self.opt = options
         self.clock = clock
@@ -102,9 +109,14 @@ class SyncEngine:
             result = SyncResult(companyid=self.opt.companyid or 0)
             try:
                 self._close_abandoned_runs(now)
-                result.run_id = SyncRun.insert(mode="pending", companyid=result.companyid, status="running",
-                                               timestarted=now, host=socket.gethostname(),
-                                               pid=os.getpid()).execute()
+                result.run_id = SyncRun.insert(
+                    mode="pending",
+                    companyid=result.companyid,
+                    status="running",
+                    timestarted=now,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                ).execute()
                 self._create_work_tables()
                 self._fill_members()
                 self.role_ids = role_ids(self.db, self.t, self.opt.report_roles)
@@ -119,8 +131,10 @@ class SyncEngine:
                     raise
                 # The server went away, or a lock wait timed out: the batch in flight was rolled
                 # back, committed batches stay, the queue keeps the rest for the next run.
-                message = (f"sync failed: {message}; the batch in progress was rolled back, "
-                           f"{result.batches} batches were committed, the next run resumes")
+                message = (
+                    f"sync failed: {message}; the batch in progress was rolled back, "
+                    f"{result.batches} batches were committed, the next run resumes"
+                )
                 result.status, result.error = "failed", message
                 log.error("%s", message)
                 log.debug("sync failed", exc_info=True)
@@ -140,28 +154,46 @@ class SyncEngine:
                 except DB_ERRORS as exc:
                     # The server is gone: the lease expires after lock_stale_seconds, or the next
                     # sync of this process takes it over (see lock.py).
-                    missed.append(f"its lock was not released ({error_detail(exc)}; it expires after "
-                                  f"lock_stale_seconds)")
+                    missed.append(
+                        f"its lock was not released ({error_detail(exc)}; it expires after "
+                        f"lock_stale_seconds)"
+                    )
                 if missed:
                     log.warning("sync run %s: %s", result.run_id or "-", "; ".join(missed))
         return result
 
     def _close_abandoned_runs(self, now: int) -> None:
         """Runs still 'running' while we hold the lock were killed: mark them failed."""
-        (SyncRun.update(status="failed", timefinished=now,
-                        error="interrupted (process ended mid-run, or it lost its database connection)")
-         .where(SyncRun.status == "running").execute())
+        (
+            SyncRun.update(
+                status="failed",
+                timefinished=now,
+                error="interrupted (process ended mid-run, or it lost its database connection)",
+            )
+            .where(SyncRun.status == "running")
+            .execute()
+        )
 
     def _finish_run(self, result: SyncResult) -> bool:
         if not result.run_id:
             return True  # failed before the run was recorded
         try:
             with self.db.atomic():
-                (SyncRun.update(mode=result.mode, status=result.status, timefinished=self.clock(),
-                                created=result.created, updated=result.updated, deleted=result.deleted,
-                                unchanged=result.unchanged, duration_ms=int(result.seconds * 1000),
-                                error=result.error)
-                 .where(SyncRun.id == result.run_id).execute())
+                (
+                    SyncRun.update(
+                        mode=result.mode,
+                        status=result.status,
+                        timefinished=self.clock(),
+                        created=result.created,
+                        updated=result.updated,
+                        deleted=result.deleted,
+                        unchanged=result.unchanged,
+                        duration_ms=int(result.seconds * 1000),
+                        error=result.error,
+                    )
+                    .where(SyncRun.id == result.run_id)
+                    .execute()
+                )
         except DB_ERRORS as exc:
             log.debug("could not record the end of sync run %s: %s", result.run_id, error_detail(exc))
             return False
@@ -170,15 +202,20 @@ class SyncEngine:
     # -- work tables ----------------------------------------------------------------------
     def _create_work_tables(self) -> None:
         t = self.t
-        values = ("firstname VARCHAR(100), lastname VARCHAR(100), email VARCHAR(100), username VARCHAR(100), "
-                  "coursename VARCHAR(1333), timecompleted BIGINT, timestarted BIGINT, "
-                  "percentage DECIMAL(5,2), status VARCHAR(20)")
+        values = (
+            "firstname VARCHAR(100), lastname VARCHAR(100), email VARCHAR(100), username VARCHAR(100), "
+            "coursename VARCHAR(1333), timecompleted BIGINT, timestarted BIGINT, "
+            "percentage DECIMAL(5,2), status VARCHAR(20)"
+        )
         for name, columns in (
             (t.members, "userid BIGINT NOT NULL, companyid BIGINT NOT NULL, PRIMARY KEY (userid, companyid)"),
             (t.scope, "userid BIGINT NOT NULL, courseid BIGINT NOT NULL, PRIMARY KEY (userid, courseid)"),
-            (t.fresh, f"companyid BIGINT NOT NULL, userid BIGINT NOT NULL, courseid BIGINT NOT NULL, {values}, "
-                      # Keyed in the order rows are computed (by user, course), so inserts append.
-                      "action SMALLINT NOT NULL, PRIMARY KEY (userid, courseid, companyid)"),
+            (
+                t.fresh,
+                f"companyid BIGINT NOT NULL, userid BIGINT NOT NULL, courseid BIGINT NOT NULL, {values}, "
+                # Keyed in the order rows are computed (by user, course), so inserts append.
+                "action SMALLINT NOT NULL, PRIMARY KEY (userid, courseid, companyid)",
+            ),
         ):
             for sql in self.d.create_work_table(name, columns):
                 self.db.execute_sql(sql)
@@ -213,8 +250,13 @@ class SyncEngine:
                 self.detector.enqueue_courses(set(courses) | set(self._all_courses(None)))
                 return "full"
             found = self.detector.detect(now)
-            log.info("changes: %d pairs, %d users, %d courses, deletions in %s",
-                     found.pairs, found.users, len(found.courses), found.deletions_in or "none")
+            log.info(
+                "changes: %d pairs, %d users, %d courses, deletions in %s",
+                found.pairs,
+                found.users,
+                len(found.courses),
+                found.deletions_in or "none",
+            )
             return "incremental"
 
     def _all_courses(self, companyid: int | None) -> list[int]:
@@ -223,7 +265,10 @@ class SyncEngine:
         if companyid is None:
             sql, params = f"SELECT DISTINCT courseid FROM {self.reporting}", []
         else:
-            sql, params = f"SELECT DISTINCT courseid FROM {self.reporting} WHERE companyid = {self.d.param}", [companyid]
+            sql, params = (
+                f"SELECT DISTINCT courseid FROM {self.reporting} WHERE companyid = {self.d.param}",
+                [companyid],
+            )
         courses |= {r[0] for r in self.db.execute_sql(sql, params).fetchall()}
         return sorted(courses)
 
@@ -269,8 +314,12 @@ class SyncEngine:
     def _next_courses(self, sizes: dict[int, int]) -> list[SyncQueue]:
         """Queued courses (one company scope) for one computation: about COMPUTE_BATCHES batches."""
         wanted = self.opt.batch_size * COMPUTE_BATCHES
-        candidates = list(SyncQueue.select().where(SyncQueue.kind == "course")
-                          .order_by(SyncQueue.b, SyncQueue.a).limit(wanted))
+        candidates = list(
+            SyncQueue.select()
+            .where(SyncQueue.kind == "course")
+            .order_by(SyncQueue.b, SyncQueue.a)
+            .limit(wanted)
+        )
         chunk, rows = [], 0
         for item in candidates:
             if item.b != candidates[0].b or rows >= wanted:
@@ -280,8 +329,12 @@ class SyncEngine:
         return chunk
 
     def _next_pairs(self) -> list[SyncQueue]:
-        return list(SyncQueue.select().where(SyncQueue.kind != "course")
-                    .order_by(SyncQueue.id).limit(self.opt.batch_size))
+        return list(
+            SyncQueue.select()
+            .where(SyncQueue.kind != "course")
+            .order_by(SyncQueue.id)
+            .limit(self.opt.batch_size)
+        )
 
     def _split(self, items: list[SyncQueue], sizes: dict[int, int]) -> list[list[SyncQueue]]:
         """Whole courses making up at least ``batch_size`` rows each (by their enrolment counts)."""
@@ -303,8 +356,14 @@ class SyncEngine:
             params.append(companyid)
         return sql, params
 
-    def _apply_courses(self, chunk: list[SyncQueue], sizes: dict[int, int], result: SyncResult, now: int,
-                       committed: Callable[[int], bool]) -> None:
+    def _apply_courses(
+        self,
+        chunk: list[SyncQueue],
+        sizes: dict[int, int],
+        result: SyncResult,
+        now: int,
+        committed: Callable[[int], bool],
+    ) -> None:
         """Recompute a chunk of courses in one statement, then write it one batch per transaction.
 
         Computing many courses at once is markedly cheaper than one statement per batch; the
@@ -313,7 +372,9 @@ class SyncEngine:
         t, p = self.t, self.d.param
         companyid = chunk[0].b or None
         courses = [item.a for item in chunk]
-        select, params = rows_query(t, p, now=now, role_ids=self.role_ids, courses=courses, companyid=companyid)
+        select, params = rows_query(
+            t, p, now=now, role_ids=self.role_ids, courses=courses, companyid=companyid
+        )
         self.db.execute_sql(f"DELETE FROM {t.fresh}")
         # With no row of these courses in the table yet (first sync, new courses), there is
         # nothing to compare with: skip the per-row lookups.
@@ -324,24 +385,36 @@ class SyncEngine:
             ids = [item.a for item in batch]
             counts = {action: sum(actions.get((c, action), 0) for c in ids) for action in ACTIONS}
             # Rows vanished only where a course has more live rows than live rows recomputed.
-            vanished = any(live.get(c, 0) > actions.get((c, SAME), 0) + actions.get((c, CHANGED), 0)
-                           for c in ids)
+            vanished = any(
+                live.get(c, 0) > actions.get((c, SAME), 0) + actions.get((c, CHANGED), 0) for c in ids
+            )
             with self.db.atomic():
-                self._write_batch(result, now, *self._course_scope(ids, companyid), counts=counts,
-                                  may_tombstone=vanished, fresh_filter=f"f.courseid IN ({', '.join([p] * len(ids))})",
-                                  fresh_params=ids)
+                self._write_batch(
+                    result,
+                    now,
+                    *self._course_scope(ids, companyid),
+                    counts=counts,
+                    may_tombstone=vanished,
+                    fresh_filter=f"f.courseid IN ({', '.join([p] * len(ids))})",
+                    fresh_params=ids,
+                )
                 self._dequeue(batch)
             if not committed(len(batch)):
                 return
 
     def _actions_by_course(self) -> dict[tuple[int, int], int]:
-        rows = self.db.execute_sql(f"SELECT courseid, action, COUNT(*) FROM {self.t.fresh} GROUP BY courseid, action")
+        rows = self.db.execute_sql(
+            f"SELECT courseid, action, COUNT(*) FROM {self.t.fresh} GROUP BY courseid, action"
+        )
         return {(course, action): n for course, action, n in rows.fetchall()}
 
     def _live_rows_by_course(self, courses: list[int], companyid: int | None) -> dict[int, int]:
         scope_sql, params = self._course_scope(courses, companyid)
-        rows = self.db.execute_sql(f"SELECT courseid, COUNT(*) FROM {self.reporting} WHERE {scope_sql} "
-                                   f"AND is_deleted = 0 GROUP BY courseid", params)
+        rows = self.db.execute_sql(
+            f"SELECT courseid, COUNT(*) FROM {self.reporting} WHERE {scope_sql} "
+            f"AND is_deleted = 0 GROUP BY courseid",
+            params,
+        )
         return dict(rows.fetchall())
 
     def _apply_pairs(self, batch: list[SyncQueue], result: SyncResult, now: int) -> None:
@@ -353,17 +426,40 @@ class SyncEngine:
         self._fill_fresh(select, params)
         # Driven from the scope's few pairs (an EXISTS per reporting row would read them all); the
         # extra derived table lets MariaDB update a table that its own subquery reads.
-        scope_sql = (f"{self.reporting}.id IN (SELECT id FROM (SELECT r.id FROM {t.scope} s "
-                     f"{self.d.driving_join()} {self.reporting} r ON r.userid = s.userid "
-                     f"AND r.courseid = s.courseid) x)")
-        counts = dict(self.db.execute_sql(f"SELECT action, COUNT(*) FROM {t.fresh} GROUP BY action").fetchall())
-        self._write_batch(result, now, scope_sql, [], counts=counts, may_tombstone=True, fresh_filter="1 = 1",
-                          fresh_params=[], tombstone_sql=self.d.tombstone_pairs(self.reporting, t.scope, t.fresh))
+        scope_sql = (
+            f"{self.reporting}.id IN (SELECT id FROM (SELECT r.id FROM {t.scope} s "
+            f"{self.d.driving_join()} {self.reporting} r ON r.userid = s.userid "
+            f"AND r.courseid = s.courseid) x)"
+        )
+        counts = dict(
+            self.db.execute_sql(f"SELECT action, COUNT(*) FROM {t.fresh} GROUP BY action").fetchall()
+        )
+        self._write_batch(
+            result,
+            now,
+            scope_sql,
+            [],
+            counts=counts,
+            may_tombstone=True,
+            fresh_filter="1 = 1",
+            fresh_params=[],
+            tombstone_sql=self.d.tombstone_pairs(self.reporting, t.scope, t.fresh),
+        )
         self._dequeue(batch)
 
-    def _write_batch(self, result: SyncResult, now: int, scope_sql: str, scope_params: list, *,
-                     counts: dict[int, int], may_tombstone: bool, fresh_filter: str, fresh_params: list,
-                     tombstone_sql: str | None = None) -> None:
+    def _write_batch(
+        self,
+        result: SyncResult,
+        now: int,
+        scope_sql: str,
+        scope_params: list,
+        *,
+        counts: dict[int, int],
+        may_tombstone: bool,
+        fresh_filter: str,
+        fresh_params: list,
+        tombstone_sql: str | None = None,
+    ) -> None:
         """Apply the diff held in the fresh table for one batch's scope (inside its transaction).
 
         ``tombstone_sql``: an engine-specific statement for the tombstones (parameters: seq, now, now).
@@ -377,11 +473,16 @@ class SyncEngine:
         if may_tombstone and tombstone_sql:
             tombstoned = self.db.execute_sql(tombstone_sql, [seq, now, now]).rowcount or 0
         elif may_tombstone:
-            tombstoned = self.db.execute_sql(
-                f"UPDATE {self.reporting} SET is_deleted = 1, change_seq = {p}, last_updated = {p}, timemodified = {p} "
-                f"WHERE {scope_sql} AND is_deleted = 0 AND NOT EXISTS (SELECT 1 FROM {t.fresh} f "
-                f"WHERE f.companyid = {self.reporting}.companyid AND f.userid = {self.reporting}.userid "
-                f"AND f.courseid = {self.reporting}.courseid)", [seq, now, now, *scope_params]).rowcount or 0
+            tombstoned = (
+                self.db.execute_sql(
+                    f"UPDATE {self.reporting} SET is_deleted = 1, change_seq = {p}, last_updated = {p}, timemodified = {p} "
+                    f"WHERE {scope_sql} AND is_deleted = 0 AND NOT EXISTS (SELECT 1 FROM {t.fresh} f "
+                    f"WHERE f.companyid = {self.reporting}.companyid AND f.userid = {self.reporting}.userid "
+                    f"AND f.courseid = {self.reporting}.courseid)",
+                    [seq, now, now, *scope_params],
+                ).rowcount
+                or 0
+            )
         if changed or tombstoned:
             self._set_seq(seq, now)
         result.created += counts.get(NEW, 0)
@@ -393,7 +494,7 @@ class SyncEngine:
     def _dequeue(items: list[SyncQueue]) -> None:
         ids = [item.id for item in items]
         for i in range(0, len(ids), 500):
-            SyncQueue.delete().where(SyncQueue.id.in_(ids[i:i + 500])).execute()
+            SyncQueue.delete().where(SyncQueue.id.in_(ids[i : i + 500])).execute()
 
     @staticmethod
     def _set_seq(seq: int, now: int) -> None:
@@ -401,7 +502,9 @@ class SyncEngine:
 
     def _has_rows(self, scope_sql: str, scope_params: list) -> bool:
         """Does the reporting table hold any row (live or tombstoned) in the batch's scope?"""
-        row = self.db.execute_sql(f"SELECT 1 FROM {self.reporting} WHERE {scope_sql} LIMIT 1", scope_params).fetchone()
+        row = self.db.execute_sql(
+            f"SELECT 1 FROM {self.reporting} WHERE {scope_sql} LIMIT 1", scope_params
+        ).fetchone()
         return row is not None
 
     def _fill_scope(self, batch: list[SyncQueue]) -> None:
@@ -411,20 +514,28 @@ class SyncEngine:
         users = sorted({item.a for item in batch if item.kind == "user"})
         scope_insert = lambda select: self.d.insert_ignore(t.scope, "userid, courseid", select)  # noqa: E731
         for i in range(0, len(pairs), 400):
-            chunk = pairs[i:i + 400]
+            chunk = pairs[i : i + 400]
             values = " UNION ALL ".join([f"SELECT {p}, {p}"] * len(chunk))
             flat = [v for pair in chunk for v in pair]
             self.db.execute_sql(scope_insert(f"SELECT * FROM ({values}) v"), flat)
         for i in range(0, len(users), 400):
-            chunk = users[i:i + 400]
+            chunk = users[i : i + 400]
             in_list = ", ".join([p] * len(chunk))
-            self.db.execute_sql(scope_insert(
-                f"SELECT ue.userid, e.courseid FROM {t.user_enrolments} ue JOIN {t.enrol} e ON e.id = ue.enrolid "
-                f"WHERE ue.userid IN ({in_list})"), chunk)
+            self.db.execute_sql(
+                scope_insert(
+                    f"SELECT ue.userid, e.courseid FROM {t.user_enrolments} ue JOIN {t.enrol} e ON e.id = ue.enrolid "
+                    f"WHERE ue.userid IN ({in_list})"
+                ),
+                chunk,
+            )
             # The key index leads with the company: look the users up in every company.
-            self.db.execute_sql(scope_insert(
-                f"SELECT r.userid, r.courseid FROM {self.reporting} r WHERE r.companyid IN "
-                f"(SELECT DISTINCT companyid FROM {self.reporting}) AND r.userid IN ({in_list})"), chunk)
+            self.db.execute_sql(
+                scope_insert(
+                    f"SELECT r.userid, r.courseid FROM {self.reporting} r WHERE r.companyid IN "
+                    f"(SELECT DISTINCT companyid FROM {self.reporting}) AND r.userid IN ({in_list})"
+                ),
+                chunk,
+            )
 
     def _fill_fresh(self, select: str, params: list, compare: bool = True) -> None:
         """Recompute rows into the fresh table with their action (SAME, NEW, CHANGED or REVIVED)."""
@@ -432,28 +543,44 @@ class SyncEngine:
         columns = ", ".join((*KEY_COLUMNS, *VALUE_COLUMNS))
         q_columns = ", ".join(f"q.{c}" for c in (*KEY_COLUMNS, *VALUE_COLUMNS))
         if not compare:
-            self.db.execute_sql(f"INSERT INTO {t.fresh} ({columns}, action) SELECT {q_columns}, {NEW} "
-                                f"FROM ({select}) q", params)
+            self.db.execute_sql(
+                f"INSERT INTO {t.fresh} ({columns}, action) SELECT {q_columns}, {NEW} FROM ({select}) q",
+                params,
+            )
             return
         differs = " OR ".join(
             self.d.text_differs(f"r.{c}", f"q.{c}") if c in TEXT_COLUMNS else f"r.{c} <> q.{c}"
-            for c in VALUE_COLUMNS)
+            for c in VALUE_COLUMNS
+        )
         self.db.execute_sql(
             f"INSERT INTO {t.fresh} ({columns}, action) "
             f"SELECT {q_columns}, CASE WHEN r.id IS NULL THEN {NEW} WHEN r.is_deleted = 1 THEN {REVIVED} "
             f"WHEN {differs} THEN {CHANGED} ELSE {SAME} END "
             f"FROM ({select}) q LEFT JOIN {self.reporting} r "
-            f"ON r.companyid = q.companyid AND r.userid = q.userid AND r.courseid = q.courseid", params)
+            f"ON r.companyid = q.companyid AND r.userid = q.userid AND r.courseid = q.courseid",
+            params,
+        )
 
     def _write_changes(self, seq: int, now: int, fresh_filter: str, fresh_params: list) -> None:
         p = self.d.param
-        columns = [*KEY_COLUMNS, *VALUE_COLUMNS, "is_deleted", "change_seq", "last_updated", "timecreated",
-                   "timemodified"]
-        select = (f"SELECT {', '.join(f'f.{c}' for c in (*KEY_COLUMNS, *VALUE_COLUMNS))}, 0, {p}, {p}, {p}, {p} "
-                  f"FROM {self.t.fresh} f WHERE f.action > 0 AND {fresh_filter}")
+        columns = [
+            *KEY_COLUMNS,
+            *VALUE_COLUMNS,
+            "is_deleted",
+            "change_seq",
+            "last_updated",
+            "timecreated",
+            "timemodified",
+        ]
+        select = (
+            f"SELECT {', '.join(f'f.{c}' for c in (*KEY_COLUMNS, *VALUE_COLUMNS))}, 0, {p}, {p}, {p}, {p} "
+            f"FROM {self.t.fresh} f WHERE f.action > 0 AND {fresh_filter}"
+        )
         update = [*VALUE_COLUMNS, "is_deleted", "change_seq", "last_updated", "timemodified"]
-        self.db.execute_sql(self.d.upsert(self.reporting, columns, select, list(KEY_COLUMNS), update),
-                            [seq, now, now, now, *fresh_params])
+        self.db.execute_sql(
+            self.d.upsert(self.reporting, columns, select, list(KEY_COLUMNS), update),
+            [seq, now, now, now, *fresh_params],
+        )
 
     def _current_seq(self) -> int:
         row = State.get_or_none(State.name == CHANGE_SEQ)

@@ -55,18 +55,27 @@ class _Cadence:
 
 
 class Worker:
-    def __init__(self, config: Config, db: peewee.Database, *, clock: Callable[[], int],
-                 stop: threading.Event | None = None,
-                 jobs: dict[str, Callable[[], str]] | None = None,
-                 intervals: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: peewee.Database,
+        *,
+        clock: Callable[[], int],
+        stop: threading.Event | None = None,
+        jobs: dict[str, Callable[[], str]] | None = None,
+        intervals: dict[str, float] | None = None,
+    ) -> None:
         self.config = config
         self.db = db
         self.clock = clock
         self.stop = stop or threading.Event()
         self.scheduler = schedule.Scheduler()
         context = JobContext(config, db, clock, self.stop)
-        self.jobs = jobs if jobs is not None else {
-            name: functools.partial(job, context) for name, (job, _every) in JOBS.items()}
+        self.jobs = (
+            jobs
+            if jobs is not None
+            else {name: functools.partial(job, context) for name, (job, _every) in JOBS.items()}
+        )
         self._intervals = intervals
         self.current = "idle"
         self._cadences: dict[schedule.Job, _Cadence] = {}
@@ -109,8 +118,12 @@ class Worker:
             log.warning("could not record the outcome of %s (database unavailable)", outcome.name)
 
     def beat(self) -> None:
-        info = {"job": self.current, "next": {job.job_func.args[0]: job.next_run.timestamp()
-                                              for job in self.scheduler.jobs if job.next_run}}
+        info = {
+            "job": self.current,
+            "next": {
+                job.job_func.args[0]: job.next_run.timestamp() for job in self.scheduler.jobs if job.next_run
+            },
+        }
         try:
             with self.db.connection_context():
                 heartbeat.beat(heartbeat.WORKER, self.clock(), info)
@@ -157,4 +170,3 @@ class Worker:
         while not self.stop.is_set():
             self.beat()
             self.stop.wait(self.config.heartbeat_seconds)
-

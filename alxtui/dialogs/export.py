@@ -24,7 +24,9 @@ class ExportDialog(ModalScreen[dict | None]):
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
     ]
 
-    def __init__(self, companyid: int, company: str, default_path: Any, include_deleted: bool = False) -> None:
+    def __init__(
+        self, companyid: int, company: str, default_path: Any, include_deleted: bool = False
+    ) -> None:
         """``default_path(fmt) -> str`` gives the suggested file for a format."""
         super().__init__()
         self.companyid = companyid
@@ -36,13 +38,28 @@ class ExportDialog(ModalScreen[dict | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="export-dialog"):
             yield Static(f"Export company {self.companyid} {self.company}", classes="dialog-title")
-            yield form_row("Format", Select([(f, f) for f in FORMATS], value="csv", allow_blank=False,
-                                            id="export-format", compact=True))
+            yield form_row(
+                "Format",
+                Select(
+                    [(f, f) for f in FORMATS],
+                    value="csv",
+                    allow_blank=False,
+                    id="export-format",
+                    compact=True,
+                ),
+            )
             yield form_row("File", Input(self._suggested, id="export-path", compact=True))
-            yield Checkbox("include deleted rows (adds a deleted column)", self.include_deleted,
-                           id="export-deleted", compact=True)
-            yield Static("Rows and fields as the company's API clients see them (enabled courses and "
-                         "fields). Written to a temporary file, renamed when complete.", classes="dialog-text")
+            yield Checkbox(
+                "include deleted rows (adds a deleted column)",
+                self.include_deleted,
+                id="export-deleted",
+                compact=True,
+            )
+            yield Static(
+                "Rows and fields as the company's API clients see them (enabled courses and "
+                "fields). Written to a temporary file, renamed when complete.",
+                classes="dialog-text",
+            )
             yield Static("", id="export-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export (ctrl+s)", id="export", variant="primary", compact=True)
@@ -64,8 +81,13 @@ class ExportDialog(ModalScreen[dict | None]):
         if not path:
             self.query_one("#export-error", Static).update("Give the file to write.")
             return
-        self.dismiss({"fmt": str(self.query_one("#export-format", Select).value), "path": path,
-                      "include_deleted": self.query_one("#export-deleted", Checkbox).value})
+        self.dismiss(
+            {
+                "fmt": str(self.query_one("#export-format", Select).value),
+                "path": path,
+                "include_deleted": self.query_one("#export-deleted", Checkbox).value,
+            }
+        )
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -38,11 +38,17 @@ class TokenCreateDialog(ModalScreen[dict | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="token-create"):
             yield Static("Create an API token", classes="dialog-title")
-            yield form_row("Company", Select([], prompt="loading companies…", id="token-company", compact=True))
+            yield form_row(
+                "Company", Select([], prompt="loading companies…", id="token-company", compact=True)
+            )
             yield form_row("Name", Input(placeholder="e.g. Power BI finance", id="token-name", compact=True))
-            yield form_row("Expires in days", Input(placeholder="empty: never", id="token-expires", compact=True))
-            yield form_row("Allowed IPs", Input(placeholder="empty: any (e.g. 10.0.0.0/8,192.0.2.7)",
-                                                id="token-ip", compact=True))
+            yield form_row(
+                "Expires in days", Input(placeholder="empty: never", id="token-expires", compact=True)
+            )
+            yield form_row(
+                "Allowed IPs",
+                Input(placeholder="empty: any (e.g. 10.0.0.0/8,192.0.2.7)", id="token-ip", compact=True),
+            )
             yield Static("", id="token-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Create (ctrl+s)", id="create", variant="primary", compact=True)
@@ -50,8 +56,12 @@ class TokenCreateDialog(ModalScreen[dict | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        run_action(self, "load", lambda: Outcome("loaded", data=companies.company_choices()),
-                   failed="cannot load companies")
+        run_action(
+            self,
+            "load",
+            lambda: Outcome("loaded", data=companies.company_choices()),
+            failed="cannot load companies",
+        )
 
     def _loaded(self, choices: list[tuple[int, str]]) -> None:
         select = self.query_one("#token-company", Select)
@@ -74,12 +84,18 @@ class TokenCreateDialog(ModalScreen[dict | None]):
         expires: int | None = None
         if expires_text:
             if not expires_text.isdigit() or int(expires_text) < 1:
-                self.show_error(f"Expires in days: {expires_text!r} is not a whole number of days from 1 to "
-                                f"{token_service.MAX_EXPIRES_DAYS} (leave it empty for a token that never expires).")
+                self.show_error(
+                    f"Expires in days: {expires_text!r} is not a whole number of days from 1 to "
+                    f"{token_service.MAX_EXPIRES_DAYS} (leave it empty for a token that never expires)."
+                )
                 return None
             expires = int(expires_text)
-        return {"companyid": int(company), "name": self.query_one("#token-name", Input).value.strip(),
-                "expires_days": expires, "ip": self.query_one("#token-ip", Input).value.strip() or None}
+        return {
+            "companyid": int(company),
+            "name": self.query_one("#token-name", Input).value.strip(),
+            "expires_days": expires,
+            "ip": self.query_one("#token-ip", Input).value.strip() or None,
+        }
 
     def action_submit(self) -> None:
         if self.busy:
@@ -89,18 +105,37 @@ class TokenCreateDialog(ModalScreen[dict | None]):
             return
         self.busy = True
         self.show_error("")
-        run_action(self, "create", lambda: self._create(values), failed="Not created",
-                   expected=(token_service.TokenError,))
+        run_action(
+            self,
+            "create",
+            lambda: self._create(values),
+            failed="Not created",
+            expected=(token_service.TokenError,),
+        )
 
     def _create(self, values: dict[str, Any]) -> Outcome:
         ctx = self.app.ctx  # type: ignore[attr-defined]
-        token, row = token_service.create_token(values["companyid"], name=values["name"],
-                                                expires_days=values["expires_days"], ip=values["ip"],
-                                                actor=ctx.actor, now=ctx.now())
+        token, row = token_service.create_token(
+            values["companyid"],
+            name=values["name"],
+            expires_days=values["expires_days"],
+            ip=values["ip"],
+            actor=ctx.actor,
+            now=ctx.now(),
+        )
         names = dict(companies.company_choices())
-        return Outcome(f"token {row.id} created", data={
-            "token": token, "id": row.id, "companyid": row.companyid, "company": names.get(row.companyid, ""),
-            "name": row.name, "expires": row.expires_at or None, "iprestriction": row.iprestriction})
+        return Outcome(
+            f"token {row.id} created",
+            data={
+                "token": token,
+                "id": row.id,
+                "companyid": row.companyid,
+                "company": names.get(row.companyid, ""),
+                "name": row.name,
+                "expires": row.expires_at or None,
+                "iprestriction": row.iprestriction,
+            },
+        )
 
     def on_action_done(self, message: ActionDone) -> None:
         message.stop()
@@ -149,14 +184,21 @@ class TokenShownDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         r = self.result
         with Vertical(classes="dialog", id="token-shown"):
-            yield Static(f"Token {r['id']} created for company {r['companyid']} {r['company']}",
-                         classes="dialog-title")
+            yield Static(
+                f"Token {r['id']} created for company {r['companyid']} {r['company']}", classes="dialog-title"
+            )
             yield Static(r["token"], id="token-value", classes="token-value")
-            yield Static("This token is shown ONLY NOW: only its SHA-256 hash is stored, so it cannot be "
-                         "shown again. Copy it now (c copies it through your terminal, OSC 52) and store it "
-                         "safely; revoke it if it leaks.", classes="dialog-warning")
-            yield Static(f"name: {r['name'] or '-'}   expires: {self.expires_text}   "
-                         f"allowed IPs: {r['iprestriction'] or 'any'}", classes="dialog-text")
+            yield Static(
+                "This token is shown ONLY NOW: only its SHA-256 hash is stored, so it cannot be "
+                "shown again. Copy it now (c copies it through your terminal, OSC 52) and store it "
+                "safely; revoke it if it leaks.",
+                classes="dialog-warning",
+            )
+            yield Static(
+                f"name: {r['name'] or '-'}   expires: {self.expires_text}   "
+                f"allowed IPs: {r['iprestriction'] or 'any'}",
+                classes="dialog-text",
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Copy (c)", id="copy", variant="primary", compact=True)
                 yield Button("Close (esc)", id="close", compact=True)
@@ -165,8 +207,12 @@ class TokenShownDialog(ModalScreen[None]):
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.result["token"])
         self.copied = True
-        self.notify("Token copied to the clipboard (OSC 52). If your terminal does not support it, "
-                    "select the token with the mouse (shift+drag).", title="Copied", timeout=6)
+        self.notify(
+            "Token copied to the clipboard (OSC 52). If your terminal does not support it, "
+            "select the token with the mouse (shift+drag).",
+            title="Copied",
+            timeout=6,
+        )
 
     def action_close(self) -> None:
         self.dismiss(None)

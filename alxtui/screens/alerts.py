@@ -26,8 +26,15 @@ log = logging.getLogger("alxtui")
 
 STATUS_FILTERS = ("open", "all", "resolved")
 SEVERITY_FILTERS = (None, "medium", "high", "critical")  # "at least"; None = every severity
-COLUMNS = (("id", "ID"), ("raised", "Raised"), ("severity", "Severity"), ("type", "Type"), ("subject", "Subject"),
-           ("seen", "Seen"), ("state", "State"))
+COLUMNS = (
+    ("id", "ID"),
+    ("raised", "Raised"),
+    ("severity", "Severity"),
+    ("type", "Type"),
+    ("subject", "Subject"),
+    ("seen", "Seen"),
+    ("state", "State"),
+)
 
 
 class AlertsScreen(LiveScreen):
@@ -38,7 +45,6 @@ class AlertsScreen(LiveScreen):
         Binding("o", "cycle_status", "Status filter", id="alerts.filter_status"),
         Binding("v", "cycle_severity", "Severity filter", id="alerts.filter_severity"),
     ]
-
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -65,9 +71,13 @@ class AlertsScreen(LiveScreen):
     # --- data -------------------------------------------------------------------------------------
     def fetch(self) -> dict:
         status = None if self.status_filter == "all" else self.status_filter
-        return {"status": self.status_filter, "severity": self.severity_filter,
-                "alerts": alerts.list_alerts(status=status, severity=self.severity_filter, limit=500),
-                "counts": alerts.open_counts(), "now": self.ctx.now()}
+        return {
+            "status": self.status_filter,
+            "severity": self.severity_filter,
+            "alerts": alerts.list_alerts(status=status, severity=self.severity_filter, limit=500),
+            "counts": alerts.open_counts(),
+            "now": self.ctx.now(),
+        }
 
     def show(self, data: dict) -> None:
         if (data["status"], data["severity"]) != (self.status_filter, self.severity_filter):
@@ -76,22 +86,37 @@ class AlertsScreen(LiveScreen):
         self.alerts = {a["id"]: a for a in data["alerts"]}
         self.counts = data["counts"]
         tz, now = self.ctx.config.timezone, data["now"]
-        sync_rows(self.query_one("#alerts-table", DataTable), [
-            (str(a["id"]), (str(a["id"]), fmt.clock(a["timecreated"], tz, now), a["severity"], a["alert_type"],
-                            a["subject"], str(a["occurrences"]),
-                            "resolved" if a["resolved"] else "open"))
-            for a in data["alerts"]])
+        sync_rows(
+            self.query_one("#alerts-table", DataTable),
+            [
+                (
+                    str(a["id"]),
+                    (
+                        str(a["id"]),
+                        fmt.clock(a["timecreated"], tz, now),
+                        a["severity"],
+                        a["alert_type"],
+                        a["subject"],
+                        str(a["occurrences"]),
+                        "resolved" if a["resolved"] else "open",
+                    ),
+                )
+                for a in data["alerts"]
+            ],
+        )
         self._show_filter()
         self._show_detail()
 
     def _show_filter(self) -> None:
         open_total = sum(self.counts.values())
-        by_severity = ", ".join(f"{n} {s}" for s in ("critical", "high", "medium", "low")
-                                if (n := self.counts.get(s)))
+        by_severity = ", ".join(
+            f"{n} {s}" for s in ("critical", "high", "medium", "low") if (n := self.counts.get(s))
+        )
         severity = f"{self.severity_filter}+" if self.severity_filter else "any severity"
         self.query_one("#alerts-filter", Static).update(
             f"{self.status_filter.capitalize()}, {severity}: {fmt.count(len(self.alerts))} shown   ·   "
-            f"open {open_total}{f': {by_severity}' if by_severity else ''}")
+            f"open {open_total}{f': {by_severity}' if by_severity else ''}"
+        )
 
     def _show_detail(self) -> None:
         alert = self.selected_alert()
@@ -119,7 +144,9 @@ class AlertsScreen(LiveScreen):
 
     # --- filters ----------------------------------------------------------------------------------
     def action_cycle_status(self) -> None:
-        self.status_filter = STATUS_FILTERS[(STATUS_FILTERS.index(self.status_filter) + 1) % len(STATUS_FILTERS)]
+        self.status_filter = STATUS_FILTERS[
+            (STATUS_FILTERS.index(self.status_filter) + 1) % len(STATUS_FILTERS)
+        ]
         self._show_filter()
         self.request_refresh()
 
@@ -136,20 +163,31 @@ class AlertsScreen(LiveScreen):
             self._refuse("No alert selected: nothing to resolve.")
             return
         if alert["resolved"]:
-            self._refuse(f"Alert #{alert['id']} is already resolved (by {alert['resolved_by'] or 'auto'}); "
-                         "nothing changed.")
+            self._refuse(
+                f"Alert #{alert['id']} is already resolved (by {alert['resolved_by'] or 'auto'}); "
+                "nothing changed."
+            )
             return
         alert_id = alert["id"]
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.start_action("resolve", lambda: self._resolve(alert_id), failed="Not resolved",
-                                  expected=(alerts.AlertError,))
+                self.start_action(
+                    "resolve",
+                    lambda: self._resolve(alert_id),
+                    failed="Not resolved",
+                    expected=(alerts.AlertError,),
+                )
 
-        self.app.push_screen(ConfirmDialog(
-            f"Resolve alert #{alert_id}?",
-            f"{alert['severity']} {alert['alert_type']}: {alert['subject']}\n{alert['message']}\n\n"
-            f"It will be recorded as resolved by {self.ctx.actor}.", "Resolve"), confirmed)
+        self.app.push_screen(
+            ConfirmDialog(
+                f"Resolve alert #{alert_id}?",
+                f"{alert['severity']} {alert['alert_type']}: {alert['subject']}\n{alert['message']}\n\n"
+                f"It will be recorded as resolved by {self.ctx.actor}.",
+                "Resolve",
+            ),
+            confirmed,
+        )
 
     def _refuse(self, text: str) -> None:
         self.show_status(text)
@@ -159,8 +197,12 @@ class AlertsScreen(LiveScreen):
         ctx = self.ctx
         with ctx.db.atomic():
             changed = alerts.resolve_alert(alert_id, ctx.actor, ctx.now())
-        return Outcome(f"Alert #{alert_id} resolved by {ctx.actor}." if changed
-                       else f"Alert #{alert_id} was already resolved; nothing changed.", ok=changed)
+        return Outcome(
+            f"Alert #{alert_id} resolved by {ctx.actor}."
+            if changed
+            else f"Alert #{alert_id} was already resolved; nothing changed.",
+            ok=changed,
+        )
 
     # --- test alert -------------------------------------------------------------------------------
     def action_test_alert(self) -> None:
@@ -173,8 +215,11 @@ class AlertsScreen(LiveScreen):
         ctx = self.ctx
         results = send_test_alert(ctx.config, actor=ctx.actor, now=ctx.now())
         if not results:
-            return Outcome("Test alert raised; no e-mail or webhook is configured, so the console is its only "
-                           "channel.")
-        parts = [f"{r.channel} {'ok' if r.ok else 'FAILED'}" + (f" ({r.detail})" if r.detail else "")
-                 for r in results]
+            return Outcome(
+                "Test alert raised; no e-mail or webhook is configured, so the console is its only channel."
+            )
+        parts = [
+            f"{r.channel} {'ok' if r.ok else 'FAILED'}" + (f" ({r.detail})" if r.detail else "")
+            for r in results
+        ]
         return Outcome("Test alert: " + " · ".join(parts), ok=all(r.ok for r in results))

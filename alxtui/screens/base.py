@@ -66,8 +66,15 @@ class LiveScreen(Screen):
     def show_status(self, text: str) -> None:
         """Where a screen shows the outcome of an operator action (besides a notification)."""
 
-    def start_action(self, action: str, work: Callable[[], str | Outcome], *, failed: str,
-                     expected: tuple[type[Exception], ...] = (), unit: bool = True) -> bool:
+    def start_action(
+        self,
+        action: str,
+        work: Callable[[], str | Outcome],
+        *,
+        failed: str,
+        expected: tuple[type[Exception], ...] = (),
+        unit: bool = True,
+    ) -> bool:
         """Run an operator's action (:func:`alxtui.actions.run_action`), one of each at a time;
         False when the same action is still running."""
         if action in self.running:

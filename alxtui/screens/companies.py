@@ -29,8 +29,15 @@ from .base import LiveScreen
 
 log = logging.getLogger("alxtui")
 
-LIST_COLUMNS = (("id", "ID"), ("name", "Company"), ("shortname", "Short name"), ("users", "Users"),
-                ("courses", "Courses"), ("rows", "Rows"), ("tokens", "Tokens"))
+LIST_COLUMNS = (
+    ("id", "ID"),
+    ("name", "Company"),
+    ("shortname", "Short name"),
+    ("users", "Users"),
+    ("courses", "Courses"),
+    ("rows", "Rows"),
+    ("tokens", "Tokens"),
+)
 SYNC_MODE_OPTIONS = [(f"{mode} {label}", mode) for mode, label in company_settings.SYNC_MODES.items()]
 # Inputs of the editor: setting name -> label.
 SCALAR_INPUTS = {
@@ -80,11 +87,15 @@ class CompaniesScreen(LiveScreen):
                 yield Static("", id="company-title", classes="section-title")
                 yield Static("", id="company-message", classes="form-message")
                 yield Static("Sync and API", classes="subsection-title")
-                yield form_row("Sync mode", Select(SYNC_MODE_OPTIONS, allow_blank=False, value=0,
-                                                   id="set-sync_mode", compact=True))
+                yield form_row(
+                    "Sync mode",
+                    Select(SYNC_MODE_OPTIONS, allow_blank=False, value=0, id="set-sync_mode", compact=True),
+                )
                 for name, label in SCALAR_INPUTS.items():
                     yield form_row(label, Input(id=f"set-{name}", compact=True))
-                yield Static("Response fields (off: the API leaves the field out)", classes="subsection-title")
+                yield Static(
+                    "Response fields (off: the API leaves the field out)", classes="subsection-title"
+                )
                 with Grid(id="company-fields"):
                     for field in company_settings.FIELDS:
                         yield Checkbox(field, True, id=f"field-{field}", compact=True)
@@ -112,19 +123,37 @@ class CompaniesScreen(LiveScreen):
     def fetch(self) -> dict:
         ctx = self.ctx
         selected = self.selected
-        return {"companies": companies.company_overview(ctx.now()),
-                "detail": companies.company_detail(selected, ctx.config) if selected is not None else None,
-                "selected": selected}
+        return {
+            "companies": companies.company_overview(ctx.now()),
+            "detail": companies.company_detail(selected, ctx.config) if selected is not None else None,
+            "selected": selected,
+        }
 
     def show(self, data: dict) -> None:
         rows = data["companies"]
         table = self.query_one("#companies-table", DataTable)
-        sync_rows(table, [(str(c["id"]), (str(c["id"]), c["name"], c["shortname"], _num(c["users"]),
-                                          _num(c["courses"]), _num(c["rows"]), _num(c["tokens"])))
-                          for c in rows])
+        sync_rows(
+            table,
+            [
+                (
+                    str(c["id"]),
+                    (
+                        str(c["id"]),
+                        c["name"],
+                        c["shortname"],
+                        _num(c["users"]),
+                        _num(c["courses"]),
+                        _num(c["rows"]),
+                        _num(c["tokens"]),
+                    ),
+                )
+                for c in rows
+            ],
+        )
         self.query_one("#companies-summary", Static).update(
             f"Companies: {len(rows)}   users {sum(c['users'] for c in rows):,}   "
-            f"reporting rows {sum(c['rows'] for c in rows):,}   active tokens {sum(c['tokens'] for c in rows):,}")
+            f"reporting rows {sum(c['rows'] for c in rows):,}   active tokens {sum(c['tokens'] for c in rows):,}"
+        )
         if data["selected"] is None or data["selected"] != self.selected:
             return
         detail = data["detail"]
@@ -150,8 +179,12 @@ class CompaniesScreen(LiveScreen):
             box = self.query_one(f"#set-{name}", Input)
             if box.value != text:
                 box.value = text
-        self.query_one("#set-rate_limit", Input).placeholder = f"empty: global ({detail['global_rate_limit']}); 0 = unlimited"
-        self.query_one("#set-max_records", Input).placeholder = f"empty: global ({detail['global_max_records']})"
+        self.query_one(
+            "#set-rate_limit", Input
+        ).placeholder = f"empty: global ({detail['global_rate_limit']}); 0 = unlimited"
+        self.query_one(
+            "#set-max_records", Input
+        ).placeholder = f"empty: global ({detail['global_max_records']})"
         self.query_one("#set-sync_window_hours", Input).placeholder = "empty: default (24)"
         self.query_one("#set-cache_ttl_minutes", Input).placeholder = "empty: default (60)"
         for field in company_settings.FIELDS:
@@ -170,18 +203,32 @@ class CompaniesScreen(LiveScreen):
         else:
             container = self.query_one("#company-courses", Vertical)
             container.remove_children()
-            self.course_boxes = {c["courseid"]: Checkbox(labels[c["courseid"]], c["enabled"], compact=True,
-                                                         classes="course-toggle", name=str(c["courseid"]))
-                                 for c in courses}
+            self.course_boxes = {
+                c["courseid"]: Checkbox(
+                    labels[c["courseid"]],
+                    c["enabled"],
+                    compact=True,
+                    classes="course-toggle",
+                    name=str(c["courseid"]),
+                )
+                for c in courses
+            }
             if self.course_boxes:
                 container.mount_all(list(self.course_boxes.values()))
             else:
-                container.mount(Static("no courses: the company has no IOMAD courses and no reporting rows",
-                                       classes="hint"))
-        rule = ("course_<id> settings: only courses switched on are served" if s.course_rule == "settings"
-                else "no course switches stored: the company's IOMAD courses are served (switching one stores all)")
+                container.mount(
+                    Static(
+                        "no courses: the company has no IOMAD courses and no reporting rows", classes="hint"
+                    )
+                )
+        rule = (
+            "course_<id> settings: only courses switched on are served"
+            if s.course_rule == "settings"
+            else "no course switches stored: the company's IOMAD courses are served (switching one stores all)"
+        )
         self.query_one("#course-rule", Static).update(
-            f"Rule: {rule}. Enrolled = the company's learners in the reporting table.")
+            f"Rule: {rule}. Enrolled = the company's learners in the reporting table."
+        )
         self._update_title()
 
     @staticmethod
@@ -203,8 +250,11 @@ class CompaniesScreen(LiveScreen):
             value = getattr(s, name)
             stored = not s.is_default(name)
             # sync window and cache TTL always show their value; the limits show theirs only when set
-            values[name] = str(value) if (value is not None and (stored or name in ("sync_window_hours",
-                                                                                    "cache_ttl_minutes"))) else ""
+            values[name] = (
+                str(value)
+                if (value is not None and (stored or name in ("sync_window_hours", "cache_ttl_minutes")))
+                else ""
+            )
         return values
 
     def assignments(self) -> dict[str, str]:
@@ -233,9 +283,14 @@ class CompaniesScreen(LiveScreen):
         if self.detail is None:
             return
         pending = len(self.assignments())
-        state = f"   [b]{pending} unsaved change{'s' if pending != 1 else ''}[/b] (ctrl+s saves)" if pending else ""
+        state = (
+            f"   [b]{pending} unsaved change{'s' if pending != 1 else ''}[/b] (ctrl+s saves)"
+            if pending
+            else ""
+        )
         self.query_one("#company-title", Static).update(
-            f"Company {self.detail['id']} · {self.detail['name']}{state}")
+            f"Company {self.detail['id']} · {self.detail['name']}{state}"
+        )
 
     def set_message(self, text: str, error: bool = False) -> None:
         self.message = text
@@ -275,11 +330,19 @@ class CompaniesScreen(LiveScreen):
 
     def action_back(self) -> None:
         if self.detail is not None and self.assignments():
+
             def answer(discard: bool | None) -> None:
                 if discard:
                     self._show_list()
-            self.app.push_screen(ConfirmDialog("Unsaved changes", "Leave this company and discard the "
-                                               "changes you have not saved?", "Discard"), answer)
+
+            self.app.push_screen(
+                ConfirmDialog(
+                    "Unsaved changes",
+                    "Leave this company and discard the changes you have not saved?",
+                    "Discard",
+                ),
+                answer,
+            )
             return
         self._show_list()
 
@@ -300,7 +363,9 @@ class CompaniesScreen(LiveScreen):
             box = self.course_boxes.get(c["courseid"])
             if box is not None:
                 box.value = c["enabled"]
-        self.set_message(f"Discarded {had} unsaved change{'s' if had != 1 else ''}." if had else "Nothing to revert.")
+        self.set_message(
+            f"Discarded {had} unsaved change{'s' if had != 1 else ''}." if had else "Nothing to revert."
+        )
         self._update_title()
 
     def action_save(self) -> None:
@@ -321,17 +386,23 @@ class CompaniesScreen(LiveScreen):
             changes = company_settings.set_values(companyid, assignments, ctx.actor, ctx.now())
         except company_settings.SettingError as exc:
             raise ActionRefused(f"Not saved: {short_error(str(exc))}") from None
-        shown = ", ".join(f"{k} {'default' if o is None else o}→{'default' if n is None else n}"
-                          for k, o, n in changes)
-        text = (f"Saved {len(changes)} change{'s' if len(changes) != 1 else ''}: {shown}" if changes
-                else "Saved: nothing differed from the stored values.")
+        shown = ", ".join(
+            f"{k} {'default' if o is None else o}→{'default' if n is None else n}" for k, o, n in changes
+        )
+        text = (
+            f"Saved {len(changes)} change{'s' if len(changes) != 1 else ''}: {shown}"
+            if changes
+            else "Saved: nothing differed from the stored values."
+        )
         return Outcome(text, data=companyid)
 
     def action_done(self, message: ActionDone) -> None:
         self.saving = False
         if not message.ok:
             self.set_message(message.text, error=True)
-            self.notify(message.text.removeprefix("Not saved: "), title="Not saved", severity="error", timeout=10)
+            self.notify(
+                message.text.removeprefix("Not saved: "), title="Not saved", severity="error", timeout=10
+            )
             return
         companyid = message.data
         self.set_message(message.text)

@@ -88,10 +88,20 @@ class DataScreen(LiveScreen):
         include_deleted = self.include_deleted
         page = None
         if cid is not None:
-            page = export_service.browse_page(cid, after=starts[-1], limit=self.PAGE_SIZE,
-                                              include_deleted=include_deleted, config=self.ctx.config)
-        return {"choices": choices, "companyid": cid, "starts": starts, "page": page,
-                "include_deleted": include_deleted}
+            page = export_service.browse_page(
+                cid,
+                after=starts[-1],
+                limit=self.PAGE_SIZE,
+                include_deleted=include_deleted,
+                config=self.ctx.config,
+            )
+        return {
+            "choices": choices,
+            "companyid": cid,
+            "starts": starts,
+            "page": page,
+            "include_deleted": include_deleted,
+        }
 
     def show(self, data: dict) -> None:
         choices = data["choices"]
@@ -113,12 +123,20 @@ class DataScreen(LiveScreen):
             status.update("No companies in the IOMAD company table.")
             return
         ensure_columns(table, [(c, c) for c in page.columns])
-        sync_rows(table, [(f"{u}-{c}", tuple(_cell(col, v) for col, v in zip(page.columns, row, strict=True)))
-                          for (u, c), row in zip(page.keys, page.rows, strict=True)])
+        sync_rows(
+            table,
+            [
+                (f"{u}-{c}", tuple(_cell(col, v) for col, v in zip(page.columns, row, strict=True)))
+                for (u, c), row in zip(page.keys, page.rows, strict=True)
+            ],
+        )
         first = (len(self.starts) - 1) * self.PAGE_SIZE
         pages = max(1, -(-page.total // self.PAGE_SIZE))
-        shown = f"rows {first + 1:,}–{first + len(page.rows):,} of {page.total:,}" if page.rows \
+        shown = (
+            f"rows {first + 1:,}–{first + len(page.rows):,} of {page.total:,}"
+            if page.rows
             else f"no rows (of {page.total:,})"
+        )
         deleted = "deleted rows shown" if data["include_deleted"] else "deleted rows hidden"
         status.update(f"Company {self.companyid} · {shown} · page {len(self.starts)}/{pages} · {deleted}")
         self.refresh_bindings()
@@ -160,8 +178,9 @@ class DataScreen(LiveScreen):
     def action_toggle_deleted(self) -> None:
         self.include_deleted = not self.include_deleted
         self.starts = [None]
-        self.notify("deleted rows shown (deleted = 1)" if self.include_deleted else "deleted rows hidden",
-                    timeout=3)
+        self.notify(
+            "deleted rows shown (deleted = 1)" if self.include_deleted else "deleted rows hidden", timeout=3
+        )
         self.request_refresh()
 
     # --- export -----------------------------------------------------------------------------------
@@ -172,29 +191,46 @@ class DataScreen(LiveScreen):
         cid = self.companyid
 
         def default_path(fmt: str) -> str:
-            return os.path.join(".", export_service.default_filename(cid, fmt, ctx.now(), ctx.config.timezone))
+            return os.path.join(
+                ".", export_service.default_filename(cid, fmt, ctx.now(), ctx.config.timezone)
+            )
 
         def chosen(options: dict | None) -> None:
             if options:
                 self.start_export(cid, options["fmt"], options["path"], options["include_deleted"])
 
-        self.app.push_screen(ExportDialog(cid, self.company_names.get(cid, ""), default_path,
-                                          self.include_deleted), chosen)
+        self.app.push_screen(
+            ExportDialog(cid, self.company_names.get(cid, ""), default_path, self.include_deleted), chosen
+        )
 
     def start_export(self, companyid: int, fmt: str, path: str, include_deleted: bool) -> None:
         self.exporting = True
         self.refresh_bindings()
-        self.query_one("#data-export-status", Static).update(f"Exporting company {companyid} as {fmt} to {path}…")
-        self.start_action("export", lambda: self._export(companyid, fmt, path, include_deleted),
-                          failed="Export failed", expected=(export_service.ExportError, OSError))
+        self.query_one("#data-export-status", Static).update(
+            f"Exporting company {companyid} as {fmt} to {path}…"
+        )
+        self.start_action(
+            "export",
+            lambda: self._export(companyid, fmt, path, include_deleted),
+            failed="Export failed",
+            expected=(export_service.ExportError, OSError),
+        )
 
     def _export(self, companyid: int, fmt: str, path: str, include_deleted: bool) -> Outcome:
         ctx = self.ctx
         target = os.path.abspath(os.path.expanduser(path))
         count = export_service.export_company(
-            companyid, fmt, target, now=ctx.now(), include_deleted=include_deleted, config=ctx.config,
-            progress=lambda rows: self.post_message(self.ExportProgress(rows)))
-        return Outcome(f"Exported {count:,} rows ({fmt}) to {target}", data={"rows": count, "path": target, "fmt": fmt})
+            companyid,
+            fmt,
+            target,
+            now=ctx.now(),
+            include_deleted=include_deleted,
+            config=ctx.config,
+            progress=lambda rows: self.post_message(self.ExportProgress(rows)),
+        )
+        return Outcome(
+            f"Exported {count:,} rows ({fmt}) to {target}", data={"rows": count, "path": target, "fmt": fmt}
+        )
 
     def on_data_screen_export_progress(self, message: ExportProgress) -> None:
         if self.exporting:
@@ -206,6 +242,10 @@ class DataScreen(LiveScreen):
         if message.ok:
             self.last_export = message.data
         self.query_one("#data-export-status", Static).update(text)
-        self.notify(text, title="Export", severity="information" if message.ok else "error",
-                    timeout=6 if message.ok else 10)
+        self.notify(
+            text,
+            title="Export",
+            severity="information" if message.ok else "error",
+            timeout=6 if message.ok else 10,
+        )
         self.refresh_bindings()

@@ -100,9 +100,11 @@ class DiagnosticsScreen(LiveScreen):
         now = ctx.now()
         data = {"now": now, "database": diagnostics.probe_database(ctx.db, self.DB_SAMPLES, timer=self.timer)}
         # Each check stands alone: a damaged table must not hide the rest of the diagnosis.
-        for key, check in (("tables", lambda: diagnostics.check_tables(ctx.db, ctx.config)),
-                           ("workers", lambda: diagnostics.worker_heartbeats(now)),
-                           ("jobs", diagnostics.worker_jobs)):
+        for key, check in (
+            ("tables", lambda: diagnostics.check_tables(ctx.db, ctx.config)),
+            ("workers", lambda: diagnostics.worker_heartbeats(now)),
+            ("jobs", diagnostics.worker_jobs),
+        ):
             try:
                 data[key] = check()
             except peewee.DatabaseError as exc:
@@ -122,19 +124,35 @@ class DiagnosticsScreen(LiveScreen):
     def show_error(self, error: str) -> None:
         # The database could not even be opened: say so, and still check the API and show the config.
         self.data = None
-        self._render_health({"now": self.ctx.now(), "database": diagnostics.DatabaseProbe("?", False, error=error),
-                             "tables": None, "workers": None, "api": None})
+        self._render_health(
+            {
+                "now": self.ctx.now(),
+                "database": diagnostics.DatabaseProbe("?", False, error=error),
+                "tables": None,
+                "workers": None,
+                "api": None,
+            }
+        )
         self._render_config()
-        self.run_worker(self._probe_api_only, thread=True, group="api-probe", exclusive=True, name="probe API")
+        self.run_worker(
+            self._probe_api_only, thread=True, group="api-probe", exclusive=True, name="probe API"
+        )
 
     def _probe_api_only(self) -> None:
-        self.post_message(self.ApiProbed(diagnostics.probe_api(self.ctx.api_base, self.API_TIMEOUT,
-                                                               timer=self.timer)))
+        self.post_message(
+            self.ApiProbed(diagnostics.probe_api(self.ctx.api_base, self.API_TIMEOUT, timer=self.timer))
+        )
 
     def on_diagnostics_screen_api_probed(self, message: ApiProbed) -> None:
-        self._render_health({"now": self.ctx.now(), "database": diagnostics.DatabaseProbe(
-            "?", False, error=self.last_error or "unreachable"), "tables": None, "workers": None,
-            "api": message.probe})
+        self._render_health(
+            {
+                "now": self.ctx.now(),
+                "database": diagnostics.DatabaseProbe("?", False, error=self.last_error or "unreachable"),
+                "tables": None,
+                "workers": None,
+                "api": message.probe,
+            }
+        )
 
     # --- rendering ------------------------------------------------------------------------------
     def _render_health(self, data: dict) -> None:
@@ -143,10 +161,14 @@ class DiagnosticsScreen(LiveScreen):
         grid.add_column(ratio=1)
         db: diagnostics.DatabaseProbe = data["database"]
         if db.reachable:
-            grid.add_row("Database", Text.assemble(
-                (f"{db.backend} reachable", "green"),
-                f" · SELECT 1 avg {_ms(db.avg_ms)} (min {_ms(db.min_ms)}, max {_ms(db.max_ms)}; "
-                f"{len(db.samples_ms)} samples)"))
+            grid.add_row(
+                "Database",
+                Text.assemble(
+                    (f"{db.backend} reachable", "green"),
+                    f" · SELECT 1 avg {_ms(db.avg_ms)} (min {_ms(db.min_ms)}, max {_ms(db.max_ms)}; "
+                    f"{len(db.samples_ms)} samples)",
+                ),
+            )
         else:
             grid.add_row("Database", Text(f"UNREACHABLE: {db.error}", style="bold red"))
         tables = data["tables"]
@@ -157,9 +179,11 @@ class DiagnosticsScreen(LiveScreen):
             ours = [t for t in report.tables if t.owner == "plugin"]
             moodle = [t for t in report.tables if t.owner == "moodle"]
             bad = [t for t in report.tables if not t.ok]
-            text = (f"schema {report.schema_version} of {report.latest_version} · ALX tables "
-                    f"{sum(t.ok for t in ours)}/{len(ours)} ok · Moodle/IOMAD tables {sum(t.ok for t in moodle)}/"
-                    f"{len(moodle)} ok")
+            text = (
+                f"schema {report.schema_version} of {report.latest_version} · ALX tables "
+                f"{sum(t.ok for t in ours)}/{len(ours)} ok · Moodle/IOMAD tables {sum(t.ok for t in moodle)}/"
+                f"{len(moodle)} ok"
+            )
             if tables.moodle_problem:
                 grid.add_row("Tables", Text(text + " · " + tables.moodle_problem, style="red"))
             elif bad or report.schema_version < report.latest_version:
@@ -171,51 +195,86 @@ class DiagnosticsScreen(LiveScreen):
             grid.add_row("Worker", Text(f"heartbeats {workers}", style="red"))
         elif workers is not None:
             if not workers:
-                grid.add_row("Worker", Text("no heartbeat: is `alx worker` running? "
-                                            "(systemctl status alx-worker)", style="yellow"))
+                grid.add_row(
+                    "Worker",
+                    Text(
+                        "no heartbeat: is `alx worker` running? (systemctl status alx-worker)", style="yellow"
+                    ),
+                )
             date = DateFormatter(self.ctx.config.timezone).format
             for beat in workers:
                 state = Text("alive", style="green") if beat["alive"] else Text("STALE", style="bold red")
                 job = beat["info"].get("job") or beat["info"].get("state") if beat["info"] else None
-                grid.add_row("Worker", Text.assemble(
-                    f"{beat['hostname']} pid {beat['pid']}: last beat {date(beat['timebeat'])} "
-                    f"({_age(beat['age_seconds'])} ago) · ", state, f" · {job}" if job else ""))
+                grid.add_row(
+                    "Worker",
+                    Text.assemble(
+                        f"{beat['hostname']} pid {beat['pid']}: last beat {date(beat['timebeat'])} "
+                        f"({_age(beat['age_seconds'])} ago) · ",
+                        state,
+                        f" · {job}" if job else "",
+                    ),
+                )
         jobs = data.get("jobs")
         if isinstance(jobs, list):
             date = DateFormatter(self.ctx.config.timezone).format
             for j in jobs:
                 style = {"ok": "green", "skipped": "yellow"}.get(j["status"], "bold red")
-                grid.add_row(f"Job {j['name']}", Text.assemble(
-                    (j["status"], style), f" at {date(j['started'])} ({j['seconds']:.2f} s): {j['detail']}"))
+                grid.add_row(
+                    f"Job {j['name']}",
+                    Text.assemble(
+                        (j["status"], style),
+                        f" at {date(j['started'])} ({j['seconds']:.2f} s): {j['detail']}",
+                    ),
+                )
         api: diagnostics.ApiProbe | None = data["api"]
         if api is None:
             grid.add_row("API", Text(f"{self.ctx.api_base}/healthz: checking…", style="dim"))
         elif api.reachable:
             healthy = api.status == 200 and api.health in ("ok", "")
-            grid.add_row("API", Text.assemble(
-                f"{api.url} · ", (f"HTTP {api.status} {api.health}".strip(), "green" if healthy else "red"),
-                f" in {_ms(api.latency_ms)}"))
+            grid.add_row(
+                "API",
+                Text.assemble(
+                    f"{api.url} · ",
+                    (f"HTTP {api.status} {api.health}".strip(), "green" if healthy else "red"),
+                    f" in {_ms(api.latency_ms)}",
+                ),
+            )
         else:
             grid.add_row("API", Text(f"{api.url} · unreachable: {api.error}", style="red"))
         self.query_one("#diag-health", Static).update(grid)
 
     def _render_tables(self, tables: diagnostics.TablesReport) -> None:
         report = tables.report
-        rows = [(t.table, (t.table, t.owner, Text("ok", style="green") if t.ok else Text("PROBLEM", style="bold red"),
-                           t.problem)) for t in report.tables]
+        rows = [
+            (
+                t.table,
+                (
+                    t.table,
+                    t.owner,
+                    Text("ok", style="green") if t.ok else Text("PROBLEM", style="bold red"),
+                    t.problem,
+                ),
+            )
+            for t in report.tables
+        ]
         sync_rows(self.query_one("#diag-tables", DataTable), rows)
         bad = sum(not t.ok for t in report.tables)
-        summary = (f"Schema {report.schema_version} of {report.latest_version} · "
-                   + (f"{bad} table(s) with problems · shift+r repairs the ALX tables" if bad or not tables.healthy
-                      else "every table ok"))
+        summary = f"Schema {report.schema_version} of {report.latest_version} · " + (
+            f"{bad} table(s) with problems · shift+r repairs the ALX tables"
+            if bad or not tables.healthy
+            else "every table ok"
+        )
         self.query_one("#diag-tables-summary", Static).update(summary)
 
     def _render_config(self) -> None:
         config = self.ctx.config
-        sync_rows(self.query_one("#diag-config", DataTable),
-                  [(name, (name, value, source)) for name, value, source in diagnostics.effective_config(config)])
+        sync_rows(
+            self.query_one("#diag-config", DataTable),
+            [(name, (name, value, source)) for name, value, source in diagnostics.effective_config(config)],
+        )
         self.query_one("#diag-config-file", Static).update(
-            f"Config file: {config.file or '(none found)'} · precedence: flags > environment > file > defaults")
+            f"Config file: {config.file or '(none found)'} · precedence: flags > environment > file > defaults"
+        )
 
     # --- actions --------------------------------------------------------------------------------
     def action_show_tab(self, tab: str) -> None:
@@ -229,8 +288,9 @@ class DiagnosticsScreen(LiveScreen):
     def action_repair(self) -> None:
         tables = self.data["tables"] if self.data else None
         if not isinstance(tables, diagnostics.TablesReport):
-            self.notify("The tables have not been checked yet (the database may be unreachable).",
-                        severity="warning")
+            self.notify(
+                "The tables have not been checked yet (the database may be unreachable).", severity="warning"
+            )
             return
         if tables.moodle_problem:
             self.notify(tables.moodle_problem + " Nothing can be repaired.", severity="error", timeout=10)
@@ -243,16 +303,23 @@ class DiagnosticsScreen(LiveScreen):
             problems.insert(0, f"schema {tables.report.schema_version} → {tables.report.latest_version}")
 
         def answer(confirmed: bool | None) -> None:
-            if confirmed and self.start_action("repair", self._repair, failed="Repair failed",
-                                               expected=(diagnostics.RepairRefused,)):
+            if confirmed and self.start_action(
+                "repair", self._repair, failed="Repair failed", expected=(diagnostics.RepairRefused,)
+            ):
                 self.repairing = True
                 self.refresh_bindings()
 
-        self.app.push_screen(ConfirmDialog(
-            "Repair the ALX tables?",
-            "This runs what `alx check --repair` runs: missing ALX tables, columns and indexes are created "
-            "(Moodle's tables are never touched). To fix:\n  " + "\n  ".join(problems[:8])
-            + ("\n  …" if len(problems) > 8 else ""), "Repair"), answer)
+        self.app.push_screen(
+            ConfirmDialog(
+                "Repair the ALX tables?",
+                "This runs what `alx check --repair` runs: missing ALX tables, columns and indexes are created "
+                "(Moodle's tables are never touched). To fix:\n  "
+                + "\n  ".join(problems[:8])
+                + ("\n  …" if len(problems) > 8 else ""),
+                "Repair",
+            ),
+            answer,
+        )
 
     def _repair(self) -> str:
         ctx = self.ctx
@@ -261,8 +328,12 @@ class DiagnosticsScreen(LiveScreen):
 
     def action_done(self, message: ActionDone) -> None:
         self.repairing = False
-        self.notify(message.text, title="Repair" if message.ok else "Repair failed",
-                    severity="information" if message.ok else "error", timeout=8 if message.ok else 10)
+        self.notify(
+            message.text,
+            title="Repair" if message.ok else "Repair failed",
+            severity="information" if message.ok else "error",
+            timeout=8 if message.ok else 10,
+        )
         self.refresh_bindings()
         if message.ok:
             self.request_refresh()

@@ -26,14 +26,39 @@ from .base import LiveScreen
 TABS = ("autosync", "performance", "security")
 
 # Column sets sized to fit 80 columns without a horizontal scrollbar.
-SYNC_COLUMNS = (("company", "Company"), ("rows", "Rows"), ("removed", "Gone"), ("changed", "Changed"),
-                ("clients", "Clients"), ("pass", "Last pass"), ("status", "Pass"))
-TOP_COLUMNS = (("company", "Company"), ("calls", "Calls"), ("share", "Share"), ("errors", "Errors"),
-               ("avg", "Avg"), ("cache", "Cache"), ("records", "Rows"), ("last", "Last"))
-VIOLATION_COLUMNS = (("token", "Token"), ("company", "Company"), ("refused", "Refused"), ("first", "First"),
-                     ("last", "Last"))
-ERROR_COLUMNS = (("time", "Time"), ("code", "Error"), ("company", "Company"), ("ip", "Address"),
-                 ("endpoint", "API"))
+SYNC_COLUMNS = (
+    ("company", "Company"),
+    ("rows", "Rows"),
+    ("removed", "Gone"),
+    ("changed", "Changed"),
+    ("clients", "Clients"),
+    ("pass", "Last pass"),
+    ("status", "Pass"),
+)
+TOP_COLUMNS = (
+    ("company", "Company"),
+    ("calls", "Calls"),
+    ("share", "Share"),
+    ("errors", "Errors"),
+    ("avg", "Avg"),
+    ("cache", "Cache"),
+    ("records", "Rows"),
+    ("last", "Last"),
+)
+VIOLATION_COLUMNS = (
+    ("token", "Token"),
+    ("company", "Company"),
+    ("refused", "Refused"),
+    ("first", "First"),
+    ("last", "Last"),
+)
+ERROR_COLUMNS = (
+    ("time", "Time"),
+    ("code", "Error"),
+    ("company", "Company"),
+    ("ip", "Address"),
+    ("endpoint", "API"),
+)
 ENDPOINTS = {"get_course_progress": "moodle", "v1_course_progress": "v1"}
 
 
@@ -143,13 +168,16 @@ class MonitoringScreen(LiveScreen):
         if last is None:
             self._card("sync-last").set("never", "no sync yet", state="warning")
         else:
-            self._card("sync-last").set(f"{fmt.clock(last.timestarted, tz, now)} {last.mode}",
-                                        f"{STATUS_WORDS.get(last.status, last.status)} · "
-                                        f"{fmt.ago(last.timestarted, now)}",
-                                        state="error" if last.status == "failed" else None)
+            self._card("sync-last").set(
+                f"{fmt.clock(last.timestarted, tz, now)} {last.mode}",
+                f"{STATUS_WORDS.get(last.status, last.status)} · {fmt.ago(last.timestarted, now)}",
+                state="error" if last.status == "failed" else None,
+            )
         nxt = p.next_sync
-        self._card("sync-next").set("due now" if nxt.at <= now else fmt.clock(nxt.at, tz, now),
-                                    nxt.mode if nxt.at <= now else f"{nxt.mode[:4]} · {fmt.ago(nxt.at, now)}")
+        self._card("sync-next").set(
+            "due now" if nxt.at <= now else fmt.clock(nxt.at, tz, now),
+            nxt.mode if nxt.at <= now else f"{nxt.mode[:4]} · {fmt.ago(nxt.at, now)}",
+        )
         stale = p.last_success is None or now - p.last_success.timestarted > 2 * 3600
         if p.consecutive_failures >= 3:
             status, state = "Failing", "error"
@@ -160,7 +188,9 @@ class MonitoringScreen(LiveScreen):
         else:
             status, state = "OK", "ok"
         worker = "worker up" if p.worker.alive else "no worker"
-        self._card("sync-status").set(status, worker, state=state if p.worker.alive or state != "ok" else "warning")
+        self._card("sync-status").set(
+            status, worker, state=state if p.worker.alive or state != "ok" else "warning"
+        )
         zone = ZoneInfo(tz)
         labels = []
         for d in p.days:
@@ -170,59 +200,139 @@ class MonitoringScreen(LiveScreen):
         rate = p.week_success_rate
         runs = sum(d.total for d in p.days)
         self.query_one("#sync-trend", BarChart).set_data(
-            [d.success_rate for d in p.days], labels, levels=[_level(d.success_rate) for d in p.days],
-            scale=f"Sync success per day, last {len(p.days)} days: {fmt.pct(rate)} of {fmt.count(runs)} runs")
-        sync_rows(self.query_one("#sync-table", DataTable), [
-            (str(c.companyid), (f"{c.companyid} {c.company}".strip(), fmt.count(c.rows), fmt.count(c.removed),
-                                fmt.clock(c.last_change, tz, now), str(c.tokens), fmt.clock(c.last_pass, tz, now)
-                                if c.last_pass else "–", c.pass_status or "–"))
-            for c in p.table])
+            [d.success_rate for d in p.days],
+            labels,
+            levels=[_level(d.success_rate) for d in p.days],
+            scale=f"Sync success per day, last {len(p.days)} days: {fmt.pct(rate)} of {fmt.count(runs)} runs",
+        )
+        sync_rows(
+            self.query_one("#sync-table", DataTable),
+            [
+                (
+                    str(c.companyid),
+                    (
+                        f"{c.companyid} {c.company}".strip(),
+                        fmt.count(c.rows),
+                        fmt.count(c.removed),
+                        fmt.clock(c.last_change, tz, now),
+                        str(c.tokens),
+                        fmt.clock(c.last_pass, tz, now) if c.last_pass else "–",
+                        c.pass_status or "–",
+                    ),
+                )
+                for c in p.table
+            ],
+        )
 
     def _show_performance(self, p: monitor.PerformancePane) -> None:
         tz, now, w = self.ctx.config.timezone, p.now, p.window
         self._card("perf-calls").set(fmt.count(w.calls), f"{fmt.count(w.errors)} errors")
-        self._card("perf-response").set(fmt.ms(w.avg_response_ms), f"p95 {fmt.ms(p.p95_response_ms).replace(' ', '')}",
-                                        state="warning" if (w.avg_response_ms or 0) > 2000 else None)
-        self._card("perf-success").set(fmt.pct(w.success_rate), "last 24 h",
-                                       state=None if w.success_rate is None or w.success_rate >= 95 else "warning")
-        self._card("perf-cache").set(fmt.pct(w.cache_hit_rate), f"{fmt.count(w.cache_hits)} hits",
-                                     state=None if w.cache_hit_rate is None or w.cache_hit_rate >= 70 else "warning")
+        self._card("perf-response").set(
+            fmt.ms(w.avg_response_ms),
+            f"p95 {fmt.ms(p.p95_response_ms).replace(' ', '')}",
+            state="warning" if (w.avg_response_ms or 0) > 2000 else None,
+        )
+        self._card("perf-success").set(
+            fmt.pct(w.success_rate),
+            "last 24 h",
+            state=None if w.success_rate is None or w.success_rate >= 95 else "warning",
+        )
+        self._card("perf-cache").set(
+            fmt.pct(w.cache_hit_rate),
+            f"{fmt.count(w.cache_hits)} hits",
+            state=None if w.cache_hit_rate is None or w.cache_hit_rate >= 70 else "warning",
+        )
         self._card("perf-records").set(fmt.count(w.records), "served")
         zone = ZoneInfo(tz)
-        labels = [datetime.fromtimestamp(s.start, zone).strftime("%H") if i % 6 == 0 else ""
-                  for i, s in enumerate(p.series)]
+        labels = [
+            datetime.fromtimestamp(s.start, zone).strftime("%H") if i % 6 == 0 else ""
+            for i, s in enumerate(p.series)
+        ]
         peak = max((s.avg_response_ms for s in p.series if s.avg_response_ms is not None), default=None)
         self.query_one("#perf-chart", BarChart).set_data(
-            [s.avg_response_ms for s in p.series], labels,
-            levels=["none" if s.avg_response_ms is None else "error" if s.avg_response_ms > 2000
-                    else "warning" if s.avg_response_ms > 1000 else "ok" for s in p.series],
-            scale=f"Avg response per hour, last 24 h (peak {fmt.ms(peak)}, p95 {fmt.ms(p.p95_response_ms)})")
+            [s.avg_response_ms for s in p.series],
+            labels,
+            levels=[
+                "none"
+                if s.avg_response_ms is None
+                else "error"
+                if s.avg_response_ms > 2000
+                else "warning"
+                if s.avg_response_ms > 1000
+                else "ok"
+                for s in p.series
+            ],
+            scale=f"Avg response per hour, last 24 h (peak {fmt.ms(peak)}, p95 {fmt.ms(p.p95_response_ms)})",
+        )
         total = w.calls or 1
-        sync_rows(self.query_one("#top-table", DataTable), [
-            (str(c.companyid), (f"{c.companyid} {c.company}" if c.companyid else "(no company)", fmt.count(c.calls),
-                                fmt.pct(100 * c.calls / total), fmt.count(c.errors), fmt.ms(c.avg_response_ms),
-                                fmt.pct(100 * c.cache_hits / (c.calls - c.errors)) if c.calls > c.errors else "–",
-                                fmt.count(c.records), fmt.clock(c.last_call, tz, now)))
-            for c in p.top])
+        sync_rows(
+            self.query_one("#top-table", DataTable),
+            [
+                (
+                    str(c.companyid),
+                    (
+                        f"{c.companyid} {c.company}" if c.companyid else "(no company)",
+                        fmt.count(c.calls),
+                        fmt.pct(100 * c.calls / total),
+                        fmt.count(c.errors),
+                        fmt.ms(c.avg_response_ms),
+                        fmt.pct(100 * c.cache_hits / (c.calls - c.errors)) if c.calls > c.errors else "–",
+                        fmt.count(c.records),
+                        fmt.clock(c.last_call, tz, now),
+                    ),
+                )
+                for c in p.top
+            ],
+        )
 
     def _show_security(self, p: monitor.SecurityPane) -> None:
         tz, now = self.ctx.config.timezone, p.now
         self._card("sec-tokens").set(fmt.count(p.active_tokens), f"{p.tokens_used} used 24 h")
-        self._card("sec-ratelimits").set(fmt.count(p.violation_count), fmt.plural(len(p.violations), "token"),
-                                         state="warning" if p.violations else None)
-        self._card("sec-failed").set(fmt.count(p.failed_auth), f"{fmt.count(p.throttled)} throttled",
-                                     state="warning" if p.failed_auth else None)
+        self._card("sec-ratelimits").set(
+            fmt.count(p.violation_count),
+            fmt.plural(len(p.violations), "token"),
+            state="warning" if p.violations else None,
+        )
+        self._card("sec-failed").set(
+            fmt.count(p.failed_auth),
+            f"{fmt.count(p.throttled)} throttled",
+            state="warning" if p.failed_auth else None,
+        )
         limit = self.ctx.config.failed_auth_limit
-        self._card("sec-suspicious").set(fmt.count(len(p.suspicious)),
-                                         p.suspicious[0].ip_address if p.suspicious else f"none over {limit}",
-                                         state="error" if p.suspicious else None)
-        sync_rows(self.query_one("#violations-table", DataTable), [
-            (f"{v.token_ref}|{v.companyid}", (f"{v.token_ref} {v.token_name}".strip(), v.company or str(v.companyid),
-                                              fmt.count(v.count), fmt.clock(v.first_seen, tz, now),
-                                              fmt.clock(v.last_seen, tz, now)))
-            for v in p.violations])
-        sync_rows(self.query_one("#errors-table", DataTable), [
-            (str(e.id), (fmt.clock(e.timecreated, tz, now), e.error_code, e.company or ("–" if not e.companyid
-                                                                                        else str(e.companyid)),
-                         e.ip_address, ENDPOINTS.get(e.endpoint, e.endpoint)))
-            for e in p.errors])
+        self._card("sec-suspicious").set(
+            fmt.count(len(p.suspicious)),
+            p.suspicious[0].ip_address if p.suspicious else f"none over {limit}",
+            state="error" if p.suspicious else None,
+        )
+        sync_rows(
+            self.query_one("#violations-table", DataTable),
+            [
+                (
+                    f"{v.token_ref}|{v.companyid}",
+                    (
+                        f"{v.token_ref} {v.token_name}".strip(),
+                        v.company or str(v.companyid),
+                        fmt.count(v.count),
+                        fmt.clock(v.first_seen, tz, now),
+                        fmt.clock(v.last_seen, tz, now),
+                    ),
+                )
+                for v in p.violations
+            ],
+        )
+        sync_rows(
+            self.query_one("#errors-table", DataTable),
+            [
+                (
+                    str(e.id),
+                    (
+                        fmt.clock(e.timecreated, tz, now),
+                        e.error_code,
+                        e.company or ("–" if not e.companyid else str(e.companyid)),
+                        e.ip_address,
+                        ENDPOINTS.get(e.endpoint, e.endpoint),
+                    ),
+                )
+                for e in p.errors
+            ],
+        )

@@ -25,8 +25,16 @@ from .base import LiveScreen
 
 log = logging.getLogger("alxtui")
 
-COLUMNS = (("id", "ID"), ("name", "Name"), ("company", "Company"), ("status", "Status"), ("today", "Today/limit"),
-           ("lastused", "Last used"), ("expires", "Expires"), ("created", "Created"))
+COLUMNS = (
+    ("id", "ID"),
+    ("name", "Name"),
+    ("company", "Company"),
+    ("status", "Status"),
+    ("today", "Today/limit"),
+    ("lastused", "Last used"),
+    ("expires", "Expires"),
+    ("created", "Created"),
+)
 STATUS_STYLE = {"active": "green", "expired": "yellow", "revoked": "red"}
 
 
@@ -53,7 +61,9 @@ class TokensScreen(LiveScreen):
         yield Header()
         yield Static("API tokens", id="tokens-summary", classes="section-title")
         yield DataTable(id="tokens-table", cursor_type="row", zebra_stripes=True)
-        yield Static("Today/limit: calls since local midnight vs the daily limit (∞ unlimited)", classes="hint")
+        yield Static(
+            "Today/limit: calls since local midnight vs the daily limit (∞ unlimited)", classes="hint"
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -71,18 +81,27 @@ class TokensScreen(LiveScreen):
         self.tokens = {t["id"]: t for t in data}
         rows = []
         for t in data:
-            rows.append((str(t["id"]), (
-                Text(str(t["id"]), justify="right"), t["name"] or "-", f"{t['companyid']} {t['company']}",
-                Text(t["status"], style=STATUS_STYLE.get(t["status"], "")),
-                usage_text(t["used_today"], t["limit"]),
-                date(t["lastused"] or 0)[:16] or "never",
-                date(t["expires"] or 0)[:16] if t["expires"] else "never",
-                date(t["created"])[:16])))
+            rows.append(
+                (
+                    str(t["id"]),
+                    (
+                        Text(str(t["id"]), justify="right"),
+                        t["name"] or "-",
+                        f"{t['companyid']} {t['company']}",
+                        Text(t["status"], style=STATUS_STYLE.get(t["status"], "")),
+                        usage_text(t["used_today"], t["limit"]),
+                        date(t["lastused"] or 0)[:16] or "never",
+                        date(t["expires"] or 0)[:16] if t["expires"] else "never",
+                        date(t["created"])[:16],
+                    ),
+                )
+            )
         sync_rows(self.query_one("#tokens-table", DataTable), rows)
         active = sum(1 for t in data if t["status"] == "active")
         self.query_one("#tokens-summary", Static).update(
             f"API tokens: {len(data)}   active {active}   calls today {sum(t['used_today'] for t in data):,}"
-            + ("" if data else "   — none yet: n creates one"))
+            + ("" if data else "   — none yet: n creates one")
+        )
 
     def selected_token(self) -> dict | None:
         key = current_key(self.query_one("#tokens-table", DataTable))
@@ -116,16 +135,27 @@ class TokensScreen(LiveScreen):
 
         def answer(confirmed: bool | None) -> None:
             if confirmed:
-                self.start_action("revoke", lambda: self._revoke(token["id"], name), failed="Not revoked",
-                                  expected=(token_service.TokenError,))
+                self.start_action(
+                    "revoke",
+                    lambda: self._revoke(token["id"], name),
+                    failed="Not revoked",
+                    expected=(token_service.TokenError,),
+                )
 
-        self.app.push_screen(ConfirmDialog(
-            "Revoke token?",
-            f"Revoke token {token['id']} ({name}) of company {token['companyid']} {token['company']}? "
-            "Clients using it are refused (accessexception) from now on. This cannot be undone.",
-            "Revoke"), answer)
+        self.app.push_screen(
+            ConfirmDialog(
+                "Revoke token?",
+                f"Revoke token {token['id']} ({name}) of company {token['companyid']} {token['company']}? "
+                "Clients using it are refused (accessexception) from now on. This cannot be undone.",
+                "Revoke",
+            ),
+            answer,
+        )
 
     def _revoke(self, token_id: int, name: str) -> str:
         _row, revoked = token_service.revoke_token(token_id, self.ctx.actor, self.ctx.now())
-        return (f"Token {token_id} ({name}) revoked." if revoked
-                else f"Token {token_id} was already revoked; nothing changed.")
+        return (
+            f"Token {token_id} ({name}) revoked."
+            if revoked
+            else f"Token {token_id} was already revoked; nothing changed."
+        )

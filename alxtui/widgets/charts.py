@@ -19,8 +19,14 @@ LEVELS = ("ok", "warning", "error", "none")
 class BarChart(Widget):
     """``chart.set_data(values, labels, levels=..., scale="max 120 ms")``; ``None`` values have no bar."""
 
-    COMPONENT_CLASSES = {"barchart--ok", "barchart--warning", "barchart--error", "barchart--none",
-                         "barchart--label", "barchart--scale"}
+    COMPONENT_CLASSES = {
+        "barchart--ok",
+        "barchart--warning",
+        "barchart--error",
+        "barchart--none",
+        "barchart--label",
+        "barchart--scale",
+    }
     DEFAULT_CSS = """
     BarChart { height: 6; padding: 0 1; }
     BarChart > .barchart--ok { color: $success; }
@@ -39,8 +45,14 @@ class BarChart(Widget):
         self.levels: list[str] = []
         self.scale = ""
 
-    def set_data(self, values: Sequence[float | None], labels: Sequence[str] = (), *,
-                 levels: Sequence[str] | None = None, scale: str = "") -> None:
+    def set_data(
+        self,
+        values: Sequence[float | None],
+        labels: Sequence[str] = (),
+        *,
+        levels: Sequence[str] | None = None,
+        scale: str = "",
+    ) -> None:
         self.values = list(values)
         self.labels = list(labels)
         self.levels = list(levels) if levels is not None else ["ok"] * len(self.values)

@@ -40,7 +40,7 @@ def sync_rows(table: DataTable, rows: Sequence[tuple[str, Sequence[Any]]]) -> No
             for column, value in zip(column_keys, by_key[key], strict=False):
                 if table.get_cell(key, column) != value:
                     table.update_cell(key, column, value)
-        for key, cells in rows[len(survivors):]:
+        for key, cells in rows[len(survivors) :]:
             table.add_row(*cells, key=key)
         return
     cursor_key = current_key(table)

@@ -49,16 +49,28 @@ class Site:
         body = {"wsfunction": FUNCTION, "moodlewsrestformat": fmt, **params}
         if token is not False:
             body["wstoken"] = token if token is not None else self.tokens[company]
-        return self.client.simulate_post(ENDPOINT, params=None, body=_form(body),
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return self.client.simulate_post(
+            ENDPOINT,
+            params=None,
+            body=_form(body),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
 
     def sync(self, **options):
         self.b.now = self.clock["now"]
         return run_sync(self.b, **options)
 
-    def call(self, *, method: str = "POST", query: dict | str | None = None, body: dict | str | bytes | None = None,
-             content_type: str | None = "application/x-www-form-urlencoded", remote_addr: str = "127.0.0.1",
-             user_agent: str | None = None, client: falcon.testing.TestClient | None = None):
+    def call(
+        self,
+        *,
+        method: str = "POST",
+        query: dict | str | None = None,
+        body: dict | str | bytes | None = None,
+        content_type: str | None = "application/x-www-form-urlencoded",
+        remote_addr: str = "127.0.0.1",
+        user_agent: str | None = None,
+        client: falcon.testing.TestClient | None = None,
+    ):
         """One raw request to the Moodle endpoint: query string and body exactly as given."""
         headers = {}
         if content_type is not None and body is not None:
@@ -67,22 +79,44 @@ class Site:
             headers["User-Agent"] = user_agent
         qs = query if isinstance(query, str) or query is None else _form(query)
         data = _form(body) if isinstance(body, dict) else body
-        return (client or self.client).simulate_request(method, ENDPOINT, query_string=qs, body=data,
-                                                        headers=headers, remote_addr=remote_addr)
+        return (client or self.client).simulate_request(
+            method, ENDPOINT, query_string=qs, body=data, headers=headers, remote_addr=remote_addr
+        )
 
-    def page(self, token: str | None = None, *, company: int = 1, limit: int | None = None,
-             offset: int | None = None, client=None, **params) -> list[dict]:
+    def page(
+        self,
+        token: str | None = None,
+        *,
+        company: int = 1,
+        limit: int | None = None,
+        offset: int | None = None,
+        client=None,
+        **params,
+    ) -> list[dict]:
         """One JSON page of the Moodle endpoint; fails the test on anything but a bare array."""
-        body = {"wsfunction": FUNCTION, "moodlewsrestformat": "json", "limit": limit, "offset": offset,
-                "wstoken": token if token is not None else self.tokens[company], **params}
+        body = {
+            "wsfunction": FUNCTION,
+            "moodlewsrestformat": "json",
+            "limit": limit,
+            "offset": offset,
+            "wstoken": token if token is not None else self.tokens[company],
+            **params,
+        }
         result = self.call(body=body, client=client)
         assert result.status_code == 200, result.text
         data = json.loads(result.text)
         assert isinstance(data, list), data
         return data
 
-    def read_pass(self, token: str | None = None, *, company: int = 1, limit: int = 100, client=None,
-                  between: Callable[[int], None] | None = None) -> list[list[dict]]:
+    def read_pass(
+        self,
+        token: str | None = None,
+        *,
+        company: int = 1,
+        limit: int = 100,
+        client=None,
+        between: Callable[[int], None] | None = None,
+    ) -> list[list[dict]]:
         """Page from offset 0 until a short page (one pass); ``between(i)`` runs after page i if not last."""
         pages, offset = [], 0
         while True:
@@ -104,8 +138,15 @@ def _form(params: dict) -> str:
     return urlencode({k: v for k, v in params.items() if v is not None})
 
 
-def build_site(db_url: str, *, companies=(1, 2), users_per_company=5, courses=(10, 11),
-               setup: Callable[[MoodleBuilder], None] | None = None, **config) -> Site:
+def build_site(
+    db_url: str,
+    *,
+    companies=(1, 2),
+    users_per_company=5,
+    courses=(10, 11),
+    setup: Callable[[MoodleBuilder], None] | None = None,
+    **config,
+) -> Site:
     """``setup(builder)`` adds Moodle data before the first sync; ``config`` overrides settings."""
     db = open_database(db_url, "mdl_")
     db.connect(reuse_if_open=True)
@@ -127,7 +168,9 @@ def build_site(db_url: str, *, companies=(1, 2), users_per_company=5, courses=(1
     if setup is not None:
         setup(b)
     run_sync(b)
-    cfg = load_config(env={}, search_paths=[]).replace(**{"database_url": db_url, "timezone": "UTC", **config})
+    cfg = load_config(env={}, search_paths=[]).replace(
+        **{"database_url": db_url, "timezone": "UTC", **config}
+    )
     clock = {"now": NOW}
     app = create_app(cfg, db=db, clock_fn=lambda: clock["now"])
     site = Site(b, falcon.testing.TestClient(app), app, clock=clock, config=cfg)

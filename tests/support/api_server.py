@@ -29,10 +29,26 @@ class Server:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
             self.proc = subprocess.Popen(
-                [*alx_command(), "--db", db_url, "serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--threads", str(threads)],
-                env=alx_env(home), cwd=home, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, text=True, errors="replace")
+                [
+                    *alx_command(),
+                    "--db",
+                    db_url,
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--threads",
+                    str(threads),
+                ],
+                env=alx_env(home),
+                cwd=home,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+            )
             self.reader = threading.Thread(target=self._read, daemon=True)
             self.reader.start()
             deadline = time.monotonic() + START_TIMEOUT

@@ -43,8 +43,13 @@ def alx_env(home: Path, **extra: str | int) -> dict[str, str]:
     """The environment of an `alx` run: the caller's without any ALX_* variable, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALX_")}
     home.mkdir(parents=True, exist_ok=True)
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), ALX_NOW=str(NOW),
-               PYTHONDONTWRITEBYTECODE="1", LC_ALL="C.UTF-8")
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        ALX_NOW=str(NOW),
+        PYTHONDONTWRITEBYTECODE="1",
+        LC_ALL="C.UTF-8",
+    )
     env.pop("COLUMNS", None)
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -68,8 +73,10 @@ class Result:
             raise AssertionError(f"`alx {' '.join(self.args)}` did not print JSON ({exc}):\n{self}") from None
 
     def __str__(self) -> str:
-        return (f"$ alx {' '.join(self.args)}\nexit {self.code}\n--- stdout\n{self.stdout}\n"
-                f"--- stderr\n{self.stderr}")
+        return (
+            f"$ alx {' '.join(self.args)}\nexit {self.code}\n--- stdout\n{self.stdout}\n"
+            f"--- stderr\n{self.stderr}"
+        )
 
 
 class Alx:
@@ -84,11 +91,19 @@ class Alx:
     def argv(self, args: tuple[str, ...], db: bool) -> list[str]:
         return [*(["--db", self.db_url] if db and self.db_url else []), *args]
 
-    def __call__(self, *args: str, db: bool = True, env: dict[str, str] | None = None,
-                 timeout: float = TIMEOUT) -> Result:
+    def __call__(
+        self, *args: str, db: bool = True, env: dict[str, str] | None = None, timeout: float = TIMEOUT
+    ) -> Result:
         argv = self.argv(args, db)
-        proc = subprocess.run([*alx_command(), *argv], cwd=self.workdir, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [*alx_command(), *argv],
+            cwd=self.workdir,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
         assert "Traceback" not in result.output, f"a traceback escaped:\n{result}"
         return result
@@ -103,9 +118,15 @@ class Alx:
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         """Start `alx` in the background (stdout/stderr to pipes); the caller must reap it."""
-        return subprocess.Popen([*alx_command(), *self.argv(args, True)], cwd=self.workdir,
-                                env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [*alx_command(), *self.argv(args, True)],
+            cwd=self.workdir,
+            env={**self.env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
 
 def assert_user_error(result: Result, code: int, *needles: str) -> None:
@@ -121,6 +142,7 @@ def assert_user_error(result: Result, code: int, *needles: str) -> None:
 
 # --- looking at the database from the test ----------------------------------------------------------
 
+
 def table(base_name: str, prefix: str = PREFIX) -> str:
     return prefix + base_name
 
@@ -129,8 +151,18 @@ REPORTING = table("local_alx_api_reporting")
 SYNC_RUNS = table("local_alx_api_sync_runs")
 STATE = table("local_alx_api_state")
 SYNC_QUEUE = table("local_alx_api_sync_queue")
-VALUE_COLUMNS = ("firstname", "lastname", "email", "username", "coursename", "timecompleted", "timestarted",
-                 "percentage", "status", "is_deleted")
+VALUE_COLUMNS = (
+    "firstname",
+    "lastname",
+    "email",
+    "username",
+    "coursename",
+    "timecompleted",
+    "timestarted",
+    "percentage",
+    "status",
+    "is_deleted",
+)
 
 
 class Peek:
@@ -171,7 +203,8 @@ class Peek:
     def reporting(self) -> dict[tuple[int, int, int], tuple]:
         """Every reporting row (live or tombstoned): (company, user, course) -> its values."""
         rows = self.db.execute_sql(
-            f"SELECT companyid, userid, courseid, {', '.join(VALUE_COLUMNS)} FROM {REPORTING}").fetchall()
+            f"SELECT companyid, userid, courseid, {', '.join(VALUE_COLUMNS)} FROM {REPORTING}"
+        ).fetchall()
         return {(int(r[0]), int(r[1]), int(r[2])): tuple(_plain(v) for v in r[3:]) for r in rows}
 
 

@@ -173,7 +173,9 @@ class _Server:
     stop_signal = signal.SIGTERM  # the engine's clean, prompt shutdown signal
     orphan_signal = signal.SIGTERM  # sent by the kernel if the test process dies (see _popen)
 
-    def __init__(self, *, startup_timeout: float = STARTUP_TIMEOUT, extra_args: list[str] | tuple[str, ...] = ()):
+    def __init__(
+        self, *, startup_timeout: float = STARTUP_TIMEOUT, extra_args: list[str] | tuple[str, ...] = ()
+    ):
         self.startup_timeout = startup_timeout
         self.extra_args = list(extra_args)  # appended to the server's command line (e.g. benchmark tuning)
         self.password = secrets.token_hex(12)  # URL-safe; the server is reachable by local users
@@ -254,7 +256,9 @@ class _Server:
                     self._proc.wait(SHUTDOWN_TIMEOUT)
                 except subprocess.TimeoutExpired:
                     self._kill()
-                    raise ServerError(f"{self.kind} did not shut down within {SHUTDOWN_TIMEOUT:.0f} s; killed it") from None
+                    raise ServerError(
+                        f"{self.kind} did not shut down within {SHUTDOWN_TIMEOUT:.0f} s; killed it"
+                    ) from None
         finally:
             if not keep_data:
                 self._remove()
@@ -282,7 +286,7 @@ class _Server:
 
     def execute_as_admin(self, statements: list[str], database: str | None = None) -> None:
         """Run statements as the superuser over the unix socket (e.g. GRANTs), connected to ``database``."""
-        with (self._admin(_check_name(database)) if database else self._admin()) as cur:
+        with self._admin(_check_name(database)) if database else self._admin() as cur:
             for sql in statements:
                 cur.execute(sql)
 
@@ -329,8 +333,13 @@ class _Server:
             # Own session: Ctrl-C in the terminal reaches pytest only, whose finalizers then shut
             # the server down cleanly (instead of the server dying under the running tests).
             return subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.tmpdir, start_new_session=True, **kwargs,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.tmpdir,
+                start_new_session=True,
+                **kwargs,
             )
 
     def _run(self, cmd: list[str], what: str, timeout: float = 120.0, **kwargs) -> None:
@@ -339,8 +348,13 @@ class _Server:
         with open(log, "ab") as out:
             try:
                 proc = subprocess.run(
-                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    cwd=self.tmpdir, timeout=timeout, **kwargs,
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.tmpdir,
+                    timeout=timeout,
+                    **kwargs,
                 )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise ServerError(f"{what} failed: {exc}") from exc
@@ -368,7 +382,11 @@ class _Server:
         raise NotImplementedError
 
     def _log_sizes(self) -> dict[str, int]:
-        return {name: (self.tmpdir / name).stat().st_size for name in self._log_files() if (self.tmpdir / name).exists()}
+        return {
+            name: (self.tmpdir / name).stat().st_size
+            for name in self._log_files()
+            if (self.tmpdir / name).exists()
+        }
 
     def _log_text(self, offsets: dict[str, int] | None = None) -> str:
         """All logs, each without its first ``offsets[name]`` bytes (what earlier starts wrote)."""
@@ -376,8 +394,9 @@ class _Server:
             return ""
         offsets = offsets or {}
         chunks = [
-            (self.tmpdir / name).read_bytes()[offsets.get(name, 0):]
-            for name in self._log_files() if (self.tmpdir / name).exists()
+            (self.tmpdir / name).read_bytes()[offsets.get(name, 0) :]
+            for name in self._log_files()
+            if (self.tmpdir / name).exists()
         ]
         return b"".join(chunks).decode("utf-8", "replace")
 
@@ -420,7 +439,9 @@ class MariaDBServer(_Server):
         self.mariadbd = _find_executable(["mariadbd", "mysqld"], ["/usr/sbin", "/usr/local/sbin"])
         self.install_db = _find_executable(["mariadb-install-db", "mysql_install_db"], ["/usr/bin"])
         if not self.mariadbd or not self.install_db:
-            raise ServerError("MariaDB is not installed (mariadbd / mariadb-install-db): run .ci/install-db-servers.sh")
+            raise ServerError(
+                "MariaDB is not installed (mariadbd / mariadb-install-db): run .ci/install-db-servers.sh"
+            )
 
     @property
     def socket_path(self) -> Path:
@@ -443,7 +464,8 @@ class MariaDBServer(_Server):
 
     def _install(self) -> None:
         cmd = [
-            self.install_db, *self._common_options(),
+            self.install_db,
+            *self._common_options(),
             # Password-less root accounts (see _setup); the "socket" method would tie root to the OS
             # user running the tests.
             "--auth-root-authentication-method=normal",
@@ -453,7 +475,8 @@ class MariaDBServer(_Server):
 
     def _launch(self) -> subprocess.Popen:
         cmd = [
-            self.mariadbd, *self._common_options(),
+            self.mariadbd,
+            *self._common_options(),
             f"--socket={self.socket_path}",
             f"--port={self.port}",
             "--bind-address=127.0.0.1",  # loopback only, never the machine's other interfaces
@@ -483,8 +506,12 @@ class MariaDBServer(_Server):
         import pymysql
 
         conn = pymysql.connect(
-            unix_socket=str(self.socket_path), user="root", database=database,
-            charset="utf8mb4", connect_timeout=5, autocommit=True,
+            unix_socket=str(self.socket_path),
+            user="root",
+            database=database,
+            charset="utf8mb4",
+            connect_timeout=5,
+            autocommit=True,
         )
         try:
             yield conn.cursor()
@@ -496,7 +523,9 @@ class MariaDBServer(_Server):
             # mariadb-install-db also creates password-less root@127.0.0.1, root@::1 and
             # root@<hostname>: anyone on this machine could log in over TCP. Keep only
             # root@localhost, which (with --skip-name-resolve) means our 0700 socket directory.
-            cur.execute("SELECT user, host FROM mysql.user WHERE (user = 'root' AND host <> 'localhost') OR user = ''")
+            cur.execute(
+                "SELECT user, host FROM mysql.user WHERE (user = 'root' AND host <> 'localhost') OR user = ''"
+            )
             for user, host in cur.fetchall():
                 cur.execute("DROP USER %s@%s", (user, host))
             cur.execute(f"CREATE USER '{TEST_USER}'@'127.0.0.1' IDENTIFIED BY %s", (self.password,))
@@ -516,7 +545,10 @@ class MariaDBServer(_Server):
         with self._admin() as cur:
             # A connection left in a transaction holds metadata locks and DROP would wait for it
             # (lock_wait_timeout defaults to a year): end the database's sessions first.
-            cur.execute("SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()", (name,))
+            cur.execute(
+                "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
+                (name,),
+            )
             for (thread_id,) in cur.fetchall():
                 with contextlib.suppress(Exception):  # it may have gone meanwhile
                     cur.execute(f"KILL {int(thread_id)}")
@@ -561,7 +593,9 @@ class PostgreSQLServer(_Server):
             try:
                 entry = pwd.getpwnam("postgres")
             except KeyError:
-                raise ServerError("running as root but there is no 'postgres' user to run PostgreSQL as") from None
+                raise ServerError(
+                    "running as root but there is no 'postgres' user to run PostgreSQL as"
+                ) from None
             self._as_postgres = dict(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
 
     @property
@@ -577,12 +611,19 @@ class PostgreSQLServer(_Server):
             # Data directory and socket live here, so it must belong to postgres (mkdtemp: 0700).
             os.chown(self.tmpdir, self._as_postgres["user"], self._as_postgres["group"])
         cmd = [
-            str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
             # Explicit encoding/locale: CI often has no LANG, and initdb would then pick SQL_ASCII.
-            "-E", "UTF8", "--locale=C.UTF-8",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
             # Unix socket (in our 0700 directory) trusted for the superuser set-up; TCP needs alx's
             # password.
-            "--auth-local=trust", "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
             "--no-sync",  # throw-away cluster
         ]
         try:
@@ -593,15 +634,22 @@ class PostgreSQLServer(_Server):
 
     def _launch(self) -> subprocess.Popen:
         cmd = [
-            str(self.bindir / "postgres"), "-D", str(self.datadir),
-            "-p", str(self.port),
-            "-k", str(self.socket_dir),
-            "-c", "listen_addresses=127.0.0.1",  # loopback only
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",  # loopback only
             # Speed without lying to crash tests: every commit still reaches the OS before it is
             # acknowledged (synchronous_commit stays on), so killed server processes lose nothing
             # committed; only an OS crash could, which tests never simulate.
-            "-c", "fsync=off",
-            "-c", "full_page_writes=off",
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
             *self.extra_args,
         ]
         return self._popen(cmd, "postgresql.log", **self._as_postgres)

@@ -14,8 +14,16 @@ from alxapi.demo.moodle_schema import create_moodle_schema, insert_rows
 from models.db import quote
 
 STUDENT, TEACHER, EDITINGTEACHER = 5, 4, 3
-ROLES = [(1, "manager"), (2, "coursecreator"), (3, "editingteacher"), (4, "teacher"), (5, "student"),
-         (6, "guest"), (7, "user"), (8, "frontpage")]
+ROLES = [
+    (1, "manager"),
+    (2, "coursecreator"),
+    (3, "editingteacher"),
+    (4, "teacher"),
+    (5, "student"),
+    (6, "guest"),
+    (7, "user"),
+    (8, "frontpage"),
+]
 
 
 class MoodleBuilder:
@@ -25,10 +33,21 @@ class MoodleBuilder:
         self.now = now
         self._ids = itertools.count(1000)
         create_moodle_schema(db, prefix)
-        self.insert("role", [dict(id=i, name=s.title(), shortname=s, description="", sortorder=i, archetype=s)
-                             for i, s in ROLES])
-        self.insert("course", [dict(id=1, category=0, fullname="Site", shortname="site", idnumber="",
-                                    visible=1, format="site")])
+        self.insert(
+            "role",
+            [
+                dict(id=i, name=s.title(), shortname=s, description="", sortorder=i, archetype=s)
+                for i, s in ROLES
+            ],
+        )
+        self.insert(
+            "course",
+            [
+                dict(
+                    id=1, category=0, fullname="Site", shortname="site", idnumber="", visible=1, format="site"
+                )
+            ],
+        )
         self.insert("context", [dict(id=1, contextlevel=10, instanceid=0, path="/1", depth=1)])
 
     def insert(self, table: str, rows: list[dict]) -> None:
@@ -39,38 +58,108 @@ class MoodleBuilder:
 
     # -- IOMAD ---------------------------------------------------------------------------
     def company(self, cid: int, name: str | None = None, suspended: int = 0) -> int:
-        self.insert("company", [dict(id=cid, name=name or f"Company {cid}", shortname=f"c{cid}", city="X",
-                                     country="GB", theme="", suspended=suspended)])
-        self.insert("department", [dict(id=cid * 100, name=f"Dept {cid}", shortname=f"d{cid}", company=cid,
-                                        parent=0)])
+        self.insert(
+            "company",
+            [
+                dict(
+                    id=cid,
+                    name=name or f"Company {cid}",
+                    shortname=f"c{cid}",
+                    city="X",
+                    country="GB",
+                    theme="",
+                    suspended=suspended,
+                )
+            ],
+        )
+        self.insert(
+            "department", [dict(id=cid * 100, name=f"Dept {cid}", shortname=f"d{cid}", company=cid, parent=0)]
+        )
         return cid
 
     def member(self, companyid: int, userid: int, suspended: int = 0, departmentid: int | None = None) -> int:
         rid = self.next_id()
-        self.insert("company_users", [dict(id=rid, companyid=companyid, userid=userid, managertype=0,
-                                           departmentid=departmentid or companyid * 100, suspended=suspended)])
+        self.insert(
+            "company_users",
+            [
+                dict(
+                    id=rid,
+                    companyid=companyid,
+                    userid=userid,
+                    managertype=0,
+                    departmentid=departmentid or companyid * 100,
+                    suspended=suspended,
+                )
+            ],
+        )
         return rid
 
     def company_course(self, companyid: int, courseid: int) -> None:
-        self.insert("company_course", [dict(id=self.next_id(), companyid=companyid, courseid=courseid,
-                                            departmentid=companyid * 100)])
+        self.insert(
+            "company_course",
+            [dict(id=self.next_id(), companyid=companyid, courseid=courseid, departmentid=companyid * 100)],
+        )
 
     # -- Moodle core ---------------------------------------------------------------------
-    def user(self, uid: int, *, deleted: int = 0, suspended: int = 0, first: str | None = None,
-             last: str | None = None, email: str | None = None, timemodified: int = 0) -> int:
-        self.insert("user", [dict(id=uid, username=f"user{uid}", firstname=first or f"First{uid}",
-                                  lastname=last or f"Last{uid}", email=email or f"user{uid}@example.com",
-                                  deleted=deleted, suspended=suspended, confirmed=1, mnethostid=1,
-                                  auth="manual", timemodified=timemodified)])
+    def user(
+        self,
+        uid: int,
+        *,
+        deleted: int = 0,
+        suspended: int = 0,
+        first: str | None = None,
+        last: str | None = None,
+        email: str | None = None,
+        timemodified: int = 0,
+    ) -> int:
+        self.insert(
+            "user",
+            [
+                dict(
+                    id=uid,
+                    username=f"user{uid}",
+                    firstname=first or f"First{uid}",
+                    lastname=last or f"Last{uid}",
+                    email=email or f"user{uid}@example.com",
+                    deleted=deleted,
+                    suspended=suspended,
+                    confirmed=1,
+                    mnethostid=1,
+                    auth="manual",
+                    timemodified=timemodified,
+                )
+            ],
+        )
         return uid
 
-    def course(self, cid: int, *, visible: int = 1, enablecompletion: int = 1, category: int = 1,
-               name: str | None = None, modules: int = 0) -> int:
-        self.insert("course", [dict(id=cid, category=category, fullname=name or f"Course {cid}",
-                                    shortname=f"C{cid}", idnumber="", visible=visible,
-                                    enablecompletion=enablecompletion)])
-        self.insert("context", [dict(id=10_000 + cid, contextlevel=50, instanceid=cid, path=f"/1/{10_000 + cid}",
-                                     depth=2)])
+    def course(
+        self,
+        cid: int,
+        *,
+        visible: int = 1,
+        enablecompletion: int = 1,
+        category: int = 1,
+        name: str | None = None,
+        modules: int = 0,
+    ) -> int:
+        self.insert(
+            "course",
+            [
+                dict(
+                    id=cid,
+                    category=category,
+                    fullname=name or f"Course {cid}",
+                    shortname=f"C{cid}",
+                    idnumber="",
+                    visible=visible,
+                    enablecompletion=enablecompletion,
+                )
+            ],
+        )
+        self.insert(
+            "context",
+            [dict(id=10_000 + cid, contextlevel=50, instanceid=cid, path=f"/1/{10_000 + cid}", depth=2)],
+        )
         self.insert("enrol", [dict(id=cid * 10, enrol="manual", status=0, courseid=cid)])
         for _ in range(modules):
             self.module(cid)
@@ -78,52 +167,131 @@ class MoodleBuilder:
 
     def module(self, courseid: int, *, completion: int = 1, deletioninprogress: int = 0) -> int:
         mid = self.next_id()
-        self.insert("course_modules", [dict(id=mid, course=courseid, module=1, instance=mid, section=0,
-                                            completion=completion, deletioninprogress=deletioninprogress)])
+        self.insert(
+            "course_modules",
+            [
+                dict(
+                    id=mid,
+                    course=courseid,
+                    module=1,
+                    instance=mid,
+                    section=0,
+                    completion=completion,
+                    deletioninprogress=deletioninprogress,
+                )
+            ],
+        )
         return mid
 
     def modules_of(self, courseid: int) -> list[int]:
         table = quote(self.prefix + "course_modules", self.db)
-        return [r[0] for r in self.db.execute_sql(
-            f"SELECT id FROM {table} WHERE course = {self.db.param} ORDER BY id", [courseid]).fetchall()]
+        return [
+            r[0]
+            for r in self.db.execute_sql(
+                f"SELECT id FROM {table} WHERE course = {self.db.param} ORDER BY id", [courseid]
+            ).fetchall()
+        ]
 
     def enrol_instance(self, courseid: int, *, method: str = "self", status: int = 0) -> int:
         eid = self.next_id()
         self.insert("enrol", [dict(id=eid, enrol=method, status=status, courseid=courseid)])
         return eid
 
-    def enrol(self, userid: int, courseid: int, *, enrolid: int | None = None, status: int = 0,
-              timestart: int = 0, timeend: int = 0, timecreated: int | None = None,
-              role: int | None = STUDENT) -> int:
+    def enrol(
+        self,
+        userid: int,
+        courseid: int,
+        *,
+        enrolid: int | None = None,
+        status: int = 0,
+        timestart: int = 0,
+        timeend: int = 0,
+        timecreated: int | None = None,
+        role: int | None = STUDENT,
+    ) -> int:
         ueid = self.next_id()
         created = self.now - 86_400 if timecreated is None else timecreated
-        self.insert("user_enrolments", [dict(id=ueid, status=status, enrolid=enrolid or courseid * 10,
-                                             userid=userid, timestart=timestart, timeend=timeend,
-                                             modifierid=2, timecreated=created, timemodified=created)])
+        self.insert(
+            "user_enrolments",
+            [
+                dict(
+                    id=ueid,
+                    status=status,
+                    enrolid=enrolid or courseid * 10,
+                    userid=userid,
+                    timestart=timestart,
+                    timeend=timeend,
+                    modifierid=2,
+                    timecreated=created,
+                    timemodified=created,
+                )
+            ],
+        )
         if role is not None:
             self.assign(userid, courseid, role)
         return ueid
 
-    def assign(self, userid: int, courseid: int, roleid: int = STUDENT, *, contextid: int | None = None) -> int:
+    def assign(
+        self, userid: int, courseid: int, roleid: int = STUDENT, *, contextid: int | None = None
+    ) -> int:
         raid = self.next_id()
-        self.insert("role_assignments", [dict(id=raid, roleid=roleid, contextid=contextid or 10_000 + courseid,
-                                              userid=userid, timemodified=self.now - 86_400, modifierid=2,
-                                              component="", itemid=0)])
+        self.insert(
+            "role_assignments",
+            [
+                dict(
+                    id=raid,
+                    roleid=roleid,
+                    contextid=contextid or 10_000 + courseid,
+                    userid=userid,
+                    timemodified=self.now - 86_400,
+                    modifierid=2,
+                    component="",
+                    itemid=0,
+                )
+            ],
+        )
         return raid
 
     def complete_module(self, userid: int, moduleid: int, *, state: int = 1, when: int | None = None) -> int:
         rid = self.next_id()
-        self.insert("course_modules_completion", [dict(id=rid, coursemoduleid=moduleid, userid=userid,
-                                                       completionstate=state,
-                                                       timemodified=when or self.now - 3_600)])
+        self.insert(
+            "course_modules_completion",
+            [
+                dict(
+                    id=rid,
+                    coursemoduleid=moduleid,
+                    userid=userid,
+                    completionstate=state,
+                    timemodified=when or self.now - 3_600,
+                )
+            ],
+        )
         return rid
 
-    def course_completion(self, userid: int, courseid: int, *, timecompleted: int | None = None,
-                          timestarted: int = 0, timeenrolled: int = 0) -> int:
+    def course_completion(
+        self,
+        userid: int,
+        courseid: int,
+        *,
+        timecompleted: int | None = None,
+        timestarted: int = 0,
+        timeenrolled: int = 0,
+    ) -> int:
         rid = self.next_id()
-        self.insert("course_completions", [dict(id=rid, userid=userid, course=courseid, timeenrolled=timeenrolled,
-                                                timestarted=timestarted, timecompleted=timecompleted,
-                                                reaggregate=0)])
+        self.insert(
+            "course_completions",
+            [
+                dict(
+                    id=rid,
+                    userid=userid,
+                    course=courseid,
+                    timeenrolled=timeenrolled,
+                    timestarted=timestarted,
+                    timecompleted=timecompleted,
+                    reaggregate=0,
+                )
+            ],
+        )
         return rid
 
     # -- writes a real Moodle would do ---------------------------------------------------

@@ -15,16 +15,33 @@ def run_sync(b: MoodleBuilder, **options) -> SyncResult:
 
 def live_rows(b: MoodleBuilder) -> dict[tuple[int, int, int], dict]:
     """Live (not tombstoned) reporting rows keyed by (company, user, course)."""
-    return {(r.companyid, r.userid, r.courseid): _values(r) for r in Reporting.select().where(Reporting.is_deleted == 0)}
+    return {
+        (r.companyid, r.userid, r.courseid): _values(r)
+        for r in Reporting.select().where(Reporting.is_deleted == 0)
+    }
 
 
 def all_rows(b: MoodleBuilder) -> dict[tuple[int, int, int], dict]:
-    return {(r.companyid, r.userid, r.courseid): {**_values(r), "is_deleted": r.is_deleted, "change_seq": r.change_seq,
-                                                  "last_updated": r.last_updated}
-            for r in Reporting.select()}
+    return {
+        (r.companyid, r.userid, r.courseid): {
+            **_values(r),
+            "is_deleted": r.is_deleted,
+            "change_seq": r.change_seq,
+            "last_updated": r.last_updated,
+        }
+        for r in Reporting.select()
+    }
 
 
 def _values(r: Reporting) -> dict:
-    return dict(firstname=r.firstname, lastname=r.lastname, email=r.email, username=r.username,
-                coursename=r.coursename, timecompleted=int(r.timecompleted), timestarted=int(r.timestarted),
-                percentage=float(r.percentage), status=r.status)
+    return dict(
+        firstname=r.firstname,
+        lastname=r.lastname,
+        email=r.email,
+        username=r.username,
+        coursename=r.coursename,
+        timecompleted=int(r.timecompleted),
+        timestarted=int(r.timestarted),
+        percentage=float(r.percentage),
+        status=r.status,
+    )

@@ -28,7 +28,9 @@ class ConsoleSite:
     now: int = CONSOLE_NOW
 
     def app(self, *, actor: str = "tester", api_url: str | None = "http://127.0.0.1:9") -> AlxConsole:
-        ctx = ConsoleContext(config=self.config, db=self.db, now=lambda: self.now, actor=actor, api_url=api_url)
+        ctx = ConsoleContext(
+            config=self.config, db=self.db, now=lambda: self.now, actor=actor, api_url=api_url
+        )
         # A fixed header subtitle: the database address holds a temporary path that differs per run.
         return AlxConsole(ctx, sub_title="demo site")
 
@@ -37,8 +39,11 @@ def build_console_site(db_url: str, *, size: str = "tiny", history: bool = True,
     """Generate the demo Moodle site (seed 42), install ALX and run one full sync at CONSOLE_NOW;
     with ``history``, add a deterministic week of past sync runs and API calls (seed 42) so the
     monitoring panes show real figures."""
-    config = load_config(flags={"database_url": db_url, "timezone": "UTC", "tui_refresh_seconds": 60,
-                                **settings}, env={}, search_paths=[])
+    config = load_config(
+        flags={"database_url": db_url, "timezone": "UTC", "tui_refresh_seconds": 60, **settings},
+        env={},
+        search_paths=[],
+    )
     db = open_database(db_url, config.table_prefix)
     with db.connection_context():
         generate(db, config.table_prefix, size=size, seed=42, now=CONSOLE_NOW)
