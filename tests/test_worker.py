@@ -161,7 +161,9 @@ def test_worker_syncs_on_schedule_beats_and_exits_0_on_sigterm(moodle, db_url, t
                 lambda: peek.scalar(f"SELECT timebeat FROM {HEARTBEAT}") > beat, "a later heartbeat", [proc]
             )
             # The run that synced the new row records its success when it ends, just after its batch.
-            wait_for(lambda: peek.count(SYNC_RUNS, "status = 'success'") >= 2, "the second run to end", [proc])
+            wait_for(
+                lambda: peek.count(SYNC_RUNS, "status = 'success'") >= 2, "the second run to end", [proc]
+            )
             info = json.loads(peek.scalar(f"SELECT info FROM {HEARTBEAT}"))
     finally:
         code, err = stop(proc)
