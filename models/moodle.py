@@ -190,3 +190,38 @@ REQUIRED = [
     ExternalToken,
 ]
 OPTIONAL = [ExternalServiceUser]
+
+
+class LogstoreStandardLog(MoodleModel):
+    """Moodle's standard log (admin/tool/log/store/standard): the source of time spent (SPEC §8.2)."""
+
+    id = BigIntegerField(primary_key=True)
+    eventname = CharField(max_length=255)
+    component = CharField(max_length=100)
+    action = CharField(max_length=100)
+    target = CharField(max_length=100)
+    crud = CharField(max_length=1)
+    edulevel = IntegerField()
+    contextinstanceid = BigIntegerField()
+    userid = BigIntegerField()
+    courseid = BigIntegerField(null=True)
+    relateduserid = BigIntegerField(null=True)
+    anonymous = IntegerField()
+    timecreated = BigIntegerField()
+    origin = CharField(max_length=10, null=True)
+    realuserid = BigIntegerField(null=True)
+
+    class Meta:
+        table_function = prefixed("logstore_standard_log")
+
+
+class UserLastaccess(MoodleModel):
+    """A user's last access to a course (SPEC §8.3 days_since_access)."""
+
+    id = BigIntegerField(primary_key=True)
+    userid = BigIntegerField()
+    courseid = BigIntegerField()
+    timeaccess = BigIntegerField()
+
+    class Meta:
+        table_function = prefixed("user_lastaccess")

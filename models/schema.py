@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
-from . import iomad, moodle, plugin
+from . import analytics, iomad, moodle, plugin
 from .db import database, quote
 
 SCHEMA_VERSION_KEY = "schema_version"
+# Every table the product owns: checked and repaired by `alx check`.
+OWN_TABLES: list[type[peewee.Model]] = [*plugin.ALL_TABLES, *analytics.ANALYTICS_TABLES]
 
 
 def _step_1_create_tables(db: peewee.Database) -> None:
@@ -103,6 +105,11 @@ def _step_4_log_window_index(db: peewee.Database) -> None:
     _drop_index_on(db, plugin.ApiLog, ("timecreated",))
 
 
+def _step_5_analytics_tables(db: peewee.Database) -> None:
+    """The learning-analytics tables (SPEC §8.1): time spent per user, course and local date."""
+    db.create_tables(analytics.ANALYTICS_TABLES, safe=True)
+
+
 # (version, description, function). Append new steps; never renumber or edit a released one.
 # Step 1 creates tables as the models now define them, so later steps skip what exists already.
 UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
@@ -110,6 +117,7 @@ UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (2, "API pass state and request-log columns", _step_2_api_state),
     (3, "alert subject, resolution and delivery columns", _step_3_alert_lifecycle),
     (4, "covering request-log index for the monitoring panes", _step_4_log_window_index),
+    (5, "learning-analytics tables", _step_5_analytics_tables),
 ]
 LATEST_VERSION = UPGRADE_STEPS[-1][0]
 
@@ -190,7 +198,7 @@ def check(db: peewee.Database | None = None) -> CheckReport:
     db = db or database
     tables = set(db.get_tables())
     report = CheckReport(installed_version(db), LATEST_VERSION)
-    for model in plugin.ALL_TABLES:
+    for model in OWN_TABLES:
         report.tables.append(_check_model(db, model, "plugin", tables))
     for model in moodle.REQUIRED + iomad.REQUIRED:
         report.tables.append(_check_model(db, model, "moodle", tables))
@@ -201,7 +209,7 @@ def repair(db: peewee.Database | None = None) -> list[str]:
     """Re-create missing plugin tables, columns and indexes; never touches Moodle's tables."""
     db = db or database
     done = install(db)
-    by_name = {m._meta.table_name: m for m in plugin.ALL_TABLES}
+    by_name = {m._meta.table_name: m for m in OWN_TABLES}
     migrator = SchemaMigrator.from_database(db)
     for problem in check(db).repairable:
         model = by_name[problem.table]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playhouse.migrate import SchemaMigrator, migrate
 
-from models import plugin, schema
+from models import analytics, plugin, schema
 from models.db import open_database
 
 STEP_3_COLUMNS = [
@@ -49,6 +49,7 @@ def test_install_upgrades_a_version_2_database_and_is_idempotent(db_url):
         assert applied == [
             "3: alert subject, resolution and delivery columns",
             "4: covering request-log index for the monitoring panes",
+            "5: learning-analytics tables",
         ]
         assert schema.installed_version(db) == schema.LATEST_VERSION
         assert set(STEP_3_COLUMNS) <= {c.name for c in db.get_columns(plugin.Alert._meta.table_name)}
@@ -57,3 +58,23 @@ def test_install_upgrades_a_version_2_database_and_is_idempotent(db_url):
         assert any(cols[0] == "timecreated" and len(cols) > 1 for cols in log_indexes)
         assert [t.table for t in schema.check(db).tables if t.owner == "plugin" and not t.ok] == []
         assert schema.install(db) == []
+
+
+def test_a_version_4_database_gains_the_analytics_table_and_check_repairs_it(db_url):
+    db = open_database(db_url, "mdl_")
+    daily = analytics.UserTimeDaily._meta.table_name
+    with db.connection_context():
+        schema.install(db)
+        db.drop_tables([analytics.UserTimeDaily])
+        plugin.State.update(value_int=4).where(plugin.State.name == schema.SCHEMA_VERSION_KEY).execute()
+
+        assert schema.install(db) == ["5: learning-analytics tables"]
+        assert daily in db.get_tables()
+        assert {("userid", "courseid", "date")} <= {
+            tuple(i.columns) for i in db.get_indexes(daily) if i.unique
+        }
+
+        db.drop_tables([analytics.UserTimeDaily])
+        assert [t.problem for t in schema.check(db).tables if t.table == daily] == ["missing"]
+        assert f"created {daily}" in schema.repair(db)
+        assert all(t.ok for t in schema.check(db).tables if t.owner == "plugin")

@@ -341,6 +341,59 @@ TABLES: dict[str, Table] = {
         ),
         indexes=(Index("enrolid-userid", ("enrolid", "userid"), unique=True),),
     ),
+    "logstore_standard_log": Table(
+        columns=(
+            Column("id", "int(10)", NN),
+            Column("eventname", "char(255)", NN),
+            Column("component", "char(100)", NN),
+            Column("action", "char(100)", NN),
+            Column("target", "char(100)", NN),
+            Column("objecttable", "char(50)", NULL),
+            Column("objectid", "int(10)", NULL),
+            Column("crud", "char(1)", NN),
+            Column("edulevel", "int(1)", NN),
+            Column("contextid", "int(10)", NN),
+            Column("contextlevel", "int(10)", NN),
+            Column("contextinstanceid", "int(10)", NN),
+            Column("userid", "int(10)", NN),
+            Column("courseid", "int(10)", NULL),
+            Column("relateduserid", "int(10)", NULL),
+            Column("anonymous", "int(1)", NN, 0),
+            Column("other", "text", NULL),
+            Column("timecreated", "int(10)", NN),
+            Column("origin", "char(10)", NULL),
+            Column("ip", "char(45)", NULL),
+            Column("realuserid", "int(10)", NULL),
+        ),
+        foreign_keys=(
+            ForeignKey("contextid", "context"),
+            ForeignKey("userid", "user"),
+            ForeignKey("courseid", "course"),
+            ForeignKey("realuserid", "user"),
+            ForeignKey("relateduserid", "user"),
+        ),
+        indexes=(
+            Index("timecreated", ("timecreated",)),
+            Index("course-time", ("courseid", "anonymous", "timecreated")),
+            Index(
+                "user-module",
+                ("userid", "contextlevel", "contextinstanceid", "crud", "edulevel", "timecreated"),
+            ),
+        ),
+    ),
+    "user_lastaccess": Table(
+        columns=(
+            Column("id", "int(10)", NN),
+            Column("userid", "int(10)", NN, 0),
+            Column("courseid", "int(10)", NN, 0),
+            Column("timeaccess", "int(10)", NN, 0),
+        ),
+        foreign_keys=(
+            ForeignKey("userid", "user"),
+            ForeignKey("courseid", "course"),
+        ),
+        indexes=(Index("userid-courseid", ("userid", "courseid"), unique=True),),
+    ),
     "context": Table(
         columns=(
             Column("id", "int(10)", NN),
@@ -600,6 +653,8 @@ MOODLE_TABLES: tuple[str, ...] = (
     "external_services_functions",
     "external_services_users",
     "external_tokens",
+    "logstore_standard_log",
+    "user_lastaccess",
 )
 IOMAD_TABLES: tuple[str, ...] = ("company", "company_users", "company_course", "department")
 
