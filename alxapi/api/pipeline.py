@@ -20,6 +20,9 @@ from .cache import ResponseCache
 from .cursors import decode_cursor, encode_cursor
 from .errors import ApiError
 
+# REST v1's CSV with values a spreadsheet would evaluate prefixed by ' (``csv_guard=1``).
+CSV_GUARDED = "csv_guarded"
+
 
 @dataclass
 class Page:
@@ -171,7 +174,10 @@ class Pipeline:
                 else feed.count_rows(self.db, companyid, courses, window, include_deleted=changes)
             )
             # The rows are serialized once and cached as bytes; only the envelope is built per request.
-            encoded = (render.v1_json if fmt == "json" else render.v1_csv)(self.dates, rows, fields)
+            if fmt == "json":
+                encoded = render.v1_json(self.dates, rows, fields)
+            else:
+                encoded = render.v1_csv(self.dates, rows, fields, guard=fmt == CSV_GUARDED)
             last = (int(rows[-1][0]), int(rows[-1][1])) if rows else None
             cached = (encoded, len(rows), total, last)
             self.cache.put(key, cached, settings.cache_ttl_minutes * 60)
@@ -185,7 +191,7 @@ class Pipeline:
         headers = {"X-Next-Since": next_since}
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
-        if fmt == "csv":
+        if fmt != "json":
             return Page(encoded, "text/csv; charset=utf-8", count, hit, headers)
         meta = {
             "total": total,

@@ -11,6 +11,7 @@ import io
 import json
 from xml.sax.saxutils import escape, quoteattr
 
+from ..safetext import guard_formula, xml_text
 from ..timefmt import DateFormatter
 from . import feed
 
@@ -61,14 +62,18 @@ def moodle_json(dates: DateFormatter, rows: list[tuple], fields: tuple[str, ...]
     return php_json(moodle_rows(dates, rows, fields))
 
 
+def xml_value(value) -> str:
+    """A value as the text of an XML element: PHP's string form, escaped, without what XML 1.0 forbids
+    (one learner named with a control character must not make a company's page unparseable)."""
+    return escape(xml_text(php_str(value)), _QUOT)
+
+
 def moodle_xml(dates: DateFormatter, rows: list[tuple], fields: tuple[str, ...]) -> bytes:
     parts = ['<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n<MULTIPLE>\n']
     for values in moodle_rows(dates, rows, fields):
         parts.append("<SINGLE>\n")
         for name, value in values.items():
-            parts.append(
-                f"<KEY name={quoteattr(name)}><VALUE>{escape(php_str(value), _QUOT)}</VALUE>\n</KEY>\n"
-            )
+            parts.append(f"<KEY name={quoteattr(name)}><VALUE>{xml_value(value)}</VALUE>\n</KEY>\n")
         parts.append("</SINGLE>\n")
     parts.append("</MULTIPLE>\n</RESPONSE>\n")
     return "".join(parts).encode()
@@ -164,13 +169,14 @@ def v1_json(dates: DateFormatter, rows: list[tuple], fields: tuple[str, ...]) ->
     return json.dumps(v1_rows(dates, rows, fields), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def v1_csv(dates: DateFormatter, rows: list[tuple], fields: tuple[str, ...]) -> bytes:
+def v1_csv(dates: DateFormatter, rows: list[tuple], fields: tuple[str, ...], guard: bool = False) -> bytes:
+    """REST v1's CSV. Values are sent as stored (BI tools read them as data); ``guard`` (``csv_guard=1``)
+    prefixes values a spreadsheet would evaluate with ``'``, for CSV opened by people."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     columns = ["userid", "courseid", *fields, "deleted"]
     writer.writerow(columns)
     for item in v1_rows(dates, rows, fields):
-        writer.writerow(
-            [item.get(c, "") if c != "deleted" else int(bool(item.get("deleted"))) for c in columns]
-        )
+        values = [item.get(c, "") if c != "deleted" else int(bool(item.get("deleted"))) for c in columns]
+        writer.writerow([guard_formula(v) if isinstance(v, str) else v for v in values] if guard else values)
     return out.getvalue().encode()

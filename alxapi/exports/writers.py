@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from ..safetext import FORMULA_TRIGGERS, guard_formula, xml_text
+
 
 class ExportError(ValueError):
     """The export cannot be done as asked (unknown company or format, missing openpyxl, bad path)."""
+
+
+def csv_safe(values: list[Any]) -> list[Any]:
+    """A record with its text guarded against formula injection (names are typed by site users)."""
+    return [guard_formula(v) if isinstance(v, str) else v for v in values]
 
 
 def write_csv(stream: IO[str], cols: list[str], chunks, record, progress) -> int:
@@ -25,7 +32,7 @@ def write_csv(stream: IO[str], cols: list[str], chunks, record, progress) -> int
     writer.writerow(cols)
     count = 0
     for rows in chunks:
-        writer.writerows(record(r) for r in rows)
+        writer.writerows(csv_safe(record(r)) for r in rows)
         count += len(rows)
         progress(count)
     return count
@@ -56,16 +63,31 @@ def write_xlsx(stream: IO[bytes], cols: list[str], chunks, record, progress, tit
     workbook = Workbook(write_only=True)
     workbook.properties.creator = "ALX Report"
     workbook.properties.created = datetime.fromtimestamp(int(now), ZoneInfo("UTC")).replace(tzinfo=None)
-    sheet = workbook.create_sheet(title[:31])
+    sheet = workbook.create_sheet(xml_text(title)[:31])
     sheet.append(cols)
     count = 0
     for rows in chunks:
         for r in rows:
-            sheet.append(record(r))
+            sheet.append([_xlsx_value(sheet, v) for v in record(r)])
         count += len(rows)
         progress(count)
     workbook.save(stream)
     return count
+
+
+def _xlsx_value(sheet, value: Any) -> Any:
+    """Text as a plain string cell: openpyxl would make ``=…`` a live formula and refuse (aborting the
+    whole export) a character XML 1.0 forbids."""
+    if not isinstance(value, str):
+        return value
+    value = xml_text(value)
+    if value.startswith(FORMULA_TRIGGERS):
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"  # stored as text, shown as typed, never evaluated
+        return cell
+    return value
 
 
 def text_stream(stream) -> tuple[IO[str], Callable[[], None]]:

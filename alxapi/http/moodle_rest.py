@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 import falcon
 import peewee
@@ -17,7 +17,7 @@ import peewee
 from models.db import DB_ERRORS
 
 from ..api.errors import ApiError
-from ..api.render import php_json
+from ..api.render import php_json, xml_value
 from ..api.requestlog import LogEntry
 from .context import AppContext
 
@@ -58,10 +58,10 @@ def error_body(err: ApiError, fmt: str, debug: bool) -> tuple[bytes, str]:
         return php_json(body), "application/json"
     xml = (
         f'<?xml version="1.0" encoding="UTF-8" ?>\n<EXCEPTION class={quoteattr(err.kind.exception)}>\n'
-        f"<ERRORCODE>{escape(err.code)}</ERRORCODE>\n<MESSAGE>{escape(err.message)}</MESSAGE>\n"
+        f"<ERRORCODE>{xml_value(err.code)}</ERRORCODE>\n<MESSAGE>{xml_value(err.message)}</MESSAGE>\n"
     )
     if debug and err.debuginfo:
-        xml += f"<DEBUGINFO>{escape(err.debuginfo)}</DEBUGINFO>\n"
+        xml += f"<DEBUGINFO>{xml_value(err.debuginfo)}</DEBUGINFO>\n"
     return (xml + "</EXCEPTION>\n").encode(), "application/xml; charset=utf-8"
 
 

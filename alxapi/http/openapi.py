@@ -158,6 +158,13 @@ def document(version: str) -> dict:
                             "in": "query",
                             "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
                         },
+                        {
+                            "name": "csv_guard",
+                            "in": "query",
+                            "schema": {"type": "boolean", "default": False},
+                            "description": "CSV only: prefix values beginning with = + - @ tab or CR with ' "
+                            "(for CSV opened in a spreadsheet; BI tools want the values as stored)",
+                        },
                     ],
                     "responses": {
                         "200": {

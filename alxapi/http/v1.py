@@ -13,10 +13,12 @@ from models.db import DB_ERRORS
 from models.plugin import Heartbeat, SyncRun
 
 from ..api.errors import ApiError
+from ..api.pipeline import CSV_GUARDED
 from ..api.requestlog import LogEntry
 from .context import AppContext
 
 ENDPOINT = "v1_course_progress"
+_FLAGS = {"1": True, "true": True, "0": False, "false": False}
 _LIMIT = re.compile(r"-?[0-9]{1,12}")
 
 
@@ -53,6 +55,16 @@ def problem(err: ApiError) -> falcon.HTTPError:
     )
 
 
+def parse_flag(value: str | None, name: str) -> bool:
+    """An optional boolean query parameter: 1/true/0/false (absent is false)."""
+    if value is None:
+        return False
+    try:
+        return _FLAGS[value.lower()]
+    except KeyError:
+        raise ApiError("invalidparameter", f"{name} must be 1, true, 0 or false") from None
+
+
 class CourseProgressResource:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
@@ -77,6 +89,8 @@ class CourseProgressResource:
             fmt = req.get_param("format") or "json"
             if fmt not in ("json", "csv"):
                 raise ApiError("invalidparameter", "format must be json or csv")
+            if parse_flag(req.get_param("csv_guard"), "csv_guard") and fmt == "csv":
+                fmt = CSV_GUARDED
             generated = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             page = ctx.pipeline.v1_page(
                 principal,
@@ -92,7 +106,7 @@ class CourseProgressResource:
             resp.data, resp.content_type = page.body, page.content_type
             for name, value in (page.headers or {}).items():
                 resp.set_header(name, value)
-            if fmt == "csv":
+            if fmt != "json":
                 resp.downloadable_as = "course-progress.csv"
             resp.set_header("Cache-Control", "no-store")
         except ApiError as err:
