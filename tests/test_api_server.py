@@ -98,6 +98,12 @@ def test_served_endpoints_and_bad_input(served):
         assert headers["x-content-type-options"] == "nosniff"
     status, _, body = request(conn, "GET", "/metrics")
     assert status == 200 and b"alx_http_requests_total" in body
+    # Through a proxy on this host (X-Forwarded-For, no trusted_proxy): a stranger, not an operator.
+    proxied = {"X-Forwarded-For": "203.0.113.9"}
+    status, _, body = request(conn, "GET", "/healthz", headers=proxied)
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+    status, _, body = request(conn, "GET", "/metrics/", headers=proxied)
+    assert status == 403 and b"alx_http" not in body
     conn.close()
 
     # Bad input, each on a fresh connection (the server may close one after refusing it).

@@ -25,7 +25,7 @@ from alxapi.http.app import create_app
 from alxapi.http.middleware import SECURITY_HEADERS
 from alxapi.timefmt import DateFormatter
 from models.db import make_database
-from models.plugin import Heartbeat, Reporting
+from models.plugin import Heartbeat, Reporting, SyncRun
 
 from .support.api_helpers import NOW, build_site
 
@@ -534,6 +534,34 @@ def test_health(db_url):
     assert site.client.simulate_get("/healthz").json["worker"]["alive"] is False
 
 
+def test_health_tells_strangers_only_the_status(db_url):
+    site = build_site(db_url)
+    with site.db.connection_context():
+        SyncRun.update(error="(1142) SELECT denied on table 'mdl_user' for 'alx'@'db7.internal'").execute()
+    Heartbeat.insert(component="worker", hostname="worker7.internal", pid=42, timebeat=NOW).execute()
+    remote = "203.0.113.9"
+
+    def health(**kwargs) -> dict:
+        r = site.client.simulate_get("/healthz", **kwargs)
+        assert r.status_code == 200
+        return r.json
+
+    assert health(remote_addr=remote) == {"status": "ok"}
+    # A proxy on the API's host forwards the world: loopback behind X-Forwarded-For is a stranger.
+    assert health(remote_addr="127.0.0.1", headers={"X-Forwarded-For": remote}) == {"status": "ok"}
+    assert health(remote_addr=remote, headers={"Authorization": "Bearer not-a-token"}) == {"status": "ok"}
+
+    client = health(remote_addr=remote, headers={"Authorization": f"Bearer {site.tokens[1]}"})
+    assert client["database"]["reachable"] is True and client["worker"]["alive"] is True
+    assert "host" not in client["worker"] and "error" not in client["last_sync"]
+    assert "internal" not in json.dumps(client)
+
+    operator = health(remote_addr="127.0.0.1")
+    assert operator["worker"]["host"] == "worker7.internal" and "denied" in operator["last_sync"]["error"]
+    operator6 = health(remote_addr="::1")
+    assert operator6["worker"]["host"] == "worker7.internal"
+
+
 def test_metrics_parse(db_url):
     site = build_site(db_url)
     get(site, limit=2)
@@ -617,3 +645,25 @@ def test_direct_json_writer_equals_json_dumps(rows):
     ).encode()
     assert render.v1_json(dates, rows, fields) == expected
     json.loads(expected)
+
+
+def test_metrics_only_for_allowed_addresses_with_or_without_a_trailing_slash(db_url):
+    site = build_site(db_url)
+    for path in ("/metrics", "/metrics/"):
+        assert site.client.simulate_get(path, remote_addr="127.0.0.1").status_code == 200
+        assert site.client.simulate_get(path, remote_addr="::1").status_code == 200
+        refused = site.client.simulate_get(path, remote_addr="203.0.113.9")
+        assert refused.status_code == 403 and "alx_http" not in refused.text
+        # nginx on the same host without trusted_proxy: the address is the proxy's, not the client's
+        forwarded = site.client.simulate_get(
+            path, remote_addr="127.0.0.1", headers={"X-Forwarded-For": "203.0.113.9"}
+        )
+        assert forwarded.status_code == 403
+    monitoring = create_app(
+        site.app.context.config.replace(metrics_allow=("10.1.0.0/16",)), db=site.db, clock_fn=lambda: NOW
+    )
+    import falcon.testing
+
+    client = falcon.testing.TestClient(monitoring)
+    assert client.simulate_get("/metrics", remote_addr="10.1.2.3").status_code == 200
+    assert client.simulate_get("/metrics", remote_addr="127.0.0.1").status_code == 403

@@ -3,6 +3,8 @@ or a phrase starting with "must" that completes "<setting> must ..."."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from models.db import valid_table_prefix
 
 from ..alerts.kinds import ALERT_TYPES, SEVERITIES
@@ -26,6 +28,15 @@ def check_database_url(url: str) -> str | None:
     if sep and scheme.lower().removesuffix("+pool") in DATABASE_SCHEMES:
         return None
     return "must be a database URL: sqlite:///path, mysql://user:password@host/db or postgresql://…"
+
+
+def check_networks(items: tuple[str, ...]) -> str | None:
+    for item in items:
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            return f"must be addresses or networks such as 127.0.0.1 or 10.0.0.0/8 ({item!r} is not one)"
+    return None
 
 
 def check_emails(addresses: tuple[str, ...]) -> str | None:

@@ -42,6 +42,7 @@ imported, so configuration errors surface first.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -122,6 +123,7 @@ class Config:
     api_threads: int
     api_debug: bool
     trusted_proxy: str
+    metrics_allow: tuple[str, ...]
     cache_max_entries: int
     failed_auth_limit: int
     failed_auth_window_minutes: int
@@ -178,6 +180,11 @@ class Config:
             for s in SETTINGS
         )
         return f"Config({shown})"
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``metrics_allow`` as networks (validated when loaded)."""
+        return [ipaddress.ip_network(item.strip(), strict=False) for item in self._values["metrics_allow"]]
 
     @property
     def keymap(self) -> dict[str, str]:

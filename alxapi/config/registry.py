@@ -19,6 +19,7 @@ from .checks import (
     check_alert_severities,
     check_database_url,
     check_emails,
+    check_networks,
     check_table_prefix,
     check_timezone,
     check_webhook_url,
@@ -192,6 +193,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_threads", INT, 8, "API worker threads", min=1, max=64, flag="--threads"),
     Setting("api_debug", BOOL, False, "include error details in API responses"),
     Setting("trusted_proxy", STR, "", "address of the reverse proxy whose X-Forwarded-* headers are trusted"),
+    Setting("metrics_allow", LIST, ("127.0.0.0/8", "::1"), "addresses/networks that may read /metrics (the request's "
+            "client address: behind a proxy, set trusted_proxy)", check=check_networks),
     Setting("cache_max_entries", INT, 1000, "response cache size (0 = no cache)", min=0, max=1_000_000),
     Setting("failed_auth_limit", INT, 20, "failed token checks per IP before it is blocked",
             min=1, max=100_000),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +31,17 @@ class AppContext:
     def client_ip(self, req) -> str:
         # Waitress rewrites REMOTE_ADDR from X-Forwarded-For only for a configured trusted proxy.
         return (req.remote_addr or "")[:45]
+
+    def known_peer(self, req) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """The client's address when it can be known: None when a proxy other than ``trusted_proxy``
+        forwarded the request (the address is then the proxy's, e.g. loopback for a local nginx)."""
+        forwarded = req.get_header("X-Forwarded-For") or req.get_header("Forwarded")
+        if forwarded and not self.config.trusted_proxy:
+            return None
+        try:
+            return ipaddress.ip_address(self.client_ip(req).split("%")[0])
+        except ValueError:
+            return None
 
     def finish(self, req, endpoint: str, entry: requestlog.LogEntry) -> None:
         """Record the request: metrics always, the log row when the database is reachable."""

@@ -57,7 +57,9 @@ def document(version: str) -> dict:
     }
     health = {
         "type": "object",
-        "required": ["status", "database", "worker", "last_sync"],
+        "description": "status for anyone; database, worker and last_sync for a valid token; the worker's "
+        "host and the last sync's error only to a request made on the API's own host (loopback, not proxied)",
+        "required": ["status"],
         "properties": {
             "status": {"type": "string", "enum": ["ok", "unavailable"]},
             "database": {
@@ -222,7 +224,7 @@ def document(version: str) -> dict:
             "/api/v1/health": {
                 "get": {
                     "summary": "database, worker and last sync status",
-                    "security": [],
+                    "security": [{}, {"bearer": []}, {"apiKeyHeader": []}],
                     "operationId": "getHealth",
                     "responses": {"200": _health("healthy"), "503": _health("database unreachable")},
                 }
@@ -230,7 +232,7 @@ def document(version: str) -> dict:
             "/healthz": {
                 "get": {
                     "summary": "same as /api/v1/health",
-                    "security": [],
+                    "security": [{}, {"bearer": []}, {"apiKeyHeader": []}],
                     "operationId": "getHealthz",
                     "responses": {"200": _health("healthy"), "503": _health("database unreachable")},
                 }

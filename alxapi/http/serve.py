@@ -30,7 +30,9 @@ def build_server(config: Config, host: str, port: int, threads: int):
         channel_timeout=120,
         ident="",
         expose_tracebacks=False,
-        clear_untrusted_proxy_headers=True,
+        # Without a trusted proxy the app keeps X-Forwarded-For only to know that a proxy (whose address
+        # is not the client's) forwarded the request: it never takes an address from it.
+        clear_untrusted_proxy_headers=bool(config.trusted_proxy),
         max_request_body_size=1 << 20,
     )
     if config.trusted_proxy:

@@ -128,14 +128,45 @@ class CourseProgressResource:
 
 
 class HealthResource:
+    """Status for anyone (load balancers); details for a valid token; internals (the worker's host name,
+    the last sync's error text) only from this host, where an operator is."""
+
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
 
+    def _audience(self, req, now: int, can_authenticate: bool) -> str:
+        peer = self.ctx.known_peer(req)
+        if peer is not None and peer.is_loopback:
+            return "operator"
+        token = token_from(req)
+        if token and can_authenticate:
+            try:
+                self.ctx.pipeline.authenticate(token, self.ctx.client_ip(req), now)
+                return "client"
+            except ApiError:
+                pass
+        return "public"
+
     def on_get(self, req, resp):
         now = self.ctx.clock()
-        body = {"status": "ok", "database": {"reachable": False}, "worker": None, "last_sync": None}
+        resp.set_header("Cache-Control", "no-store")
+        body = self._report(now, reachable=not getattr(req.context, "db_down", False))
+        if body["status"] != "ok":
+            resp.status = falcon.HTTP_503
+        audience = self._audience(req, now, can_authenticate=body["status"] == "ok")
+        if audience == "public":
+            body = {"status": body["status"]}
+        elif audience == "client":
+            if body["worker"]:
+                body["worker"].pop("host")
+            if body["last_sync"]:
+                body["last_sync"].pop("error")
+        resp.media = body
+
+    def _report(self, now: int, reachable: bool) -> dict:
+        body: dict = {"status": "ok", "database": {"reachable": False}, "worker": None, "last_sync": None}
         try:
-            if getattr(req.context, "db_down", False):
+            if not reachable:
                 raise peewee.OperationalError("unreachable")
             started = time.perf_counter()
             self.ctx.db.execute_sql("SELECT 1").fetchone()
@@ -164,9 +195,7 @@ class HealthResource:
                 }
         except DB_ERRORS:
             body["status"] = "unavailable"
-            resp.status = falcon.HTTP_503
-        resp.media = body
-        resp.set_header("Cache-Control", "no-store")
+        return body
 
 
 class MetricsResource:
@@ -174,6 +203,11 @@ class MetricsResource:
         self.ctx = ctx
 
     def on_get(self, req, resp):
+        peer = self.ctx.known_peer(req)
+        if peer is None or not any(peer in net for net in self.ctx.config.metrics_networks):
+            raise falcon.HTTPForbidden(
+                title="metrics are not served to this address", description="see the metrics_allow setting"
+            )
         runs: dict[str, int] = {}
         try:
             if not getattr(req.context, "db_down", False):
