@@ -746,17 +746,16 @@ def test_failed_authentications_throttled_per_ip(db_url):
     for _ in range(3):
         assert_error(site.call(body=body(site, token=bad), remote_addr="198.51.100.7"), "invalidtoken")
     before = writes_snapshot()
-    for token in (bad, site.tokens[1]):  # blocked even with a good token
-        for fmt in ("json", "xml"):
-            assert_error(
-                site.call(body=body(site, token=token, fmt=fmt), remote_addr="198.51.100.7"),
-                "toomanyfailures",
-                fmt,
-            )
+    for fmt in ("json", "xml"):
+        assert_error(
+            site.call(body=body(site, token=bad, fmt=fmt), remote_addr="198.51.100.7"), "toomanyfailures", fmt
+        )
     assert writes_snapshot() == before
-    assert len(json.loads(site.call(body=body(site), remote_addr="198.51.100.8").text)) == 10  # other address
-    site.advance(10 * 60 + 1)
+    # The address's failures never lock out a valid token (a NAT or a BI cloud's egress is shared).
     assert len(json.loads(site.call(body=body(site), remote_addr="198.51.100.7").text)) == 10
+    assert_error(site.call(body=body(site, token=bad), remote_addr="198.51.100.8"), "invalidtoken")
+    site.advance(10 * 60 + 1)
+    assert_error(site.call(body=body(site, token=bad), remote_addr="198.51.100.7"), "invalidtoken")
 
 
 # --- passes and sync modes ------------------------------------------------------------------------

@@ -33,7 +33,7 @@ URL = "/api/v1/course-progress"
 PROBLEM = "application/problem+json"
 
 
-def get(site, token=None, company: int = 1, path: str = URL, how: str = "bearer", **params):
+def get(site, token=None, company: int = 1, path: str = URL, how: str = "bearer", remote_addr=None, **params):
     token = site.tokens[company] if token is None else token
     headers = {}
     if token is not False:
@@ -43,7 +43,8 @@ def get(site, token=None, company: int = 1, path: str = URL, how: str = "bearer"
             headers["X-API-Key"] = token
         else:
             params["api_key"] = token
-    return site.client.simulate_get(path, params=params or None, headers=headers)
+    extra = {"remote_addr": remote_addr} if remote_addr else {}
+    return site.client.simulate_get(path, params=params or None, headers=headers, **extra)
 
 
 def keys(data: list[dict]) -> list[tuple[int, int]]:
@@ -446,9 +447,19 @@ def test_failed_authentications_are_throttled(db_url):
     site = build_site(db_url, failed_auth_limit=3)
     for _ in range(3):
         assert get(site, token="f" * 32).status_code == 401
-    r = get(site)  # even a good token from that address waits
+    r = get(site, token="f" * 32)
     assert_problem(r, 429, "toomanyfailures")
     assert int(r.headers["retry-after"]) > 0
+    assert get(site).status_code == 200  # a valid token from the same address is served
+
+
+def test_ipv6_failures_are_counted_per_64(db_url):
+    site = build_site(db_url, failed_auth_limit=3)
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2:0:0:0:2", "2001:db8:1:2:ffff::3"):
+        assert get(site, token="f" * 32, remote_addr=host).status_code == 401
+    assert_problem(get(site, token="f" * 32, remote_addr="2001:db8:1:2:abcd::9"), 429, "toomanyfailures")
+    assert get(site, token="f" * 32, remote_addr="2001:db8:1:3::1").status_code == 401  # another /64
+    assert get(site, remote_addr="2001:db8:1:2::1").status_code == 200
 
 
 def test_database_down_is_503(db_url, tmp_path):

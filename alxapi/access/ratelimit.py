@@ -1,12 +1,14 @@
 """Rate limits (SPEC §4.4): a token's requests per local day, and failed authentications per address.
 
 Both are counted in the request log (``local_alx_api_logs``), so every API process sees the same
-numbers. Requests refused for the limit itself, and GETs refused on the Moodle endpoint, do not use
+numbers. Failed authentications are counted per address, per /64 for IPv6, and only refuse further
+failures: a valid token is never refused for its address. Requests refused for the limit itself, and GETs refused on the Moodle endpoint, do not use
 up a token's budget.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 import peewee
@@ -54,15 +56,41 @@ def daily_limit_exceeded(token_ref: str, limit: int, now: int, zone: str) -> Exc
     return Exceeded(used, limit, max(day_start + 86_400 - now, 1))
 
 
+def address_block(ip: str) -> str:
+    """What failed authentications are counted by: the address, or its /64 for IPv6 (one subscriber
+    gets a whole /64 and can rotate through it)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def auth_failures_since(ip: str, since: int) -> int:
-    return (ApiLog.select(peewee.fn.COUNT(ApiLog.id))
-            .where((ApiLog.ip_address == ip) & (ApiLog.timecreated >= since)
-                   & ApiLog.error_code.in_(AUTH_FAILURES))
-            .scalar()) or 0  # fmt: skip
+    """Failed authentications from ``ip`` (from its /64 for IPv6) since ``since``."""
+    failed = (ApiLog.timecreated >= since) & ApiLog.error_code.in_(AUTH_FAILURES)
+    block = address_block(ip)
+    if "/" not in block:
+        return (
+            ApiLog.select(peewee.fn.COUNT(ApiLog.id)).where(failed & (ApiLog.ip_address == ip)).scalar() or 0
+        )
+    # IPv6 is stored as written (compressed or not): group the window's failures by address, then
+    # keep those inside the /64. Only failures are read, and only on the failure path.
+    network = ipaddress.ip_network(block)
+    counts = (
+        ApiLog.select(ApiLog.ip_address, peewee.fn.COUNT(ApiLog.id))
+        .where(failed & ApiLog.ip_address.contains(":"))
+        .group_by(ApiLog.ip_address)
+    )
+    return sum(n for address, n in counts.tuples() if address_block(address) == str(network))
 
 
 def throttled(ip: str, now: int, limit: int, window_seconds: int) -> Exceeded | None:
-    """The refusal when ``ip`` failed authentication ``limit`` times within the window."""
+    """The refusal when ``ip`` (its /64 for IPv6) failed authentication ``limit`` times within the window."""
     failures = auth_failures_since(ip, now - window_seconds)
     if failures < limit:
         return None

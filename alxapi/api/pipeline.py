@@ -42,20 +42,25 @@ class Pipeline:
 
     # -- who is calling ---------------------------------------------------------------------
     def authenticate(self, token: str | None, ip: str, now: int) -> tokens.Principal:
+        """The token's principal. The token is checked first and only failures are throttled: a valid
+        token keeps working behind an address (a NAT, a BI cloud's egress) that others fail from."""
+        if not token:
+            failure = ApiError("invalidtoken", "no token given")
+        else:
+            try:
+                return tokens.authenticate(token, ip, now)
+            except tokens.AuthError as exc:
+                failure = ApiError(exc.code, exc.debuginfo)
         window = self.config.failed_auth_window_minutes * 60
         refused = ratelimit.throttled(ip, now, self.config.failed_auth_limit, window)
         if refused is not None:
             raise ApiError(
                 "toomanyfailures",
-                f"more than {refused.limit} failed authentications from {ip} in {window // 60} minutes",
+                f"more than {refused.limit} failed authentications from {ratelimit.address_block(ip)} "
+                f"in {window // 60} minutes",
                 retry_after=refused.retry_after,
             )
-        if not token:
-            raise ApiError("invalidtoken", "no token given")
-        try:
-            return tokens.authenticate(token, ip, now)
-        except tokens.AuthError as exc:
-            raise ApiError(exc.code, exc.debuginfo) from None
+        raise failure
 
     def settings_for(self, principal: tokens.Principal) -> company_settings.CompanySettings:
         return company_settings.load(principal.companyid)
