@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from alxapi.access import settings as company_settings
 from alxapi.access import tokens
 from alxapi.api import render
-from alxapi.api.cursors import decode_cursor
+from alxapi.api.cursors import decode_cursor, encode_cursor
 from alxapi.api.feed import FIELDS
 from alxapi.http.app import create_app
 from alxapi.http.middleware import SECURITY_HEADERS
@@ -273,6 +273,20 @@ def test_since_returns_exactly_the_changes_including_removals(db_url):
     assert (
         keys(revived) == [(101, 11)] and "deleted" not in revived[0] and revived[0]["username"] == "user101"
     )
+
+
+def test_a_forged_total_in_a_cursor_reaches_no_other_client(db_url):
+    site = build_site(db_url, rate_limit=0)
+    first = get(site, limit=3).json
+    true_total = first["meta"]["total"]
+    forged = encode_cursor({**decode_cursor(first["meta"]["next"]), "t": 999_999})
+    assert get(site, limit=3, cursor=forged).json["meta"]["total"] == 999_999  # the sender's own word
+    # Another client of the same company asks for the same page with the genuine cursor: the cached
+    # page does not carry the forged total.
+    genuine = get(site, limit=3, cursor=first["meta"]["next"]).json
+    assert genuine["meta"]["total"] == true_total
+    without_total = {k: v for k, v in decode_cursor(first["meta"]["next"]).items() if k != "t"}
+    assert get(site, limit=3, cursor=encode_cursor(without_total)).json["meta"]["total"] == true_total
 
 
 def test_cursor_and_since_must_belong_together(db_url):

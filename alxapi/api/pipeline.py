@@ -134,6 +134,9 @@ class Pipeline:
         return Page(body, content_type, count, hit)
 
     # -- REST v1 -----------------------------------------------------------------------------
+    def _count(self, companyid: int, courses: list[int], window: feed.Window, changes: bool) -> int:
+        return feed.count_rows(self.db, companyid, courses, window, include_deleted=changes)
+
     def v1_page(
         self,
         principal: tokens.Principal,
@@ -172,12 +175,9 @@ class Pipeline:
                 include_deleted=changes,
             )
             # A read's total is counted on its first page (as of its start) and carried by its cursors:
-            # counting a large company's rows costs more than reading a page.
-            total = (
-                state["t"]
-                if "t" in state
-                else feed.count_rows(self.db, companyid, courses, window, include_deleted=changes)
-            )
+            # counting a large company's rows costs more than reading a page. A cursor's total is the
+            # client's word, so it is never cached: a forged one reaches no one but its sender.
+            total = None if "t" in state else self._count(companyid, courses, window, changes)
             # The rows are serialized once and cached as bytes; only the envelope is built per request.
             if fmt == "json":
                 encoded = render.v1_json(self.dates, rows, fields)
@@ -187,6 +187,10 @@ class Pipeline:
             cached = (encoded, len(rows), total, last)
             self.cache.put(key, cached, settings.cache_ttl_minutes * 60)
         encoded, count, total, last = cached
+        if "t" in state:
+            total = state["t"]
+        elif total is None:  # an entry filled by a page whose cursor carried the total
+            total = self._count(companyid, courses, window, changes)
         next_cursor = (
             encode_cursor({"u": last[0], "c": last[1], "s": since_seq, "h": high, "t": total})
             if last is not None and count == limit
