@@ -8,15 +8,21 @@ traceback, nothing written), the demo, and --help everywhere.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from alxapi.cli import build_parser
-from alxapi.reporting.lock import SyncLock
+from alxapi.reporting.lock import LOCK_NAME, SyncLock
 from models.db import open_database
+from models.plugin import State
 
 from .support.cli_helpers import NOW, PREFIX, REPORTING, SYNC_RUNS, Alx, Peek, assert_user_error, table
 from .support.moodle_builder import MoodleBuilder
@@ -413,6 +419,59 @@ def test_a_stale_lock_expires(synced, db_url):
     assert result["status"] == "success"
     # And it was really taken over: released at the end, so the next run gets it too.
     assert synced.json("sync", "--json")["status"] == "success"
+
+
+HOLD_THE_LEASE = """
+import sys, time
+from alxapi.reporting.lock import LOCK_NAME, SyncLock
+from models.plugin import State
+from models.db import open_database
+db = open_database(sys.argv[1], sys.argv[2])
+with db.connection_context():
+    SyncLock(900).acquire(int(time.time()))
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def _hold_the_lease(db_url: str) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LEASE, db_url, PREFIX], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_killed_syncs_lease_on_this_host_is_taken_over_at_once(synced, db_url):
+    holder = _hold_the_lease(db_url)
+    try:
+        assert_user_error(synced("sync"), 75, f":{holder.pid}")  # alive: the lease is respected
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    result = synced("sync", "--json")  # not 15 minutes later: now
+    assert result.code == 0 and result.json()["status"] == "success", result
+    assert "took over the sync lease" in result.stderr
+
+
+def test_a_dead_pid_on_another_host_or_boot_keeps_the_timeout(synced, db_url):
+    db = open_database(db_url, PREFIX)
+    with db.connection_context():
+        SyncLock(900, holder="other-host:999999").acquire(NOW - 60)
+        other_boot = {
+            "holder": f"{socket.gethostname()}:999999",
+            "started": NOW,
+            "token": "x",
+            "boot": "another",
+        }
+        assert_user_error(synced("sync"), 75, "other-host:999999")
+        SyncLock(900, holder="other-host:999999").release()
+        State.update(value_int=NOW + 900, value_text=json.dumps(other_boot)).where(
+            State.name == LOCK_NAME
+        ).execute()
+    db.close()
+    assert_user_error(synced("sync"), 75, ":999999")
 
 
 # --- configuration -------------------------------------------------------------------------------------

@@ -106,6 +106,8 @@ class SyncEngine:
             except BaseException:
                 lock.forget()  # never acquired, or its transaction did not commit
                 raise
+            if lock.took_over:
+                log.warning("took over the sync lease of %s, which is gone", lock.took_over)
             result = SyncResult(companyid=self.opt.companyid or 0)
             try:
                 self._close_abandoned_runs(now)
