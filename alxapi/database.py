@@ -63,23 +63,30 @@ def connect(config: Config, *, create: bool = False, pooled: bool = False) -> pe
 
 
 def moodle_tables_problem(report: schema.CheckReport, config: Config) -> str | None:
-    """The message for missing Moodle/IOMAD tables (usually a wrong prefix), or None."""
-    missing = [t.table for t in report.tables if t.owner == "moodle" and not t.ok]
-    if not missing:
+    """The message when there are no Moodle/IOMAD tables under the prefix at all (a wrong prefix, or
+    not a Moodle database): a configuration error. None otherwise.
+
+    One table missing or unreadable among the others (a Moodle upgrade in progress, a revoked grant)
+    is not this: commands that do not need it work, and the sync fails naming it (and alerts) until
+    it is back (``alxapi.reporting.sources``).
+    """
+    moodle = [t for t in report.tables if t.owner == "moodle"]
+    if any(t.problem != "missing" for t in moodle):
         return None
+    missing = [t.table for t in moodle]
     return (
-        f"Moodle/IOMAD tables missing or incomplete: {', '.join(missing[:5])}"
-        f"{' …' if len(missing) > 5 else ''}. Is the table prefix right? It is "
+        f"no Moodle/IOMAD tables found: {', '.join(missing[:5])}"
+        f"{' …' if len(missing) > 5 else ''} are missing. Is the table prefix right? It is "
         f"{config.table_prefix!r} (from {config.source('table_prefix')}); set --prefix / ALX_TABLE_PREFIX."
     )
 
 
 def require_moodle(db: peewee.Database, config: Config) -> schema.CheckReport:
-    """Refuse to touch a database that has no Moodle/IOMAD tables under the configured prefix."""
+    """Refuse (exit 78) to touch a database that has no Moodle/IOMAD tables under the configured prefix."""
     report = schema.check(db)
     problem = moodle_tables_problem(report, config)
     if problem:
-        raise UserError(problem + " Nothing was written.")
+        raise UserError(problem + " Nothing was written.", code=exitcodes.CONFIG)
     return report
 
 

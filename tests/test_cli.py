@@ -252,7 +252,7 @@ def test_check_without_moodle_tables_names_the_prefix(alx, db_url):
         peek.execute("CREATE TABLE unrelated (id INTEGER PRIMARY KEY)")  # a database, just not Moodle's
     before = snapshot(db_url)
     result = alx("check")
-    assert_user_error(result, 1, "'mdl_'", "prefix")
+    assert_user_error(result, 78, "'mdl_'", "prefix")
     assert re.search(rf"PROBLEM\s+moodle\s+{table('user')}\s+missing", result.stdout), result
     assert alx("check", "--json").json()["healthy"] is False
     assert snapshot(db_url) == before
@@ -263,7 +263,7 @@ def test_check_with_a_wrong_prefix_names_it_and_does_not_advise_repair(installed
     result = installed("--prefix", "moodle_", "check")
     # The operator must learn that the prefix is wrong, not be sent to --repair (which would create
     # a second, empty set of ALX tables under the wrong prefix).
-    assert_user_error(result, 1, "'moodle_'", "prefix")
+    assert_user_error(result, 78, "'moodle_'", "prefix")
     assert "--repair" not in result.stderr, result
     assert snapshot(db_url) == before
 
@@ -271,7 +271,7 @@ def test_check_with_a_wrong_prefix_names_it_and_does_not_advise_repair(installed
 def test_check_repair_with_a_wrong_prefix_creates_nothing(installed, db_url):
     before = snapshot(db_url)
     result = installed("--prefix", "moodle_", "check", "--repair")
-    assert_user_error(result, 1, "'moodle_'")
+    assert_user_error(result, 78, "'moodle_'")
     assert snapshot(db_url) == before, "repair created tables under a prefix that has no Moodle tables"
 
 
@@ -285,7 +285,7 @@ def test_install_refuses_without_moodle_tables(alx, db_url, how):
             peek.execute("CREATE TABLE unrelated (id INTEGER PRIMARY KEY)")
         args, prefix = ["install"], PREFIX
     before = snapshot(db_url)
-    assert_user_error(alx(*args), 1, f"'{prefix}'", "prefix")
+    assert_user_error(alx(*args), 78, f"'{prefix}'", "prefix")
     assert snapshot(db_url) == before, "install wrote ALX tables into a database without Moodle's"
 
 
@@ -664,7 +664,7 @@ def test_missing_moodle_tables_names_the_prefix_and_writes_nothing(alx, db_url):
     before = snapshot(db_url)
     for command in (["sync"], ["sync", "--full", "--json"], ["runs", "--json"]):
         result = alx(*command)
-        assert_user_error(result, 1, "Moodle", "'mdl_'", "--prefix")
+        assert_user_error(result, 78, "Moodle", "'mdl_'", "--prefix")
         assert result.stdout == ""
     assert snapshot(db_url) == before
 
@@ -677,7 +677,7 @@ def test_wrong_prefix_names_it_and_writes_nothing(synced, db_url):
         (["--prefix", "moodle_", "runs"], {}, "--prefix"),
     ):
         result = synced(*args, env=env)
-        assert_user_error(result, 1, "'moodle_'", source, "Moodle")
+        assert_user_error(result, 78, "'moodle_'", source, "Moodle")
     assert snapshot(db_url) == before
 
 

@@ -142,3 +142,29 @@ def test_the_readme_grants_refuse_every_write_to_moodle_tables(restricted, state
         message = str(refused.value).lower()
         assert "denied" in message or "must be owner" in message, message
         assert peek.count(table("user")) == before
+
+
+def test_a_revoked_grant_on_one_table_fails_the_sync_not_the_product(
+    restricted, db_server, db_backend, tmp_path
+):
+    alx = Alx(tmp_path / "work", restricted)
+    alx.ok("install")
+    alx.ok("sync")
+    account = restricted.split("://", 1)[1].split(":", 1)[0]
+    database = restricted.rsplit("/", 1)[1]
+    completions = table("course_completions")
+    grantee = f"'{account}'@'127.0.0.1'" if db_backend == "mariadb" else account
+    on = f"`{database}`.{completions}" if db_backend == "mariadb" else completions
+
+    db_server.execute_as_admin([f"REVOKE SELECT ON {on} FROM {grantee}"], database=database)
+    alx.json("runs", "--json")
+    alx.json("token", "list", "--json")
+    failed = alx("sync")
+    assert failed.code == 1 and completions in failed.stderr, failed
+    assert alx.json("runs", "--json")[0]["status"] == "failed"
+    worker = alx("worker", "--once")
+    assert worker.code == 1 and "sync     failed" in worker.stderr, worker  # not 78: systemd restarts it
+    assert "sync_failed" in {a["alert_type"] for a in alx.json("alerts", "list", "--json")}
+
+    db_server.execute_as_admin([f"GRANT SELECT ON {on} TO {grantee}"], database=database)
+    assert alx.json("sync", "--json")["status"] == "success"

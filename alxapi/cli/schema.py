@@ -73,4 +73,6 @@ def cmd_check(args) -> int:
             say(f"unhealthy: {moodle_problem}")
         elif not report.healthy:
             say("unhealthy: run `alx check --repair`")
+    if moodle_problem:
+        return exitcodes.CONFIG
     return exitcodes.OK if report.healthy else exitcodes.ERROR

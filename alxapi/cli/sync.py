@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import clock, exitcodes
 from ..database import connect, require_schema
+from ..errors import UserError
 from .common import add_command, load, stop_on_signals
 from .output import ProgressLine, print_json, say, when
 
@@ -34,6 +35,7 @@ def register(sub) -> None:
 def cmd_sync(args) -> int:
     from ..reporting.lock import LockHeld
     from ..reporting.runner import run_sync
+    from ..reporting.sources import SourcesUnreadable
 
     config = load(args, batch_size=args.batch_size, max_sync_time=args.max_sync_time)
     db = connect(config)
@@ -57,6 +59,8 @@ def cmd_sync(args) -> int:
             "try again later"
         )
         return exitcodes.LOCKED
+    except SourcesUnreadable as exc:
+        raise UserError(f"sync failed: {exc}. The failed run is recorded.") from None
     finally:
         progress.close()
     if args.json:

@@ -24,6 +24,7 @@ from models.plugin import Reporting, State, SyncQueue, SyncRun
 
 from .changes import ChangeDetector
 from .dialect import Dialect
+from .sources import SourcesUnreadable, require_sources
 from .lock import SyncLock
 from .rules import KEY_COLUMNS, VALUE_COLUMNS, Tables, members_sql, role_ids, rows_query
 
@@ -119,6 +120,7 @@ class SyncEngine:
                     host=socket.gethostname(),
                     pid=os.getpid(),
                 ).execute()
+                require_sources(self.db)
                 self._create_work_tables()
                 self._fill_members()
                 self.role_ids = role_ids(self.db, self.t, self.opt.report_roles)
@@ -141,6 +143,10 @@ class SyncEngine:
                 log.error("%s", message)
                 log.debug("sync failed", exc_info=True)
                 raise peewee.OperationalError(message) from exc
+            except SourcesUnreadable as exc:  # recorded (the alert rules see it), then re-raised
+                result.status, result.error = "failed", str(exc)
+                log.error("sync failed: %s", exc)
+                raise
             except Exception as exc:  # recorded, then re-raised for the caller to report
                 result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("sync failed")
