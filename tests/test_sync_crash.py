@@ -41,7 +41,6 @@ from .support.cli_helpers import (
     SYNC_QUEUE,
     Alx,
     Peek,
-    assert_user_error,
     by_course,
     table,
 )

@@ -44,7 +44,9 @@ class SourcesUnreadable(RuntimeError):
         )
 
 
-def unreadable_sources(db: peewee.Database, models: tuple[type[peewee.Model], ...] = SYNC_SOURCES) -> list[str]:
+def unreadable_sources(
+    db: peewee.Database, models: tuple[type[peewee.Model], ...] = SYNC_SOURCES
+) -> list[str]:
     """``"<table>: <reason>"`` for each table that cannot be read with the columns the product maps.
 
     Each probe selects no row (``WHERE 1 = 0``), so it costs a plan, not a scan. Run outside a

@@ -24,9 +24,9 @@ from models.plugin import Reporting, State, SyncQueue, SyncRun
 
 from .changes import ChangeDetector
 from .dialect import Dialect
-from .sources import SourcesUnreadable, require_sources
 from .lock import SyncLock
 from .rules import KEY_COLUMNS, VALUE_COLUMNS, Tables, members_sql, role_ids, rows_query
+from .sources import SourcesUnreadable, require_sources
 
 log = logging.getLogger("alx.sync")
 
