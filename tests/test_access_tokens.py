@@ -25,6 +25,7 @@ from alxapi.access.tokens import (
     revoke_token,
 )
 from models.db import database, quote
+from models.iomad import Company
 from models.plugin import ApiToken, Audit
 
 from .support.moodle_builder import MoodleBuilder
@@ -125,6 +126,7 @@ def test_managed_token_authenticates_and_only_its_hash_is_stored(b):
         companyid=1,
         userid=100,
         name="Power BI",
+        company_shortname=Company.get_by_id(1).shortname,
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         principal.companyid = 2  # type: ignore[misc]
@@ -236,6 +238,22 @@ def test_managed_token_of_a_company_that_vanished(b):
     refused("nocompanyassociation", token)
 
 
+def test_managed_token_made_for_a_user_dies_with_the_users_access(b):
+    b.user(101)
+    b.user(102)
+    token, _ = managed(1, userid=101)
+    other, _ = managed(1, userid=102)
+    assert authenticate(token, IP, NOW).userid == 101
+    b.execute("UPDATE {t:user} SET suspended = 1 WHERE id = 101")
+    assert "suspended" in refused("accessexception", token).debuginfo
+    b.execute("UPDATE {t:user} SET deleted = 1 WHERE id = 102")
+    assert "deleted" in refused("accessexception", other).debuginfo
+    b.execute("DELETE FROM {t:user} WHERE id = 102")
+    assert "deleted" in refused("accessexception", other).debuginfo
+    anyone, _ = managed(1)  # a token made for no user stays valid
+    assert authenticate(anyone, IP, NOW).companyid == 1
+
+
 # --- Moodle tokens --------------------------------------------------------------------------------
 
 
@@ -243,7 +261,13 @@ def test_moodle_tokens_of_both_alx_services_are_accepted(b):
     custom = moodle_token(b, 11, 100, service=1, name="bi")
     plain = moodle_token(b, 12, 100, service=2)
     assert authenticate(custom, IP, NOW) == Principal(
-        kind="moodle", token_ref="w:11", token_hash=hash_token(custom), companyid=1, userid=100, name="bi"
+        kind="moodle",
+        token_ref="w:11",
+        token_hash=hash_token(custom),
+        companyid=1,
+        userid=100,
+        name="bi",
+        company_shortname="c1",
     )
     assert authenticate(plain, IP, NOW).token_ref == "w:12"
     assert authenticate(f"  {plain}\n", IP, NOW).token_ref == "w:12"  # Moodle trims wstoken

@@ -25,7 +25,8 @@ from alxapi.http.app import create_app
 from alxapi.http.middleware import SECURITY_HEADERS
 from alxapi.timefmt import DateFormatter
 from models.db import make_database
-from models.plugin import Heartbeat, Reporting, SyncRun
+from models.iomad import Company
+from models.plugin import ApiLog, Heartbeat, Reporting, SyncRun
 
 from .support.api_helpers import NOW, build_site
 
@@ -692,3 +693,13 @@ def test_metrics_only_for_allowed_addresses_with_or_without_a_trailing_slash(db_
     client = falcon.testing.TestClient(monitoring)
     assert client.simulate_get("/metrics", remote_addr="10.1.2.3").status_code == 200
     assert client.simulate_get("/metrics", remote_addr="127.0.0.1").status_code == 403
+
+
+def test_the_request_log_names_the_company_by_its_shortname(db_url):
+    site = build_site(db_url, rate_limit=0)
+    assert get(site, company=2).status_code == 200
+    assert site.post().status_code == 200  # the Moodle endpoint, company 1
+    with site.db.connection_context():
+        logged = {(r.companyid, r.company_shortname) for r in ApiLog.select() if r.companyid}
+        expected = {(c.id, c.shortname) for c in Company.select().where(Company.id.in_([1, 2]))}
+    assert logged == expected and all(name for _, name in logged)

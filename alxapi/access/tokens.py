@@ -20,8 +20,6 @@ import secrets
 import weakref
 from dataclasses import dataclass
 
-import peewee
-
 from models.db import database
 from models.iomad import Company, CompanyUser
 from models.moodle import ExternalService, ExternalServiceUser, ExternalToken, User
@@ -79,6 +77,7 @@ class Principal:
     companyid: int
     userid: int
     name: str
+    company_shortname: str = ""
 
 
 def hash_token(token: str) -> str:
@@ -358,8 +357,16 @@ def _managed_principal(row: ApiToken, token_hash: str, ip: str, now: int) -> Pri
         raise AuthError("accessexception", "Invalid token - token expired")
     if not ip_allowed(ip, row.iprestriction):
         raise AuthError("accessexception", f"Invalid service - IP:{ip} is not supported")
-    if not Company.select(Company.id).where(Company.id == row.companyid).exists():
+    company = Company.select(Company.shortname).where(Company.id == row.companyid).first()
+    if company is None:
         raise AuthError("nocompanyassociation", f"the token's company {row.companyid} no longer exists")
+    if row.userid:
+        # A token made for a user (`alx token create --user`) dies with that user's access, as Moodle's do.
+        owner = User.select(User.deleted, User.suspended).where(User.id == row.userid).first()
+        if owner is None or owner.deleted:
+            raise AuthError("accessexception", "wsaccessuserdeleted: the token's owner is deleted")
+        if owner.suspended:
+            raise AuthError("accessexception", "wsaccessusersuspended: the token's owner is suspended")
     if row.lastused <= now - LASTUSED_INTERVAL:
         # Conditional, so concurrent API processes write it once per interval at most.
         (
@@ -374,6 +381,7 @@ def _managed_principal(row: ApiToken, token_hash: str, ip: str, now: int) -> Pri
         companyid=int(row.companyid),
         userid=int(row.userid),
         name=row.name or "",
+        company_shortname=company.shortname or "",
     )
 
 
@@ -423,14 +431,18 @@ def _moodle_principal(token: str, token_hash: str, ip: str, now: int, services: 
         raise AuthError("accessexception", "wsaccessuserunconfirmed: the token's owner is not confirmed")
     if user.auth == "nologin":
         raise AuthError("accessexception", "wsaccessusernologin: the token's owner may not log in")
-    companyid = (
-        CompanyUser.select(peewee.fn.MIN(CompanyUser.companyid))
+    membership = (
+        CompanyUser.select(CompanyUser.companyid, Company.shortname)
         .join(Company, on=(Company.id == CompanyUser.companyid))
         .where(CompanyUser.userid == found.userid, CompanyUser.suspended == 0)
-        .scalar()
+        .order_by(CompanyUser.companyid)
+        .limit(1)
+        .tuples()
+        .first()
     )
-    if companyid is None:
+    if membership is None:
         raise AuthError("nocompanyassociation", f"user {found.userid} has no active company membership")
+    companyid, shortname = membership
     return Principal(
         kind="moodle",
         token_ref=f"w:{found.id}",
@@ -438,6 +450,7 @@ def _moodle_principal(token: str, token_hash: str, ip: str, now: int, services: 
         companyid=int(companyid),
         userid=int(found.userid),
         name=found.name or "",
+        company_shortname=shortname or "",
     )
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from models.plugin import ApiLog
 
+from ..access.tokens import Principal
+
 
 @dataclass
 class LogEntry:
@@ -30,6 +32,11 @@ class LogEntry:
     response_time_ms: float = 0.0
     cache_hit: bool = False
     extra: dict = field(default_factory=dict)
+
+    def identify(self, principal: Principal) -> None:
+        """Who made the request, once the token is known."""
+        self.token_ref, self.userid = principal.token_ref, principal.userid
+        self.companyid, self.company_shortname = principal.companyid, principal.company_shortname
 
 
 def write(entry: LogEntry) -> None:

@@ -127,11 +127,7 @@ class MoodleRestResource:
             if getattr(req.context, "db_down", False):
                 raise ApiError("servicetemporarilyunavailable", "the database is unreachable")
             principal = ctx.pipeline.authenticate(params.get("wstoken"), entry.ip_address, now)
-            entry.token_ref, entry.userid, entry.companyid = (
-                principal.token_ref,
-                principal.userid,
-                principal.companyid,
-            )
+            entry.identify(principal)
             function = params.get("wsfunction", "")
             if not function:
                 raise ApiError("invalidparameter", "Missing function name")

@@ -78,11 +78,7 @@ class CourseProgressResource:
             if getattr(req.context, "db_down", False):
                 raise ApiError("servicetemporarilyunavailable", "the database is unreachable", retry_after=30)
             principal = ctx.pipeline.authenticate(token_from(req), entry.ip_address, now)
-            entry.token_ref, entry.userid, entry.companyid = (
-                principal.token_ref,
-                principal.userid,
-                principal.companyid,
-            )
+            entry.identify(principal)
             settings = ctx.pipeline.settings_for(principal)
             ctx.pipeline.check_rate_limit(principal, settings, now)
             limit = parse_limit(req.get_param("limit"))
