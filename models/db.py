@@ -115,6 +115,18 @@ def _driver_closed(conn) -> bool:
     return bool(closed) if isinstance(closed, int) else False
 
 
+def _known_closed(conn) -> bool:
+    """Is ``conn`` unusable, as far as can be told without a round trip? The driver may know, or the
+    socket is readable although no answer is due: an error packet ("shutdown", "killed") or end of file."""
+    if _driver_closed(conn):
+        return True
+    sock = _socket_of(conn)
+    try:
+        return sock is not None and bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
 def _socket_of(conn):
     sock = getattr(conn, "_sock", None)  # PyMySQL
     if sock is not None:
@@ -189,14 +201,7 @@ class ResilientMixin(_DatabaseBase):  # type: ignore[valid-type,misc]
         log.info("reconnected to the database (the server had closed the previous connection)")
 
     def _connection_ok(self, conn) -> bool:
-        if _driver_closed(conn):
-            return False
-        sock = _socket_of(conn)
-        try:
-            readable = sock is not None and bool(select.select([sock], [], [], 0)[0])
-        except (OSError, ValueError):
-            return False
-        if readable:  # no answer is due: an error packet ("shutdown", "killed") or end of file
+        if _known_closed(conn):
             return False
         if (
             self._alx_local.__dict__.get("conn") is conn
@@ -231,8 +236,50 @@ class ResilientMixin(_DatabaseBase):  # type: ignore[valid-type,misc]
 
 
 class _ResilientPoolMixin(ResilientMixin):
+    """A pool without a round trip per checkout: peewee's MySQL pool pings each connection it hands
+    out and rolls back each one it takes back. Liveness is already checked before the first statement
+    (``ResilientMixin``: the driver's state and the socket, a ping only after ``PING_AFTER_IDLE``), and a
+    connection only needs a rollback when the server says a transaction is open."""
+
     def _discard(self, conn) -> None:
         pool.PooledDatabase._close(self, conn, close_conn=True)  # out of the pool for good
+
+    def _is_closed(self, conn) -> bool:
+        return _known_closed(conn)
+
+    def _can_reuse(self, conn) -> bool:
+        try:
+            if _transaction_open(conn):
+                _rollback(conn)
+        except Exception:
+            return False
+        return True
+
+
+def _rollback(conn) -> None:
+    """End the open transaction. psycopg2 in autocommit mode (peewee's) ignores ``rollback()``, though
+    peewee began the transaction with a ``BEGIN`` statement: say ROLLBACK to the server instead."""
+    if getattr(conn, "autocommit", False) and hasattr(conn, "info"):
+        with conn.cursor() as cursor:
+            cursor.execute("ROLLBACK")
+    else:
+        conn.rollback()
+
+
+_MYSQL_SERVER_STATUS_IN_TRANS = 1  # SERVER_STATUS_IN_TRANS, sent with every OK packet
+
+
+def _transaction_open(conn) -> bool:
+    """Whether the server has a transaction open on ``conn``, as the driver last heard (no round trip)."""
+    status = getattr(conn, "server_status", None)  # PyMySQL
+    if isinstance(status, int):
+        return bool(status & _MYSQL_SERVER_STATUS_IN_TRANS)
+    info = getattr(
+        conn, "info", None
+    )  # psycopg2: 0 idle, 1 active, 2 in a transaction, 3 in error, 4 unknown
+    if info is not None and hasattr(info, "transaction_status"):
+        return info.transaction_status != 0
+    return True
 
 
 class AlxMySQLDatabase(ResilientMixin, peewee.MySQLDatabase):

@@ -470,6 +470,10 @@ class MariaDBServer(_Server):
             # user running the tests.
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
+            # The bootstrap's temporary tables are named after pid and thread; in a shared /tmp, two
+            # installs at once (pytest-xdist workers) can collide and fail ("Unknown table
+            # 'mysql.tmp_user_sys'"). A private tmpdir per server rules that out.
+            f"--tmpdir={self.tmpdir}",
         ]
         self._run(cmd, "mariadb-install-db")
 

@@ -1,0 +1,98 @@
+"""The pooled connections of the API: no round trip to hand a connection out or take it back, and a
+transaction left open is still rolled back before the connection is reused."""
+
+from __future__ import annotations
+
+import peewee
+import pytest
+
+from models.db import make_database
+
+
+class CountingConnection:
+    """Wraps a driver connection and counts the calls that cost a round trip to the server."""
+
+    def __init__(self, conn):
+        object.__setattr__(self, "_conn", conn)
+        object.__setattr__(self, "calls", {"ping": 0, "rollback": 0})
+
+    def __getattr__(self, name):
+        if name in ("ping", "rollback"):
+            self.calls[name] += 1
+        return getattr(self._conn, name)
+
+    def cursor(self, *args, **kwargs):  # a ROLLBACK statement counts as a rollback
+        cursor = self._conn.cursor(*args, **kwargs)
+        calls, execute = self.calls, cursor.execute
+
+        def counting_execute(sql, *a, **k):
+            if str(sql).strip().upper() == "ROLLBACK":
+                calls["rollback"] += 1
+            return execute(sql, *a, **k)
+
+        try:
+            cursor.execute = counting_execute
+        except AttributeError:  # psycopg2's C cursor: wrap it
+            return _CountingCursor(cursor, calls)
+        return cursor
+
+    def __setattr__(self, name, value):
+        setattr(self._conn, name, value)
+
+
+class _CountingCursor:
+    def __init__(self, cursor, calls):
+        self._cursor, self._calls = cursor, calls
+
+    def execute(self, sql, *args, **kwargs):
+        if str(sql).strip().upper() == "ROLLBACK":
+            self._calls["rollback"] += 1
+        return self._cursor.execute(sql, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._cursor.close()
+
+
+@pytest.fixture
+def pooled(db_server, db_url, monkeypatch):
+    """A pool of the server under test (SQLite has no round trips), every raw connection counted."""
+    counted: list[CountingConnection] = []
+    for driver_db in (peewee.MySQLDatabase, peewee.PostgresqlDatabase):
+        raw_connect = driver_db._connect
+
+        def counting_connect(self, raw_connect=raw_connect):
+            wrapped = CountingConnection(raw_connect(self))
+            counted.append(wrapped)
+            return wrapped
+
+        monkeypatch.setattr(driver_db, "_connect", counting_connect)
+    db = make_database(db_url, pooled=True, max_connections=2)
+    yield db, counted
+    db.close_all()
+
+
+def test_checkout_and_checkin_cost_no_round_trip(pooled):
+    db, counted = pooled
+    for _ in range(20):
+        with db.connection_context():
+            assert db.execute_sql("SELECT 1").fetchone()[0] == 1
+    assert len(counted) == 1  # one connection, reused
+    assert counted[0].calls == {"ping": 0, "rollback": 0}
+
+
+def test_a_transaction_left_open_is_rolled_back_before_reuse(pooled):
+    db, counted = pooled
+    db.connect()
+    db.execute_sql("CREATE TEMPORARY TABLE t_pool (x INTEGER)")
+    db.execute_sql("BEGIN")
+    db.execute_sql("INSERT INTO t_pool VALUES (1)")
+    db.close()  # back to the pool with the transaction open
+    assert counted[0].calls["rollback"] == 1
+    with db.connection_context():
+        assert db.execute_sql("SELECT COUNT(*) FROM t_pool").fetchone()[0] == 0
