@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench bench-api bench-tui venv clean
+.PHONY: demo test check bench bench-api bench-cache bench-tui venv clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,10 @@ bench: $(STAMP)
 # REST v1 over HTTP on the same 1M database: uncached/cached pages, Datasette, 8 concurrent clients.
 bench-api: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.api --size $(BENCH_SIZE) --databases $(BENCH_DATABASES)
+
+# Resident memory of one `alx serve` under 50 clients paging 1000-row pages: byte-bounded cache vs entries only.
+bench-cache: $(STAMP)
+	$(BIN)/python -m bench.cache_memory
 
 # The console's refreshes (alxapi.ops.monitor) on 1M request-log rows and 100k reporting rows: ≤ 100 ms each.
 bench-tui: $(STAMP)

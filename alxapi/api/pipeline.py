@@ -37,7 +37,7 @@ class Pipeline:
     def __init__(self, config: Config, db: peewee.Database, cache: ResponseCache | None = None):
         self.config = config
         self.db = db
-        self.cache = cache or ResponseCache(config.cache_max_entries)
+        self.cache = cache or ResponseCache(config.cache_max_entries, config.cache_max_mb << 20)
         self.dates = DateFormatter(config.timezone)
 
     # -- who is calling ---------------------------------------------------------------------

@@ -125,6 +125,7 @@ class Config:
     trusted_proxy: str
     metrics_allow: tuple[str, ...]
     cache_max_entries: int
+    cache_max_mb: int
     failed_auth_limit: int
     failed_auth_window_minutes: int
     tui_refresh_seconds: float

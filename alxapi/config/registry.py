@@ -196,6 +196,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metrics_allow", LIST, ("127.0.0.0/8", "::1"), "addresses/networks that may read /metrics (the request's "
             "client address: behind a proxy, set trusted_proxy)", check=check_networks),
     Setting("cache_max_entries", INT, 1000, "response cache size (0 = no cache)", min=0, max=1_000_000),
+    Setting("cache_max_mb", INT, 64, "response cache memory per API process, in MB of cached pages (0 = no cache)",
+            min=0, max=16_384),
     Setting("failed_auth_limit", INT, 20, "failed token checks per IP before it is blocked",
             min=1, max=100_000),
     Setting("failed_auth_window_minutes", INT, 10, "window for counting failed token checks", min=1, max=1440),

@@ -63,6 +63,9 @@ class Metrics:
             "# HELP alx_cache_entries Entries in this process's response cache.",
             "# TYPE alx_cache_entries gauge",
             f"alx_cache_entries {cache_stats.entries}",
+            "# HELP alx_cache_bytes Bytes of pages in this process's response cache (bounded by cache_max_mb).",
+            "# TYPE alx_cache_bytes gauge",
+            f"alx_cache_bytes {cache_stats.bytes}",
             "# HELP alx_sync_runs_total Sync runs recorded in the database, by status.",
             "# TYPE alx_sync_runs_total counter",
         ]
