@@ -15,6 +15,7 @@ from textual.binding import Binding
 from alxapi import clock
 from alxapi.config import Config
 from alxapi.redact import redact_url
+from alxapi.safetext import terminal_text
 
 from .context import ConsoleContext
 from .screens.alerts import AlertsScreen
@@ -85,6 +86,11 @@ class AlxConsole(App):
         if not alive:
             log.warning("the terminal went away; exiting")
             self.exit(return_code=0)
+
+    def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs) -> None:  # type: ignore[override]
+        """Every notification as plain text: they carry names and error texts from the database,
+        which must never be read as markup or reach the terminal as control sequences."""
+        super().notify(terminal_text(str(message)), title=terminal_text(title), markup=False, **kwargs)
 
     def action_refresh_now(self) -> None:
         if isinstance(self.screen, LiveScreen):

@@ -17,7 +17,7 @@ from models.iomad import Company
 from models.plugin import ApiLog, Reporting, SyncRun
 
 from .support.tui_helpers import CONSOLE_NOW, build_console_site
-from .support.tui_pilot import drain
+from .support.tui_pilot import drain, plain
 
 SINCE_24H = CONSOLE_NOW + 1 - 86_400
 
@@ -38,7 +38,8 @@ async def _open(app, pilot, tab_key: str | None = None) -> MonitoringScreen:
 
 
 def _rows(table: DataTable) -> dict[str, list]:
-    return {str(row.key.value): table.get_row(row.key) for row in table.ordered_rows}
+    """Cells as the operator reads them (data cells are Text, never markup strings)."""
+    return {str(row.key.value): [plain(v) for v in table.get_row(row.key)] for row in table.ordered_rows}
 
 
 async def test_autosync_tab_equals_the_database(site):

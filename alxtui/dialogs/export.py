@@ -13,6 +13,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Select, Static
 
 from alxapi.exports.company import FORMATS
 
+from ..widgets import fmt
 from .confirm import form_row
 
 
@@ -37,7 +38,7 @@ class ExportDialog(ModalScreen[dict | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="export-dialog"):
-            yield Static(f"Export company {self.companyid} {self.company}", classes="dialog-title")
+            yield Static(fmt.plain(f"Export company {self.companyid} {self.company}"), classes="dialog-title")
             yield form_row(
                 "Format",
                 Select(

@@ -15,6 +15,7 @@ from alxapi.access import companies
 from alxapi.access import tokens as token_service
 
 from ..actions import ActionDone, Outcome, run_action
+from ..widgets import fmt
 from .confirm import form_row
 
 
@@ -65,14 +66,14 @@ class TokenCreateDialog(ModalScreen[dict | None]):
 
     def _loaded(self, choices: list[tuple[int, str]]) -> None:
         select = self.query_one("#token-company", Select)
-        select.set_options([(f"{cid}  {name}", cid) for cid, name in choices])
+        select.set_options([(fmt.plain(f"{cid}  {name}"), cid) for cid, name in choices])
         select.prompt = "choose a company"
         if self.initial_company is not None and any(cid == self.initial_company for cid, _ in choices):
             select.value = self.initial_company
         select.focus()
 
     def show_error(self, text: str) -> None:
-        self.query_one("#token-error", Static).update(text)
+        self.query_one("#token-error", Static).update(fmt.plain(text))
 
     def form(self) -> dict[str, Any] | None:
         """The form's values, or None after showing what is wrong (nothing sent to the database)."""

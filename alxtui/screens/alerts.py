@@ -130,7 +130,7 @@ class AlertsScreen(LiveScreen):
             text += f"  [resolved {fmt.stamp(alert['timeresolved'], tz)} by {alert['resolved_by']}]"
         elif alert["delivery_status"]:
             text += f"  [delivery: {alert['delivery_status']}]"
-        detail.update(text)
+        detail.update(fmt.plain(text))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
@@ -140,7 +140,7 @@ class AlertsScreen(LiveScreen):
         return None if key is None else self.alerts.get(int(key))
 
     def show_status(self, text: str) -> None:
-        self.query_one("#alerts-status", Static).update(text)
+        self.query_one("#alerts-status", Static).update(fmt.plain(text))
 
     # --- filters ----------------------------------------------------------------------------------
     def action_cycle_status(self) -> None:

@@ -24,6 +24,7 @@ from alxapi.access import settings as company_settings
 
 from ..actions import ActionDone, ActionRefused, Outcome
 from ..dialogs import ConfirmDialog, form_row
+from ..widgets import fmt
 from ..widgets.tables import current_key, ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -205,7 +206,7 @@ class CompaniesScreen(LiveScreen):
             container.remove_children()
             self.course_boxes = {
                 c["courseid"]: Checkbox(
-                    labels[c["courseid"]],
+                    fmt.plain(labels[c["courseid"]]),
                     c["enabled"],
                     compact=True,
                     classes="course-toggle",
@@ -283,19 +284,16 @@ class CompaniesScreen(LiveScreen):
         if self.detail is None:
             return
         pending = len(self.assignments())
-        state = (
-            f"   [b]{pending} unsaved change{'s' if pending != 1 else ''}[/b] (ctrl+s saves)"
-            if pending
-            else ""
-        )
-        self.query_one("#company-title", Static).update(
-            f"Company {self.detail['id']} · {self.detail['name']}{state}"
-        )
+        title = fmt.plain(f"Company {self.detail['id']} · {self.detail['name']}")
+        if pending:
+            title.append(f"   {pending} unsaved change{'s' if pending != 1 else ''}", style="bold")
+            title.append(" (ctrl+s saves)")
+        self.query_one("#company-title", Static).update(title)
 
     def set_message(self, text: str, error: bool = False) -> None:
         self.message = text
         widget = self.query_one("#company-message", Static)
-        widget.update(text)
+        widget.update(fmt.plain(text))
         widget.set_class(error, "-error")
         widget.set_class(bool(text), "-shown")
 

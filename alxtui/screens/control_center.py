@@ -161,7 +161,7 @@ class ControlCenterScreen(LiveScreen):
         )
         card("cc-database").set("reachable", self.ctx.config.database_url.split(":", 1)[0])
         self.query_one("#control-problems", Static).update(
-            "Needs attention: " + "; ".join(problems) if problems else ""
+            fmt.plain("Needs attention: " + "; ".join(problems) if problems else "")
         )
         self.query_one("#control-asof", Static).update(
             f"as of {fmt.stamp(now, tz)} {tz} · today since {fmt.clock(data.day_start, tz)} · "
@@ -172,7 +172,7 @@ class ControlCenterScreen(LiveScreen):
         return self.query_one(f"#{card_id}", Card)
 
     def show_status(self, text: str) -> None:
-        self.query_one("#control-status", Static).update(text)
+        self.query_one("#control-status", Static).update(fmt.plain(text))
 
     # --- quick actions ----------------------------------------------------------------------------
     def action_sync_now(self) -> None:

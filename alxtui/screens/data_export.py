@@ -26,6 +26,7 @@ from alxapi.exports import company as export_service
 
 from ..actions import ActionDone, Outcome
 from ..dialogs import ExportDialog
+from ..widgets import fmt
 from ..widgets.tables import ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -109,7 +110,7 @@ class DataScreen(LiveScreen):
         select = self.query_one("#data-company", Select)
         if names != self.company_names:
             self.company_names = names
-            select.set_options([(f"{cid}  {name}", cid) for cid, name in choices])
+            select.set_options([(fmt.plain(f"{cid}  {name}"), cid) for cid, name in choices])
             select.prompt = "choose a company"
         self.companyid = data["companyid"]
         self.starts = data["starts"]
@@ -241,7 +242,7 @@ class DataScreen(LiveScreen):
         text = message.text if message.ok else f"{message.text} (no file written)"
         if message.ok:
             self.last_export = message.data
-        self.query_one("#data-export-status", Static).update(text)
+        self.query_one("#data-export-status", Static).update(fmt.plain(text))
         self.notify(
             text,
             title="Export",

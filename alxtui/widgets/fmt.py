@@ -9,6 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from rich.text import Text
+
+from alxapi.safetext import terminal_text
+
 
 def count(n: int | None) -> str:
     return "–" if n is None else f"{int(n):,}"
@@ -64,3 +68,19 @@ def ago(ts: int | None, now: int) -> str:
     else:
         text = f"{delta // 86_400} d"
     return f"in {text}" if future else f"{text} ago"
+
+
+def plain(value: object) -> Text:
+    """Data as text on screen: never parsed as markup (``[/]`` in a name would raise, ``[link=…]``
+    would plant a link) and without control characters (ESC/OSC sequences would reach the
+    operator's terminal: clipboard writes, window titles)."""
+    return Text(terminal_text(str(value)))
+
+
+def cell(value: object) -> object:
+    """A DataTable cell: numbers as they are, text as :func:`plain` (a str cell is parsed as markup)."""
+    if isinstance(value, str):
+        return plain(value)
+    if isinstance(value, Text) and value.plain != terminal_text(value.plain):
+        return Text(terminal_text(value.plain), style=value.style)
+    return value

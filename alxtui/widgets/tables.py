@@ -8,6 +8,8 @@ from typing import Any
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
+from .fmt import cell
+
 
 def ensure_columns(table: DataTable, columns: Sequence[tuple[str, str]]) -> bool:
     """Give the table exactly these (key, label) columns; return True when they had to change."""
@@ -26,6 +28,7 @@ def sync_rows(table: DataTable, rows: Sequence[tuple[str, Sequence[Any]]]) -> No
     Rows that are still there are updated cell by cell, vanished rows removed, new rows appended;
     only when the order itself changes is the table rebuilt (keeping the cursor on its row).
     """
+    rows = [(key, [cell(value) for value in cells]) for key, cells in rows]  # data is never markup
     wanted = [key for key, _cells in rows]
     existing = [str(row.key.value) for row in table.ordered_rows]
     keep = set(wanted)
