@@ -54,7 +54,8 @@ class AlxConsole(App):
     COMMANDS = App.COMMANDS | {ScreenBindingsProvider}
     BINDINGS = [
         *(
-            Binding(key, f"switch_mode('{name}')", label, id=f"screen.{name}")
+            # Not in the footer: the screen bar shows every screen key (the footer keeps the screen's own).
+            Binding(key, f"switch_mode('{name}')", label, id=f"screen.{name}", show=False)
             for name, _screen, key, label in SCREENS
         ),
         Binding("r", "refresh_now", "Refresh", id="refresh.now"),
@@ -75,6 +76,14 @@ class AlxConsole(App):
         self.sub_title = self._fixed_sub_title or redact_url(self.ctx.config.database_url)
         # Over SSH the terminal can vanish without a signal reaching us: check, and leave cleanly.
         self.set_interval(5, self._check_terminal, name="terminal watch")
+
+    def screen_bar(self) -> list[tuple[str, str, type]]:
+        """(key in force, label, screen class) of every screen, for the screen bar."""
+        keymap = self.ctx.config.keymap
+        return [
+            (keymap.get(f"screen.{name}", key).split(",")[0], label, screen)
+            for name, screen, key, label in SCREENS
+        ]
 
     def _check_terminal(self) -> None:
         if self.is_headless:

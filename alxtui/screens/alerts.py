@@ -19,6 +19,7 @@ from alxapi.alerts.delivery import send_test_alert
 from ..actions import Outcome
 from ..dialogs import ConfirmDialog
 from ..widgets import fmt
+from ..widgets.screenbar import ScreenBar
 from ..widgets.tables import current_key, sync_rows
 from .base import LiveScreen
 
@@ -55,6 +56,7 @@ class AlertsScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield ScreenBar()
         yield Static("", id="alerts-filter")
         table = DataTable(id="alerts-table", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:

@@ -25,6 +25,7 @@ from alxapi.access import settings as company_settings
 from ..actions import ActionDone, ActionRefused, Outcome
 from ..dialogs import ConfirmDialog, form_row
 from ..widgets import fmt
+from ..widgets.screenbar import ScreenBar
 from ..widgets.tables import current_key, ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -79,6 +80,7 @@ class CompaniesScreen(LiveScreen):
     # --- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
+        yield ScreenBar()
         with ContentSwitcher(initial="companies-list", id="companies-switcher"):
             with Vertical(id="companies-list"):
                 yield Static("Companies", id="companies-summary", classes="section-title")

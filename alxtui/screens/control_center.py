@@ -25,6 +25,7 @@ from alxapi.reporting.runner import run_sync
 from ..actions import ActionRefused, Outcome
 from ..widgets import fmt
 from ..widgets.cards import Card
+from ..widgets.screenbar import ScreenBar
 from .base import LiveScreen
 
 log = logging.getLogger("alxtui")
@@ -63,6 +64,7 @@ class ControlCenterScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield ScreenBar()
         with Vertical(id="control-body"):
             with Grid(classes="cards", id="control-cards"):
                 for card_id, title in CARDS:

@@ -27,6 +27,7 @@ from alxapi.exports import company as export_service
 from ..actions import ActionDone, Outcome
 from ..dialogs import ExportDialog
 from ..widgets import fmt
+from ..widgets.screenbar import ScreenBar
 from ..widgets.tables import ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -72,6 +73,7 @@ class DataScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield ScreenBar()
         with Horizontal(id="data-bar"):
             yield Label("Company")
             yield Select([], prompt="loading…", id="data-company", compact=True)

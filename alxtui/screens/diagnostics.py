@@ -26,6 +26,7 @@ from alxapi.timefmt import DateFormatter
 
 from ..actions import ActionDone
 from ..dialogs import ConfirmDialog
+from ..widgets.screenbar import ScreenBar
 from ..widgets.tables import ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -78,6 +79,7 @@ class DiagnosticsScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield ScreenBar()
         with TabbedContent(initial="health", id="diag-tabs"):
             with TabPane("Health", id="health"):
                 yield Static("checking…", id="diag-health")

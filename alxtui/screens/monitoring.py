@@ -20,6 +20,7 @@ from alxapi.ops import monitor
 from ..widgets import fmt
 from ..widgets.cards import Card
 from ..widgets.charts import BarChart
+from ..widgets.screenbar import ScreenBar
 from ..widgets.tables import sync_rows
 from .base import LiveScreen
 
@@ -93,6 +94,7 @@ class MonitoringScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield ScreenBar()
         with TabbedContent(initial="autosync", id="monitor-tabs"):
             with TabPane("Auto-Sync", id="autosync"), Vertical(classes="monitor-pane"):
                 with Grid(classes="cards", id="sync-cards"):

@@ -20,6 +20,7 @@ from alxapi.access.usage import list_tokens_with_usage
 from alxapi.timefmt import DateFormatter
 
 from ..dialogs import ConfirmDialog, TokenCreateDialog, TokenShownDialog
+from ..widgets.screenbar import ScreenBar
 from ..widgets.tables import current_key, ensure_columns, sync_rows
 from .base import LiveScreen
 
@@ -59,6 +60,7 @@ class TokensScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield ScreenBar()
         yield Static("API tokens", id="tokens-summary", classes="section-title")
         yield DataTable(id="tokens-table", cursor_type="row", zebra_stripes=True)
         yield Static(
