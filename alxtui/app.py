@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import peewee
@@ -26,9 +30,32 @@ from .screens.data_export import DataScreen
 from .screens.diagnostics import DiagnosticsScreen
 from .screens.monitoring import MonitoringScreen
 from .screens.tokens import TokensScreen
+from .terminal import HangupSafeDriver
 from .widgets.commands import ScreenBindingsProvider
 
 log = logging.getLogger("alxtui")
+
+# After a hang-up the console has this long to close normally before the process ends itself: an
+# SSH drop must never leave a console behind holding database connections (a shutdown that writes
+# to a terminal that is gone can block).
+HANGUP_GRACE_SECONDS = 5.0
+_leaving = threading.Event()
+
+
+def leave_soon(grace: float = HANGUP_GRACE_SECONDS) -> None:
+    """Make sure this process ends within ``grace`` seconds (once armed, later calls do nothing)."""
+    if _leaving.is_set():
+        return
+    _leaving.set()
+
+    def watchdog() -> None:
+        time.sleep(grace)
+        log.warning("the console did not close within %.0f s of the hang-up: ending the process", grace)
+        logging.shutdown()
+        os._exit(0)  # children of `alx demo` die with us (PR_SET_PDEATHSIG)
+
+    threading.Thread(target=watchdog, name="hang-up watchdog", daemon=True).start()
+
 
 #: (mode name, screen class, number key, footer label) in the order of the number keys.
 SCREENS = (
@@ -65,7 +92,7 @@ class AlxConsole(App):
 
     def __init__(self, ctx: ConsoleContext, *, sub_title: str | None = None) -> None:
         """``sub_title`` replaces the header's database address (tests: a fixed text)."""
-        super().__init__()
+        super().__init__(driver_class=HangupSafeDriver if sys.platform == "linux" else None)
         self.ctx = ctx
         self.paused = False
         self._fixed_sub_title = sub_title
@@ -76,6 +103,16 @@ class AlxConsole(App):
         self.sub_title = self._fixed_sub_title or redact_url(self.ctx.config.database_url)
         # Over SSH the terminal can vanish without a signal reaching us: check, and leave cleanly.
         self.set_interval(5, self._check_terminal, name="terminal watch")
+        if not self.is_headless:
+            # Through the event loop's wakeup fd: the loop wakes at once, even while it waits for input.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+
+    def hang_up(self) -> None:
+        """The terminal is gone: exit as ``q`` does, and for certain within the grace period."""
+        log.warning("the terminal went away; exiting")
+        leave_soon()
+        self.exit(return_code=0)
 
     def screen_bar(self) -> list[tuple[str, str, type]]:
         """(key in force, label, screen class) of every screen, for the screen bar."""
@@ -93,8 +130,7 @@ class AlxConsole(App):
         except (OSError, ValueError, AttributeError):
             alive = False
         if not alive:
-            log.warning("the terminal went away; exiting")
-            self.exit(return_code=0)
+            self.hang_up()
 
     def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs) -> None:  # type: ignore[override]
         """Every notification as plain text: they carry names and error texts from the database,
@@ -137,7 +173,8 @@ def run_console(config: Config, db: peewee.Database, *, api_url: str | None = No
     app = AlxConsole(ConsoleContext(config=config, db=db, now=clock.now, api_url=api_url))
 
     def hang_up(_signum, _frame) -> None:
-        # The SSH session ended: leave the way `q` does (children of `alx demo` are stopped by our caller).
+        # Before the event loop runs (it takes over SIGHUP once mounted): leave the way `q` does.
+        leave_soon()
         app.call_later(app.exit, None, 0)
 
     previous = signal.signal(signal.SIGHUP, hang_up)

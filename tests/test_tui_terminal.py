@@ -7,7 +7,10 @@ import os
 import pty
 import select
 import sys
+import threading
 import time
+
+from alxtui.terminal import HangupSafeWriter
 
 from .support.cli_helpers import alx_env
 from .support.tui_helpers import build_console_site
@@ -60,3 +63,36 @@ def test_console_draws_in_a_terminal_and_exits_0_on_hangup(tmp_path):
     assert b"Traceback" not in screen
     log = log_file.read_text() if log_file.exists() else ""
     assert "Traceback" not in log, log
+    # It closed by itself: the hang-up watchdog (the last resort, alxtui.app.leave_soon) had nothing to do.
+    assert "the terminal went away" in log and "did not close within" not in log, log
+
+
+class HungUpTerminal:
+    """A terminal after the SSH session dropped: every write fails with EIO."""
+
+    def write(self, text: str) -> int:
+        raise OSError(5, "Input/output error")
+
+    def flush(self) -> None:
+        raise OSError(5, "Input/output error")
+
+    def fileno(self) -> int:
+        return 1
+
+
+def test_the_writer_keeps_draining_after_the_terminal_is_gone():
+    """Textual's own writer thread dies on the first failed write, and the 31st write then blocks for
+    ever (the race behind a console that did not exit on hang-up)."""
+    writer = HangupSafeWriter(HungUpTerminal())
+    writer.start()
+    done = threading.Event()
+
+    def shut_down_like_the_console() -> None:
+        for _ in range(200):  # far more than the queue holds
+            writer.write("\x1b[2J")
+        writer.stop()
+        done.set()
+
+    threading.Thread(target=shut_down_like_the_console, daemon=True).start()
+    assert done.wait(10), "writes blocked after the terminal went away"
+    assert not writer.is_alive()
