@@ -1375,3 +1375,14 @@ def test_an_unexpected_error_is_answered_in_moodles_format_without_details(db_ur
         "message": "Unexpected error",
     }
     assert "secret" not in result.text
+
+
+def test_only_parameter_parsing_answers_invalidparameter(db_url, monkeypatch):
+    site = build_site(db_url)
+    assert_error(site.call(body=body(site, limit="9" * 5000)), "invalidparameter")  # too many digits
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug deep in the page code")
+
+    monkeypatch.setattr(site.app.context.pipeline, "moodle_page", broken)
+    assert_error(site.call(body=body(site)), "unexpectederror")  # a bug, not the client's mistake

@@ -119,6 +119,15 @@ def test_served_endpoints_and_bad_input(served):
     big = moodle_form(token) + b"&pad=" + b"x" * (200 * 1024)  # over the app's 64 KiB body limit
     status, _, body = fresh("POST", "/webservice/rest/server.php", big, FORM)
     assert status == 200 and error_code(body) == "requesttoolarge"
+    # The same body sent chunked (no Content-Length): the 64 KiB limit holds as well.
+    c = server.connection()
+    try:
+        pieces = (big[i : i + 8192] for i in range(0, len(big), 8192))
+        c.request("POST", "/webservice/rest/server.php", body=pieces, headers=FORM, encode_chunked=True)
+        r = c.getresponse()
+        assert r.status == 200 and error_code(r.read()) == "requesttoolarge"
+    finally:
+        c.close()
     # Announced bigger than Waitress's limit: refused from the headers alone, before any body is read.
     with socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT) as s:
         s.sendall(

@@ -703,3 +703,13 @@ def test_the_request_log_names_the_company_by_its_shortname(db_url):
         logged = {(r.companyid, r.company_shortname) for r in ApiLog.select() if r.companyid}
         expected = {(c.id, c.shortname) for c in Company.select().where(Company.id.in_([1, 2]))}
     assert logged == expected and all(name for _, name in logged)
+
+
+def test_field_userid_and_courseid_hide_those_fields_in_the_moodle_endpoint_only(db_url):
+    site = build_site(db_url, rate_limit=0)
+    with site.db.connection_context():
+        company_settings.set_values(1, {"field_userid": "0", "field_courseid": "0"}, actor="tests", now=NOW)
+    moodle_rows = json.loads(site.post().text)
+    assert moodle_rows and all("userid" not in r and "courseid" not in r for r in moodle_rows)
+    v1_rows = get(site, limit=100).json["data"]
+    assert v1_rows and all({"userid", "courseid"} <= set(r) for r in v1_rows)  # the key is always sent

@@ -58,6 +58,7 @@ class BodyLimit:
 
     def process_request(self, req, resp):
         length = req.content_length
+        req.context.max_body = self.max_bytes  # a chunked body has no length: readers stop at this
         req.context.body_too_large = length is not None and length > self.max_bytes
         if req.context.body_too_large and not req.path.startswith("/webservice/"):
             raise falcon.HTTPContentTooLarge(

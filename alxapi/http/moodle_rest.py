@@ -33,7 +33,13 @@ def moodle_int(params: dict, name: str, default: int) -> int:
     if name not in params:
         return default
     text = params[name]
-    if not _INT.fullmatch(text) or str(int(text)) != text.lstrip("+") or abs(int(text)) > MAX_INT:
+    try:
+        valid = (
+            bool(_INT.fullmatch(text)) and str(int(text)) == text.lstrip("+") and abs(int(text)) <= MAX_INT
+        )
+    except ValueError:  # more digits than int() converts
+        valid = False
+    if not valid:
         raise ApiError(
             "invalidparameter",
             f'Invalid external api parameter: the value is "{text[:50]}", '
@@ -88,7 +94,11 @@ class MoodleRestResource:
             )
         )
         if req.method == "POST" and not req.context.body_too_large:
-            raw = req.bounded_stream.read()
+            limit = req.context.max_body
+            raw = req.bounded_stream.read(limit + 1)  # chunked bodies too: never more than the limit
+            if len(raw) > limit:
+                req.context.body_too_large = True
+                return params, None
             if raw:
                 ctype = (req.content_type or "").split(";")[0].strip().lower()
                 if ctype not in ("", "application/x-www-form-urlencoded"):
@@ -116,7 +126,10 @@ class MoodleRestResource:
         )
         fmt = "xml"
         try:
-            params, problem = self._params(req)
+            try:
+                params, problem = self._params(req)
+            except (UnicodeDecodeError, ValueError) as exc:  # only parsing: deeper code's errors are bugs
+                raise ApiError("invalidparameter", f"undecodable parameters: {exc}") from None
             fmt = "json" if params.get("moodlewsrestformat") == "json" else "xml"
             if problem is not None:
                 raise problem
@@ -143,8 +156,6 @@ class MoodleRestResource:
             page = ctx.pipeline.moodle_page(principal, settings, limit, offset, fmt, now)
             entry.record_count, entry.cache_hit = page.records, page.cache_hit
             resp.data, resp.content_type = page.body, page.content_type
-        except (UnicodeDecodeError, ValueError) as exc:
-            self._error(resp, entry, ApiError("invalidparameter", f"undecodable parameters: {exc}"), fmt)
         except ApiError as err:
             self._error(resp, entry, err, fmt)
         except DB_ERRORS as exc:
