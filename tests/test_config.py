@@ -616,3 +616,25 @@ def test_clock_rejects_a_non_integer():
 
 def test_settings_by_name_matches_registry():
     assert list(SETTINGS_BY_NAME) == [s.name for s in SETTINGS]
+
+
+def test_a_config_file_or_password_file_others_can_read_is_warned_about(tmp_path):
+    from .support.cli_helpers import Alx
+
+    config = tmp_path / "alx.toml"
+    password = tmp_path / "smtp-password"
+    password.write_text("s3cret")
+    config.write_text(f'smtp_password_file = "{password}"\n')
+    config.chmod(0o644)
+    password.chmod(0o640)
+    alx = Alx(tmp_path / "work")
+    result = alx("--config", str(config), "config", db=False)
+    assert result.code == 0
+    listed = result.stderr
+    assert f"the config file {config} is readable by others" in listed and "chmod 600" in listed
+    assert f"smtp_password_file {password} is readable by its group" in listed
+    warned = alx("--config", str(config), "check", db=False)  # every command says it on stderr
+    assert "is readable by others" in warned.stderr
+    config.chmod(0o600)
+    password.chmod(0o600)
+    assert "readable" not in alx("--config", str(config), "config", db=False).stderr

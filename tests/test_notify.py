@@ -233,3 +233,80 @@ def test_cli_alerts_test_and_list(moodle, db_url, smtp, hook, tmp_path):
 
     no_channels = Alx(tmp_path, db_url)("alerts", "test")
     assert no_channels.code == 1 and "no delivery channel configured" in no_channels.stderr
+
+
+def test_the_smtp_password_never_travels_unencrypted_to_another_host(tmp_path):
+    secret = tmp_path / "smtp-password"
+    secret.write_text(PASSWORD)
+    secret.chmod(0o600)
+    plain = config_for(
+        smtp_host="smtp.example.com",
+        smtp_user="alerts",
+        smtp_password_file=str(secret),
+        alert_emails="ops@example.com",
+    )
+    with pytest.raises(notify.DeliveryError, match="unencrypted"):
+        notify.send_email(
+            plain,
+            {
+                "id": 1,
+                "alert_type": "sync_failed",
+                "severity": "high",
+                "subject": "sync",
+                "message": "m",
+                "timecreated": NOW,
+                "hostname": "h",
+                "data": {},
+            },
+        )
+
+
+def test_port_465_speaks_smtps(monkeypatch):
+    opened = []
+
+    class Recorder:
+        def __init__(self, host, port, timeout, context=None):
+            opened.append((host, port, context is not None))
+            raise OSError("recorded")
+
+    monkeypatch.setattr(notify.smtplib, "SMTP_SSL", Recorder)
+    config = config_for(smtp_host="smtp.example.com", smtp_port=465, alert_emails="ops@example.com")
+    with pytest.raises(notify.DeliveryError, match="recorded"):
+        notify.send_email(
+            config,
+            {
+                "id": 1,
+                "alert_type": "sync_failed",
+                "severity": "high",
+                "subject": "sync",
+                "message": "m",
+                "timecreated": NOW,
+                "hostname": "h",
+                "data": {},
+            },
+        )
+    assert opened == [("smtp.example.com", 465, True)]
+
+
+def test_webhooks_are_https_or_this_host_and_redirects_are_not_followed(hook):
+    from alxapi.config import ConfigError
+
+    with pytest.raises(ConfigError, match="https"):
+        config_for(alert_webhook_url="http://hooks.example.com/T000/SECRET")
+    config_for(alert_webhook_url="https://hooks.example.com/T000/SECRET")  # accepted
+    hook.statuses.append(302)
+    with pytest.raises(notify.DeliveryError, match="HTTP 302"):
+        notify.send_webhook(
+            config_for(hook=hook),
+            {
+                "id": 1,
+                "alert_type": "sync_failed",
+                "severity": "high",
+                "subject": "sync",
+                "message": "m",
+                "timecreated": NOW,
+                "hostname": "h",
+                "data": {},
+            },
+        )
+    assert hook.posts == [] and hook.followed == []  # not posted again, and the redirect not followed

@@ -9,6 +9,8 @@ never logged.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import logging
 import os
@@ -95,6 +97,18 @@ def _body(alert: dict, host: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+SMTPS_PORT = 465  # implicit TLS (RFC 8314)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def send_email(config: Config, alert: dict) -> str:
     message = EmailMessage()
     message["Subject"] = _subject(alert)
@@ -102,9 +116,18 @@ def send_email(config: Config, alert: dict) -> str:
     message["To"] = ", ".join(config.alert_emails)
     message.set_content(_body(alert, os.uname().nodename))
     password = smtp_password(config)
+    implicit_tls = config.smtp_port == SMTPS_PORT
+    if config.smtp_user and not (implicit_tls or config.smtp_starttls) and not is_loopback(config.smtp_host):
+        raise DeliveryError(
+            f"refusing to send the SMTP password to {config.smtp_host} unencrypted: set smtp_starttls = true, "
+            f"or smtp_port = {SMTPS_PORT} (SMTPS)"
+        )
     try:
-        with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=SEND_TIMEOUT) as smtp:
-            if config.smtp_starttls:
+        smtp_class: type[smtplib.SMTP] = smtplib.SMTP
+        if implicit_tls:
+            smtp_class = functools.partial(smtplib.SMTP_SSL, context=ssl.create_default_context())  # type: ignore[assignment]
+        with smtp_class(config.smtp_host, config.smtp_port, timeout=SEND_TIMEOUT) as smtp:
+            if config.smtp_starttls and not implicit_tls:
                 smtp.starttls(context=ssl.create_default_context())
             if config.smtp_user:
                 if password is None:
@@ -133,6 +156,17 @@ def webhook_payload(alert: dict) -> dict:
     }
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as what it is (HTTP 3xx, a delivery error): following it would post the
+    alert, and the secret path's successor, wherever the answer points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
 def send_webhook(config: Config, alert: dict) -> str:
     body = json.dumps(webhook_payload(alert), default=str).encode()
     request = urllib.request.Request(
@@ -143,7 +177,7 @@ def send_webhook(config: Config, alert: dict) -> str:
     )
     shown = redact_url_path(config.alert_webhook_url)
     try:
-        with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as response:
+        with _NO_REDIRECTS.open(request, timeout=SEND_TIMEOUT) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"webhook {shown} answered HTTP {exc.code}") from None

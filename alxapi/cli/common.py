@@ -15,6 +15,7 @@ from .. import exitcodes
 from ..config import Config, load_config
 from ..database import connect, require_schema
 from ..errors import UserError
+from .output import say
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -41,11 +42,15 @@ def add_action(parent, name: str, func: Callable, help_text: str, description: s
     return p
 
 
-def load(args, **flags) -> Config:
+def load(args, *, warn: bool = True, **flags) -> Config:
     """The configuration: the global options (``--db``, ``--prefix``, ``--config``) and ``flags``
     (setting name -> the command's flag value, None when not given) over env, file and defaults."""
     base = {"database_url": args.db, "table_prefix": args.prefix}
-    return load_config(flags={**base, **flags}, config_path=args.config)
+    config = load_config(flags={**base, **flags}, config_path=args.config)
+    if warn:  # on stderr, so a typo'd variable or a readable secrets file does not go unnoticed
+        for warning in config.warnings:
+            say(f"alx: warning: {warning}")
+    return config
 
 
 def connect_installed(args) -> Config:

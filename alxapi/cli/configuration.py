@@ -15,7 +15,7 @@ def register(sub) -> None:
 
 
 def cmd_config(args) -> int:
-    config = load(args)
+    config = load(args, warn=False)  # listed below with the settings
     rows = config.describe()
     if args.json:
         print_json({"file": config.file, "settings": {n: {"value": v, "source": s} for n, v, s in rows}})

@@ -4,6 +4,7 @@ or a phrase starting with "must" that completes "<setting> must ..."."""
 from __future__ import annotations
 
 import ipaddress
+import urllib.parse
 
 from models.db import valid_table_prefix
 
@@ -59,6 +60,16 @@ def check_alert_severities(items: tuple[str, ...]) -> str | None:
 
 
 def check_webhook_url(url: str) -> str | None:
-    if url == "" or url.startswith(("https://", "http://")):
+    """https only: the URL's path is the webhook's secret (http is accepted to this host only)."""
+    if url == "" or url.startswith("https://"):
         return None
-    return "must be an http:// or https:// URL"
+    if url.startswith("http://"):
+        host = urllib.parse.urlsplit(url).hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return None
+        return "must be an https:// URL (plain http:// only to this host: the path is the webhook's secret)"
+    return "must be an https:// URL"

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -268,7 +269,28 @@ def load_config(
         sources[setting.name] = origin.source
     if problems:
         raise ConfigError("\n".join(problems), problems)
-    return Config(values, sources, str(path) if path else None, keymap, _env_warnings(env))
+    warnings = _env_warnings(env) + readable_by_others(
+        [("the config file", path), ("smtp_password_file", values["smtp_password_file"] or None)]
+    )
+    return Config(values, sources, str(path) if path else None, keymap, warnings)
+
+
+def readable_by_others(files: list[tuple[str, Any]]) -> list[str]:
+    """Warnings for secret-holding files that the group or other users may read."""
+    warnings = []
+    for what, name in files:
+        if not name:
+            continue
+        try:
+            mode = os.stat(name).st_mode
+        except OSError:
+            continue  # a missing password file is reported when it is needed
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.append(
+                f"{what} {name} is readable by {'others' if mode & stat.S_IROTH else 'its group'} "
+                f"(mode {stat.S_IMODE(mode):o}) and may hold secrets: chmod 600 {name}"
+            )
+    return warnings
 
 
 def _layers(

@@ -176,7 +176,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("alert_get_attempts_per_ip", INT, 5, "alert when one address tries refused GET requests this often in an hour",
             min=1, max=1_000_000),
     Setting("smtp_host", STR, "", "SMTP server for alert e-mail (empty = no e-mail)"),
-    Setting("smtp_port", INT, 25, "SMTP port", min=1, max=65535),
+    Setting("smtp_port", INT, 25, "SMTP port (465: SMTPS, TLS from the start)", min=1, max=65535),
     Setting("smtp_starttls", BOOL, False, "use STARTTLS"),
     Setting("smtp_user", STR, "", "SMTP user name (empty = no authentication)"),
     Setting("smtp_password_file", PATH, "", "file holding the SMTP password (e.g. a systemd credential)"),

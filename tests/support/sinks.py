@@ -52,11 +52,13 @@ class SmtpSink:
 
 
 class Webhook:
-    """A real HTTP endpoint on loopback; answers with the statuses queued in ``statuses`` (then 200)."""
+    """A real HTTP endpoint on loopback; answers with the statuses queued in ``statuses`` (then 200).
+    A 3xx status points (``Location``) to ``/moved``; a client that follows it is recorded in ``followed``."""
 
     def __init__(self):
         self.posts: list[dict] = []
         self.statuses: list[int] = []
+        self.followed: list[str] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,6 +68,14 @@ class Webhook:
                 if status == 200:
                     hook.posts.append(json.loads(body))
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/moved")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self):
+                hook.followed.append(self.path)
+                self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
