@@ -355,6 +355,20 @@ class SyncMember(BaseModel):
         primary_key = CompositeKey("companyid", "userid")
 
 
+class RequestCounter(BaseModel):
+    """Requests of a token per local day, counted before serving (schema step 6): the daily rate limit
+    reads and raises it in one statement, so concurrent requests in any number of API processes never
+    overshoot, and a request log write that fails loses no count."""
+
+    token_ref = CharField(max_length=64)
+    day_start = BigIntegerField()  # epoch second of the local midnight that began the day
+    count = IntegerField(default=0)
+
+    class Meta:
+        table_function = prefixed("local_alx_api_counters")
+        primary_key = CompositeKey("token_ref", "day_start")
+
+
 ALL_TABLES = [
     State,
     Reporting,
@@ -370,4 +384,5 @@ ALL_TABLES = [
     SyncFingerprint,
     SyncQueue,
     SyncMember,
+    RequestCounter,
 ]

@@ -110,6 +110,11 @@ def _step_5_analytics_tables(db: peewee.Database) -> None:
     db.create_tables(analytics.ANALYTICS_TABLES, safe=True)
 
 
+def _step_6_request_counters(db: peewee.Database) -> None:
+    """Per-token daily request counters, taken before serving (exact rate limits)."""
+    db.create_tables([plugin.RequestCounter], safe=True)
+
+
 # (version, description, function). Append new steps; never renumber or edit a released one.
 # Step 1 creates tables as the models now define them, so later steps skip what exists already.
 UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
@@ -118,6 +123,7 @@ UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (3, "alert subject, resolution and delivery columns", _step_3_alert_lifecycle),
     (4, "covering request-log index for the monitoring panes", _step_4_log_window_index),
     (5, "learning-analytics tables", _step_5_analytics_tables),
+    (6, "per-token daily request counters", _step_6_request_counters),
 ]
 LATEST_VERSION = UPGRADE_STEPS[-1][0]
 

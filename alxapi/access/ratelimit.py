@@ -1,7 +1,8 @@
 """Rate limits (SPEC §4.4): a token's requests per local day, and failed authentications per address.
 
-Both are counted in the request log (``local_alx_api_logs``), so every API process sees the same
-numbers. Failed authentications are counted per address, per /64 for IPv6, and only refuse further
+A token's requests are counted per local day in ``local_alx_api_counters``, taken before serving
+(exact in any number of processes); failed authentications are counted in the request log
+(``local_alx_api_logs``), so every API process sees the same numbers. Failed authentications are counted per address, per /64 for IPv6, and only refuse further
 failures: a valid token is never refused for its address. Requests refused for the limit itself, and GETs refused on the Moodle endpoint, do not use
 up a token's budget.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from models.plugin import ApiLog
+from models.plugin import ApiLog, RequestCounter
 
 from ..timefmt import local_day_start
 
@@ -46,14 +47,32 @@ def used_today(token_ref: str, now: int, zone: str) -> int:
 
 
 def daily_limit_exceeded(token_ref: str, limit: int, now: int, zone: str) -> Exceeded | None:
-    """The refusal when the token has used its ``limit`` requests today (0 means unlimited)."""
-    if limit <= 0:
-        return None
+    """Take one of the token's ``limit`` requests of today, or the refusal when none is left (0 means
+    unlimited). Exact across processes: the count is raised only while below the limit, by one
+    conditional UPDATE; a refused request takes nothing."""
     day_start = local_day_start(now, zone)
-    used = requests_since(token_ref, day_start)
-    if used < limit:
+    # Unlimited requests are counted too: a limit set later the same day applies to the whole day.
+    if _take(token_ref, day_start, limit if limit > 0 else None):
         return None
-    return Exceeded(used, limit, max(day_start + 86_400 - now, 1))
+    return Exceeded(limit, limit, max(day_start + 86_400 - now, 1))
+
+
+def _take(token_ref: str, day_start: int, limit: int | None) -> bool:
+    mine = (RequestCounter.token_ref == token_ref) & (RequestCounter.day_start == day_start)
+    below = mine if limit is None else mine & (RequestCounter.count < limit)
+    for _ in range(2):
+        raised = RequestCounter.update(count=RequestCounter.count + 1).where(below).execute()
+        if raised:
+            return True
+        if RequestCounter.select().where(mine).exists():
+            return False  # the day's budget is spent
+        try:  # the token's first request today (another process may create the row at the same time)
+            with RequestCounter._meta.database.atomic():
+                RequestCounter.insert(token_ref=token_ref, day_start=day_start, count=1).execute()
+            return True
+        except peewee.IntegrityError:
+            continue  # created by another process: take from it
+    return False
 
 
 def address_block(ip: str) -> str:

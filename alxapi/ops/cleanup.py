@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import peewee
 
-from models.plugin import Alert, ApiLog, Cache, SyncRun
+from models.plugin import Alert, ApiLog, Cache, RequestCounter, SyncRun
 
 CHUNK = 5000
 KEEP_RECENT_RUNS = 100  # sync history shown by `alx runs` survives even a short retention
@@ -45,4 +45,6 @@ def cleanup(db: peewee.Database, *, now: int, retention_days: int) -> dict[str, 
         old_runs &= SyncRun.id < min(newest_kept)
     counts["sync_runs"] = _delete_in_chunks(db, SyncRun, old_runs)
     counts["alerts"] = _delete_in_chunks(db, Alert, (Alert.resolved == 1) & (Alert.timecreated < cutoff))
+    # Counters of past days serve no limit any more (two days back covers every time zone).
+    counts["counters"] = RequestCounter.delete().where(RequestCounter.day_start < now - 2 * 86400).execute()
     return counts
