@@ -235,6 +235,18 @@ def test_cli_alerts_test_and_list(moodle, db_url, smtp, hook, tmp_path):
     assert no_channels.code == 1 and "no delivery channel configured" in no_channels.stderr
 
 
+SAMPLE_ALERT = {
+    "id": 1,
+    "alert_type": "sync_failed",
+    "severity": "high",
+    "subject": "sync",
+    "message": "m",
+    "timecreated": NOW,
+    "hostname": "h",
+    "data": {},
+}
+
+
 def test_the_smtp_password_never_travels_unencrypted_to_another_host(tmp_path):
     secret = tmp_path / "smtp-password"
     secret.write_text(PASSWORD)
@@ -248,16 +260,7 @@ def test_the_smtp_password_never_travels_unencrypted_to_another_host(tmp_path):
     with pytest.raises(notify.DeliveryError, match="unencrypted"):
         notify.send_email(
             plain,
-            {
-                "id": 1,
-                "alert_type": "sync_failed",
-                "severity": "high",
-                "subject": "sync",
-                "message": "m",
-                "timecreated": NOW,
-                "hostname": "h",
-                "data": {},
-            },
+            SAMPLE_ALERT,
         )
 
 
@@ -274,16 +277,7 @@ def test_port_465_speaks_smtps(monkeypatch):
     with pytest.raises(notify.DeliveryError, match="recorded"):
         notify.send_email(
             config,
-            {
-                "id": 1,
-                "alert_type": "sync_failed",
-                "severity": "high",
-                "subject": "sync",
-                "message": "m",
-                "timecreated": NOW,
-                "hostname": "h",
-                "data": {},
-            },
+            SAMPLE_ALERT,
         )
     assert opened == [("smtp.example.com", 465, True)]
 
@@ -298,15 +292,6 @@ def test_webhooks_are_https_or_this_host_and_redirects_are_not_followed(hook):
     with pytest.raises(notify.DeliveryError, match="HTTP 302"):
         notify.send_webhook(
             config_for(hook=hook),
-            {
-                "id": 1,
-                "alert_type": "sync_failed",
-                "severity": "high",
-                "subject": "sync",
-                "message": "m",
-                "timecreated": NOW,
-                "hostname": "h",
-                "data": {},
-            },
+            SAMPLE_ALERT,
         )
     assert hook.posts == [] and hook.followed == []  # not posted again, and the redirect not followed
