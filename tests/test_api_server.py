@@ -226,3 +226,12 @@ def test_concurrent_keep_alive_clients(served):
     assert not any(t.is_alive() for t in threads)
     assert not errors, errors[:5]
     assert len(counts) == 60
+
+
+def test_the_api_caps_malloc_arenas_unless_told_otherwise(monkeypatch):
+    from alxapi.http.serve import limit_malloc_arenas
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_malloc_arenas() is True  # glibc accepted the cap (Linux)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # the operator's own setting wins

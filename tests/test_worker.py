@@ -70,10 +70,17 @@ def real_clock_alx(tmp_path, db_url, **env) -> Alx:
 # --- in-process: the loop ---------------------------------------------------------------------------
 
 
-def run_for(worker: Worker, seconds: float) -> None:
+def run_for(worker: Worker, seconds: float, until=None) -> None:
+    """Run the worker for ``seconds``, or, with ``until``, until it holds (at most WAIT: a loaded
+    machine runs fewer ticks per second, and the test is about what happens, not how fast)."""
     thread = threading.Thread(target=worker.run_forever)
     thread.start()
-    time.sleep(seconds)
+    if until is None:
+        time.sleep(seconds)
+    else:
+        deadline = time.monotonic() + WAIT
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.05)
     worker.stop.set()
     thread.join(timeout=WAIT)
     assert not thread.is_alive()
@@ -98,7 +105,7 @@ def test_a_failing_job_is_recorded_and_never_stops_the_others(moodle):
         jobs={"boom": boom, "tick": tick},
         intervals={"boom": 0.3, "tick": 0.3},
     )
-    run_for(worker, 1.5)
+    run_for(worker, 1.5, until=lambda: len(booms) >= 3 and len(ticks) >= 3)
     assert len(booms) >= 3 and len(ticks) >= 3
     states = {s["name"]: s for s in job_states()}
     assert states["boom"]["status"] == "failed" and states["boom"]["detail"] == "RuntimeError: kaput"
@@ -118,10 +125,13 @@ def test_runs_stay_on_their_grid_when_a_job_is_slow(moodle):
     worker = Worker(
         config, moodle.db, clock=lambda: 1_700_000_000, jobs={"slow": slow}, intervals={"slow": 1.0}
     )
-    run_for(worker, 4.6)
+    run_for(worker, 4.6, until=lambda: len(starts) >= 5)
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert len(gaps) >= 3, starts
-    assert all(abs(gap - 1.0) < 0.25 for gap in gaps), gaps
+    # On the grid: back to a 1 s gap after the 0.4 s job (schedule alone: 1.4 s). One gap may be
+    # stretched by a loaded machine; the next start returns to the grid.
+    assert sum(abs(gap - 1.0) < 0.25 for gap in gaps) >= len(gaps) - 1, gaps
+    assert all(abs((t - starts[0]) - round(t - starts[0])) < 0.35 for t in starts), starts
 
 
 def test_a_job_due_while_another_runs_still_runs(moodle):
@@ -134,7 +144,7 @@ def test_a_job_due_while_another_runs_still_runs(moodle):
         jobs={"long": lambda: time.sleep(1.2) or "slept", "quick": lambda: quick.append(1) or "ok"},
         intervals={"long": 10.0, "quick": 0.5},
     )
-    run_for(worker, 2.6)  # margin for a loaded machine: the long job ends at ~1.2 s
+    run_for(worker, 2.6, until=lambda: len(quick) >= 2)  # the long job ends at ~1.2 s
     assert len(quick) >= 2  # ran at start, then late (after the long job) rather than never
 
 
@@ -168,7 +178,7 @@ def test_worker_syncs_on_schedule_beats_and_exits_0_on_sigterm(moodle, db_url, t
     finally:
         code, err = stop(proc)
     assert code == 0, err
-    assert set(info["next"]) == {"sync", "alerts", "cleanup"}
+    assert set(info["next"]) == {"sync", "alerts", "analytics", "cleanup"}
     assert "worker stopped" in err and "Traceback" not in err
 
 
@@ -238,7 +248,7 @@ def test_once_runs_every_job_and_reports_a_failure_in_its_exit_status(moodle, db
     result = alx("worker", "--once", "--json")
     assert result.code == 0, result
     outcomes = {o["name"]: o for o in json.loads(result.stdout)}
-    assert list(outcomes) == ["sync", "alerts", "cleanup"]
+    assert list(outcomes) == ["sync", "alerts", "analytics", "cleanup"]
     assert {o["status"] for o in outcomes.values()} == {"ok"}
     assert "full sync success: 5 created" in outcomes["sync"]["detail"]
     # A sync succeeded: sync_stale cleared itself. sync_failed stays open until a check no longer

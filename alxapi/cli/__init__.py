@@ -16,7 +16,19 @@ import peewee
 from .. import exitcodes
 from ..config import ConfigError
 from ..errors import UserError, first_line
-from . import alerts, companies, configuration, console, export, schema, serve, sync, tokens, worker
+from . import (
+    alerts,
+    analytics,
+    companies,
+    configuration,
+    console,
+    export,
+    schema,
+    serve,
+    sync,
+    tokens,
+    worker,
+)
 from .common import configure_logging
 from .output import say
 
@@ -31,7 +43,7 @@ exit status:
 """
 
 # In the order `alx --help` lists them.
-GROUPS = (schema, sync, configuration, serve, worker, alerts, export, console, tokens, companies)
+GROUPS = (schema, sync, configuration, serve, worker, alerts, export, console, tokens, companies, analytics)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ def register(sub) -> None:
         "run the scheduled jobs: sync, alert checks, cleanup, heartbeat",
         "Run the jobs on their cadence until SIGTERM/SIGINT (systemd: examples/alx-worker.service):\n"
         "  sync      every auto_sync_hours (a full sync when full_sync_hours have passed)\n"
-        "  alerts    every alert_check_minutes: check the rules, deliver by e-mail/webhook\n"
+        "  alerts    every alert_check_minutes: check the rules, deliver by e-mail/webhook\n  analytics every analytics_minutes: time spent from Moodle's log (alx analytics refresh)\n"
         "  cleanup   every cleanup_hours: expired cache, logs/runs/alerts past log_retention_days\n"
         "  heartbeat every heartbeat_seconds, stored in the database (console, health)\n"
         "A failing job is logged and retried at its next run; the worker keeps going.\n"

@@ -95,6 +95,8 @@ class Config:
     sync_overlap_seconds: int
     lock_stale_seconds: int
     db_lock_timeout_seconds: int
+    session_timeout: int
+    analytics_minutes: float
     enable_alerting: bool
     alert_threshold: str
     alert_cooldown: int

@@ -148,6 +148,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db_lock_timeout_seconds", INT, 50, "seconds a statement waits for a row or table lock held by "
             "another session before it fails (MariaDB innodb_lock_wait_timeout, PostgreSQL lock_timeout)",
             min=1, max=3600),
+    # Learning analytics (SPEC §8)
+    Setting("session_timeout", INT, 600, "seconds between two log events of a learner in a course that still "
+            "belong to one session (time spent)", min=60, max=86400),
+    Setting("analytics_minutes", FLOAT, 60.0, "minutes between the worker's time-spent updates from Moodle's log",
+            min=0.01, max=1440),
     # Alerts
     Setting("enable_alerting", BOOL, True, "raise and deliver alerts"),
     Setting("alert_threshold", ENUM, "medium", "lowest severity that is delivered",

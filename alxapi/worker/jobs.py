@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import peewee
 
 from ..alerts import delivery, rules
+from ..analytics import timespent
 from ..config import Config
 from ..ops import cleanup as housekeeping
 from ..reporting.runner import full_sync_due, run_sync
@@ -48,6 +49,12 @@ def alerts(ctx: JobContext) -> str:
             f"{delivered['delivered']} delivered, {delivered['failed']} delivery failures")  # fmt: skip
 
 
+def analytics(ctx: JobContext) -> str:
+    """Time spent from the log events added since the last run (SPEC §8.2)."""
+    result = timespent.refresh(ctx.db, ctx.config, ctx.clock())
+    return f"{result.events} new log events, {result.pairs} learner-course pairs, {result.rows} daily rows"
+
+
 def cleanup(ctx: JobContext) -> str:
     counts = housekeeping.cleanup(ctx.db, now=ctx.clock(), retention_days=ctx.config.log_retention_days)
     return ", ".join(f"{n} {what}" for what, n in counts.items()) + " deleted"
@@ -57,5 +64,6 @@ def cleanup(ctx: JobContext) -> str:
 JOBS: dict[str, tuple[Callable[[JobContext], str], Callable[[Config], float]]] = {
     "sync": (sync, lambda c: c.auto_sync_hours * 3600),
     "alerts": (alerts, lambda c: c.alert_check_minutes * 60),
+    "analytics": (analytics, lambda c: c.analytics_minutes * 60),
     "cleanup": (cleanup, lambda c: c.cleanup_hours * 3600),
 }

@@ -56,6 +56,32 @@ class MoodleBuilder:
     def next_id(self) -> int:
         return next(self._ids)
 
+    def log(
+        self,
+        userid: int,
+        courseid: int,
+        when: int,
+        *,
+        edulevel: int = 1,
+        anonymous: int = 0,
+        realuserid: int | None = None,
+        eid: int | None = None,
+    ) -> int:
+        """One row of Moodle's standard log (a course module viewed, by default)."""
+        eid = self.next_id() if eid is None else eid
+        self.insert(
+            "logstore_standard_log",
+            [
+                dict(
+                    id=eid, eventname="\\mod_page\\event\\course_module_viewed", component="mod_page",
+                    action="viewed", target="course_module", crud="r", edulevel=edulevel, contextid=1,
+                    contextlevel=70, contextinstanceid=1, userid=userid, courseid=courseid,
+                    anonymous=anonymous, timecreated=when, origin="web", realuserid=realuserid,
+                )
+            ],
+        )  # fmt: skip
+        return eid
+
     # -- IOMAD ---------------------------------------------------------------------------
     def company(self, cid: int, name: str | None = None, suspended: int = 0) -> int:
         self.insert(

@@ -1,0 +1,143 @@
+"""Time spent from Moodle's log (SPEC §8.2), hand-computed cases on every backend, and the invariant
+that any split of the log into incremental runs gives the daily table of one full run."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from alxapi.analytics.timespent import IN_FLIGHT_SECONDS, offsets, refresh
+from alxapi.config import load_config
+from models import schema
+from models.analytics import UserTimeDaily
+
+T0 = 1_772_445_600  # 2026-03-02 10:00:00 UTC, a Monday
+NOW = T0 + 30 * 86_400
+
+
+def config(zone: str = "UTC", timeout: int = 600):
+    return load_config(flags={"timezone": zone, "session_timeout": timeout}, env={}, search_paths=[])
+
+
+def site(b) -> None:
+    b.course(10, modules=1)
+    b.course(11, modules=1)
+    b.user(100)
+    b.user(101)
+    schema.install(b.db)
+
+
+def daily() -> dict[tuple, tuple]:
+    return {
+        (r.userid, r.courseid, r.date): (r.duration, r.sessions, r.events, r.interactions)
+        for r in UserTimeDaily.select()
+    }
+
+
+def test_the_600_second_boundary_lone_events_and_interactions(moodle):
+    site(moodle)
+    moodle.log(100, 10, T0)
+    moodle.log(100, 10, T0 + 600, edulevel=2)  # exactly 600 s later: the same session
+    moodle.log(100, 10, T0 + 1201)  # 601 s later: a new session
+    moodle.log(101, 10, T0 + 50)  # a lone event: a session of 0 s
+    result = refresh(moodle.db, config(), NOW)
+    assert (result.mode, result.events, result.pairs) == ("full", 4, 2)
+    assert daily() == {
+        (100, 10, "2026-03-02"): (600, 2, 3, 1),
+        (101, 10, "2026-03-02"): (0, 1, 1, 0),
+    }
+
+
+def test_events_that_do_not_count(moodle):
+    site(moodle)
+    moodle.log(100, 10, T0, anonymous=1)
+    moodle.log(100, 10, T0 + 10, realuserid=2)  # "logged in as"
+    moodle.log(100, 1, T0 + 20)  # the site course (category 0)
+    moodle.log(0, 10, T0 + 30)  # no user
+    moodle.log(100, 999, T0 + 40)  # a course that does not exist
+    moodle.log(100, 0, T0 + 50)  # no course
+    refresh(moodle.db, config(), NOW)
+    assert daily() == {}
+
+
+def test_a_session_belongs_to_the_local_date_of_its_first_event(moodle):
+    site(moodle)
+    # 23:55 and 00:03 in Berlin (UTC+1 in March): one session of 480 s on the 2nd, an event on the 3rd.
+    start = T0 - 10 * 3600 + 22 * 3600 + 55 * 60  # 2026-03-02 22:55 UTC = 23:55 CET
+    moodle.log(100, 10, start)
+    moodle.log(100, 10, start + 480)
+    refresh(moodle.db, config("Europe/Berlin"), NOW)
+    assert daily() == {
+        (100, 10, "2026-03-02"): (480, 1, 1, 0),
+        (100, 10, "2026-03-03"): (0, 0, 1, 0),  # events but no session start
+    }
+
+
+def test_local_dates_across_a_dst_change(moodle):
+    site(moodle)
+    # New York springs forward on 2026-03-08 at 02:00 EST (07:00 UTC): 23:30 local is 04:30 UTC before
+    # the change and 03:30 UTC after it.
+    before = 1_772_854_200  # 2026-03-07 04:30 UTC = 2026-03-06 23:30 EST
+    after = 1_773_113_400  # 2026-03-10 03:30 UTC = 2026-03-09 23:30 EDT
+    moodle.log(100, 10, before)
+    moodle.log(100, 10, after)
+    refresh(moodle.db, config("America/New_York"), NOW)
+    assert set(daily()) == {(100, 10, "2026-03-06"), (100, 10, "2026-03-09")}
+    assert [off for _t, off in offsets("America/New_York", before, after)] == [-5 * 3600, -4 * 3600]
+
+
+def test_incremental_runs_continue_sessions_and_keep_rows_of_deleted_events(moodle):
+    site(moodle)
+    moodle.log(100, 10, T0)
+    refresh(moodle.db, config(), NOW)
+    moodle.log(100, 10, T0 + 300)  # continues the session of the first run
+    second = refresh(moodle.db, config(), NOW)
+    assert (second.mode, second.events, second.pairs) == ("incremental", 1, 1)
+    assert daily() == {(100, 10, "2026-03-02"): (300, 1, 2, 0)}
+    assert refresh(moodle.db, config(), NOW).events == 0  # nothing new: nothing done
+    # Moodle's log retention deletes the oldest events: their daily rows stay.
+    moodle.log(100, 11, T0 + 5 * 86_400)
+    moodle.execute(f"DELETE FROM {{t:logstore_standard_log}} WHERE timecreated < {T0 + 86_400}")
+    moodle.log(100, 11, T0 + 5 * 86_400 + 60)
+    refresh(moodle.db, config(), NOW)
+    assert daily()[(100, 10, "2026-03-02")] == (300, 1, 2, 0)
+    assert daily()[(100, 11, "2026-03-07")] == (60, 1, 2, 0)
+
+
+def test_events_of_the_last_moments_wait_for_the_next_run(moodle):
+    site(moodle)
+    moodle.log(100, 10, NOW - IN_FLIGHT_SECONDS + 1)
+    assert refresh(moodle.db, config(), NOW).events == 0
+    assert refresh(moodle.db, config(), NOW + IN_FLIGHT_SECONDS).events == 1
+
+
+events = st.lists(
+    st.tuples(st.sampled_from([100, 101]), st.sampled_from([10, 11]), st.integers(0, 3 * 86_400)),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events,
+    st.lists(st.integers(1, 24), max_size=4),
+    st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata"]),
+)
+def test_any_split_into_incremental_runs_equals_one_full_run(moodle, log, cuts, zone):
+    moodle.execute("DELETE FROM {t:logstore_standard_log}")
+    if not moodle.db.table_exists(UserTimeDaily._meta.table_name):
+        site(moodle)
+    UserTimeDaily.delete().execute()
+    moodle.execute("DELETE FROM {t:local_alx_api_state} WHERE name = 'analytics_watermark'")
+    ordered = sorted(log, key=lambda e: e[2])  # ids grow with time, as in Moodle
+    cut_points = sorted({min(c, len(ordered)) for c in cuts})
+    done = 0
+    for cut in [*cut_points, len(ordered)]:
+        for userid, courseid, offset in ordered[done:cut]:
+            moodle.log(userid, courseid, T0 + offset)
+        done = max(done, cut)
+        refresh(moodle.db, config(zone), NOW)
+    incremental = daily()
+    refresh(moodle.db, config(zone), NOW, full=True)
+    assert incremental == daily()
