@@ -377,6 +377,12 @@ def test_csv_sends_values_as_stored_unless_the_formula_guard_is_asked_for(db_url
 
 
 # -- errors --------------------------------------------------------------------------------------------
+def test_an_empty_or_unknown_format_is_400(db_url):
+    site = build_site(db_url, rate_limit=0)
+    for fmt in ("", "xml", "JSON "):
+        assert_problem(get(site, format=fmt), 400)
+
+
 def test_bad_limit_is_400(db_url):
     site = build_site(db_url, rate_limit=0)
     for limit in ("-1", "0", "abc", "1.5", "", "1001", "99999999999999999999999", "0x10"):

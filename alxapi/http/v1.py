@@ -82,7 +82,7 @@ class CourseProgressResource:
             settings = ctx.pipeline.settings_for(principal)
             ctx.pipeline.check_rate_limit(principal, settings, now)
             limit = parse_limit(req.get_param("limit"))
-            fmt = req.get_param("format") or "json"
+            fmt = req.get_param("format", default="json")  # "format=" is not a format
             if fmt not in ("json", "csv"):
                 raise ApiError("invalidparameter", "format must be json or csv")
             if parse_flag(req.get_param("csv_guard"), "csv_guard") and fmt == "csv":
