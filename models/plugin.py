@@ -356,12 +356,14 @@ class SyncMember(BaseModel):
 
 
 class RequestCounter(BaseModel):
-    """Requests of a token per local day, counted before serving (schema step 6): the daily rate limit
-    reads and raises it in one statement, so concurrent requests in any number of API processes never
-    overshoot, and a request log write that fails loses no count."""
+    """Counters taken before answering (schema step 6), each raised in one conditional statement so
+    concurrent requests in any number of API processes never overshoot, and a request log write that
+    fails loses no count: a token's requests per local day (``token_ref`` "m:12", ``day_start`` the
+    local midnight), and an address block's failed authentications per window (``token_ref`` "auth:<address
+    or /64>", ``day_start`` the window's start)."""
 
     token_ref = CharField(max_length=64)
-    day_start = BigIntegerField()  # epoch second of the local midnight that began the day
+    day_start = BigIntegerField()  # epoch second the counted period began
     count = IntegerField(default=0)
 
     class Meta:

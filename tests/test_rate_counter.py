@@ -41,3 +41,33 @@ def test_concurrent_requests_never_overshoot_the_daily_limit(db_url):
         assert ratelimit.daily_limit_exceeded("m:2", limit, NOW, "UTC") is None  # other tokens are apart
         assert ratelimit.daily_limit_exceeded("m:1", limit, NOW + 86_400, "UTC") is None  # a new day
     db.close()
+
+
+def test_concurrent_failed_authentications_are_counted_exactly(db_url):
+    db = open_database(db_url, "mdl_")
+    with db.connection_context():
+        schema.install(db)
+    limit, clients, tries, window = 25, 8, 10, 600
+    counted, refused = [], []
+    start = threading.Barrier(clients)
+
+    def scanner(i: int) -> None:
+        with db.connection_context():
+            start.wait()
+            for _ in range(tries):  # different hosts of one IPv6 /64: one budget
+                outcome = ratelimit.failed_authentication(f"2001:db8:7::{i:x}", NOW, limit, window)
+                (counted if outcome is None else refused).append(outcome)
+
+    threads = [threading.Thread(target=scanner, args=(i,)) for i in range(1, clients + 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(counted) == limit and len(refused) == clients * tries - limit
+    assert all(0 < r.retry_after <= window for r in refused)
+    with db.connection_context():
+        assert ratelimit.failed_authentication("2001:db8:8::1", NOW, limit, window) is None  # another /64
+        assert (
+            ratelimit.failed_authentication("2001:db8:7::1", NOW + window, limit, window) is None
+        )  # next window
+    db.close()

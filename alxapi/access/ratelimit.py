@@ -1,8 +1,8 @@
 """Rate limits (SPEC §4.4): a token's requests per local day, and failed authentications per address.
 
-A token's requests are counted per local day in ``local_alx_api_counters``, taken before serving
-(exact in any number of processes); failed authentications are counted in the request log
-(``local_alx_api_logs``), so every API process sees the same numbers. Failed authentications are counted per address, per /64 for IPv6, and only refuse further
+Both are counters in ``local_alx_api_counters``, raised by one conditional UPDATE before the answer
+(exact in any number of API processes): a token's requests per local day, and an address block's
+failed authentications per window. Failed authentications are counted per address, per /64 for IPv6, and only refuse further
 failures: a valid token is never refused for its address. Requests refused for the limit itself, and GETs refused on the Moodle endpoint, do not use
 up a token's budget.
 """
@@ -89,28 +89,30 @@ def address_block(ip: str) -> str:
     return str(address)
 
 
-def auth_failures_since(ip: str, since: int) -> int:
-    """Failed authentications from ``ip`` (from its /64 for IPv6) since ``since``."""
-    failed = (ApiLog.timecreated >= since) & ApiLog.error_code.in_(AUTH_FAILURES)
-    block = address_block(ip)
-    if "/" not in block:
-        return (
-            ApiLog.select(peewee.fn.COUNT(ApiLog.id)).where(failed & (ApiLog.ip_address == ip)).scalar() or 0
-        )
-    # IPv6 is stored as written (compressed or not): group the window's failures by address, then
-    # keep those inside the /64. Only failures are read, and only on the failure path.
-    network = ipaddress.ip_network(block)
-    counts = (
-        ApiLog.select(ApiLog.ip_address, peewee.fn.COUNT(ApiLog.id))
-        .where(failed & ApiLog.ip_address.contains(":"))
-        .group_by(ApiLog.ip_address)
-    )
-    return sum(n for address, n in counts.tuples() if address_block(address) == str(network))
+def failed_authentication(ip: str, now: int, limit: int, window_seconds: int) -> Exceeded | None:
+    """Count a failed authentication of ``ip`` (its /64 for IPv6), or the refusal when its block
+    already failed ``limit`` times in the current window (a refusal is not counted).
 
-
-def throttled(ip: str, now: int, limit: int, window_seconds: int) -> Exceeded | None:
-    """The refusal when ``ip`` (its /64 for IPv6) failed authentication ``limit`` times within the window."""
-    failures = auth_failures_since(ip, now - window_seconds)
-    if failures < limit:
-        return None
-    return Exceeded(failures, limit, window_seconds)
+    Windows are fixed, ``window_seconds`` long and aligned to multiples of it, so that every API
+    process names the same window: one counter row per block and window, raised by one conditional
+    UPDATE (concurrent failures in any number of processes never overshoot)."""
+    key = "auth:" + address_block(ip)
+    window_start = now - now % window_seconds
+    this_window = (RequestCounter.token_ref == key) & (RequestCounter.day_start == window_start)
+    for _ in range(2):
+        if (
+            RequestCounter.update(count=RequestCounter.count + 1)
+            .where(this_window & (RequestCounter.count < limit))
+            .execute()
+        ):
+            return None
+        row = RequestCounter.select().where(this_window).first()
+        if row is not None:
+            return Exceeded(row.count, limit, max(window_start + window_seconds - now, 1))
+        try:
+            with RequestCounter._meta.database.atomic():
+                RequestCounter.insert(token_ref=key, day_start=window_start, count=1).execute()
+            return None
+        except peewee.IntegrityError:
+            continue  # another process counted the window's first failure at the same moment
+    return None

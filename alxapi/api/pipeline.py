@@ -52,7 +52,7 @@ class Pipeline:
             except tokens.AuthError as exc:
                 failure = ApiError(exc.code, exc.debuginfo)
         window = self.config.failed_auth_window_minutes * 60
-        refused = ratelimit.throttled(ip, now, self.config.failed_auth_limit, window)
+        refused = ratelimit.failed_authentication(ip, now, self.config.failed_auth_limit, window)
         if refused is not None:
             raise ApiError(
                 "toomanyfailures",
