@@ -141,3 +141,22 @@ def test_any_split_into_incremental_runs_equals_one_full_run(moodle, log, cuts, 
     incremental = daily()
     refresh(moodle.db, config(zone), NOW, full=True)
     assert incremental == daily()
+
+
+def test_an_incremental_run_over_many_pairs(moodle):
+    """Hundreds of affected learner-course pairs in one run (a delete of 200 OR'ed pairs once
+    overflowed SQLite's parser stack)."""
+    site(moodle)
+    users = range(1000, 1260)
+    for uid in users:
+        moodle.user(uid)
+        moodle.log(uid, 10, T0)
+    refresh(moodle.db, config(), NOW)
+    for uid in users:
+        moodle.log(uid, 10, T0 + 60)
+        moodle.log(uid, 11, T0 + 120)
+    result = refresh(moodle.db, config(), NOW)
+    assert (result.mode, result.pairs) == ("incremental", 2 * len(users))
+    rows = daily()
+    assert all(rows[(uid, 10, "2026-03-02")] == (60, 1, 2, 0) for uid in users)
+    assert all(rows[(uid, 11, "2026-03-02")] == (0, 1, 1, 0) for uid in users)

@@ -207,23 +207,19 @@ def refresh(
         else:
             pairs = [(int(u), int(c)) for u, c, _t, _n in affected]
             for i in range(0, len(pairs), 200):
-                UserTimeDaily.delete().where(
-                    (UserTimeDaily.date >= kept_before) & _any_pair_from(pairs[i : i + 200])
-                ).execute()
+                chunk = pairs[i : i + 200]
+                # A flat OR: peewee would nest 200 parentheses, past SQLite's parser stack.
+                either = " OR ".join([f"(userid = {p} AND courseid = {p})"] * len(chunk))
+                db.execute_sql(
+                    f"DELETE FROM {daily} WHERE date >= {p} AND ({either})",
+                    [kept_before, *(value for pair in chunk for value in pair)],
+                )
         cursor = db.execute_sql(f"INSERT INTO {daily} ({columns}) {select}", params * 2)
         written = max(cursor.rowcount or 0, 0)
         State.put(WATERMARK, value_int=int(high), now=now)
     return RefreshResult(
         mode, events, len(affected), written, int(high), round(time.monotonic() - started, 3)
     )
-
-
-def _any_pair_from(pairs: list[tuple[int, int]]):
-    condition = None
-    for userid, courseid in pairs:
-        term = (UserTimeDaily.userid == userid) & (UserTimeDaily.courseid == courseid)
-        condition = term if condition is None else condition | term
-    return condition
 
 
 def _local_date(epoch: int, zone: str) -> str:
