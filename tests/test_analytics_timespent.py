@@ -112,7 +112,12 @@ def test_events_of_the_last_moments_wait_for_the_next_run(moodle):
 
 
 events = st.lists(
-    st.tuples(st.sampled_from([100, 101]), st.sampled_from([10, 11]), st.integers(0, 3 * 86_400)),
+    st.tuples(
+        st.sampled_from([100, 101]),
+        st.sampled_from([10, 11]),
+        st.integers(0, 3 * 86_400),
+        st.sampled_from([0, 0, 0, 1]),  # now and then an anonymous event, which does not count
+    ),
     min_size=1,
     max_size=25,
 )
@@ -134,8 +139,8 @@ def test_any_split_into_incremental_runs_equals_one_full_run(moodle, log, cuts, 
     cut_points = sorted({min(c, len(ordered)) for c in cuts})
     done = 0
     for cut in [*cut_points, len(ordered)]:
-        for userid, courseid, offset in ordered[done:cut]:
-            moodle.log(userid, courseid, T0 + offset)
+        for userid, courseid, offset, anonymous in ordered[done:cut]:
+            moodle.log(userid, courseid, T0 + offset, anonymous=anonymous)
         done = max(done, cut)
         refresh(moodle.db, config(zone), NOW)
     incremental = daily()
@@ -160,3 +165,15 @@ def test_an_incremental_run_over_many_pairs(moodle):
     rows = daily()
     assert all(rows[(uid, 10, "2026-03-02")] == (60, 1, 2, 0) for uid in users)
     assert all(rows[(uid, 11, "2026-03-02")] == (0, 1, 1, 0) for uid in users)
+
+
+def test_new_events_that_do_not_count_leave_the_pair_alone(moodle):
+    site(moodle)
+    moodle.log(100, 10, T0)
+    refresh(moodle.db, config(), NOW)
+    moodle.log(100, 10, T0 + 60, anonymous=1)  # new, but not counted: the pair is not recomputed
+    moodle.log(100, 10, T0 + 90, realuserid=2)
+    moodle.log(101, 11, T0 + 120)  # while another pair has a counted new event
+    result = refresh(moodle.db, config(), NOW)
+    assert (result.events, result.pairs) == (1, 1)
+    assert daily() == {(100, 10, "2026-03-02"): (0, 1, 1, 0), (101, 11, "2026-03-02"): (0, 1, 1, 0)}

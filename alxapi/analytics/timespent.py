@@ -184,8 +184,10 @@ def refresh(
         State.put(WATERMARK, value_int=int(high), now=now)
         return RefreshResult(mode, 0, 0, 0, int(high), round(time.monotonic() - started, 3))
     # Each affected pair is recomputed from all its events still in the log, up to ``high``.
+    # The pairs of the counted new events (the same rows as ``affected``, whose daily rows are deleted).
     scope = (
-        f"(l.userid, l.courseid) IN (SELECT userid, courseid FROM {log_table} WHERE id > {p} AND id <= {p})"
+        f"(l.userid, l.courseid) IN (SELECT userid, courseid FROM {log_table} WHERE id > {p} AND id <= {p} "
+        "AND userid > 0 AND anonymous = 0 AND realuserid IS NULL)"
     )
     everything = f"l.id <= {p}" if mode == "full" else f"{scope} AND l.id <= {p}"
     params = [high] if mode == "full" else [watermark, high, high]
