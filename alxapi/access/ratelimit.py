@@ -57,21 +57,23 @@ def daily_limit_exceeded(token_ref: str, limit: int, now: int, zone: str) -> Exc
     return Exceeded(limit, limit, max(day_start + 86_400 - now, 1))
 
 
-def _take(token_ref: str, day_start: int, limit: int | None) -> bool:
-    mine = (RequestCounter.token_ref == token_ref) & (RequestCounter.day_start == day_start)
+def _take(key: str, period_start: int, limit: int | None) -> bool:
+    """Raise the counter of ``key`` in the period by one while it is below ``limit`` (always when
+    None); False when the limit is reached. One conditional UPDATE, so concurrent callers in any
+    number of processes never overshoot; the period's first call creates the row."""
+    mine = (RequestCounter.token_ref == key) & (RequestCounter.day_start == period_start)
     below = mine if limit is None else mine & (RequestCounter.count < limit)
     for _ in range(2):
-        raised = RequestCounter.update(count=RequestCounter.count + 1).where(below).execute()
-        if raised:
+        if RequestCounter.update(count=RequestCounter.count + 1).where(below).execute():
             return True
         if RequestCounter.select().where(mine).exists():
-            return False  # the day's budget is spent
-        try:  # the token's first request today (another process may create the row at the same time)
+            return False  # the period's budget is spent
+        try:
             with RequestCounter._meta.database.atomic():
-                RequestCounter.insert(token_ref=token_ref, day_start=day_start, count=1).execute()
+                RequestCounter.insert(token_ref=key, day_start=period_start, count=1).execute()
             return True
         except peewee.IntegrityError:
-            continue  # created by another process: take from it
+            continue  # another process created the row at the same moment: take from it
     return False
 
 
@@ -96,23 +98,7 @@ def failed_authentication(ip: str, now: int, limit: int, window_seconds: int) ->
     Windows are fixed, ``window_seconds`` long and aligned to multiples of it, so that every API
     process names the same window: one counter row per block and window, raised by one conditional
     UPDATE (concurrent failures in any number of processes never overshoot)."""
-    key = "auth:" + address_block(ip)
     window_start = now - now % window_seconds
-    this_window = (RequestCounter.token_ref == key) & (RequestCounter.day_start == window_start)
-    for _ in range(2):
-        if (
-            RequestCounter.update(count=RequestCounter.count + 1)
-            .where(this_window & (RequestCounter.count < limit))
-            .execute()
-        ):
-            return None
-        row = RequestCounter.select().where(this_window).first()
-        if row is not None:
-            return Exceeded(row.count, limit, max(window_start + window_seconds - now, 1))
-        try:
-            with RequestCounter._meta.database.atomic():
-                RequestCounter.insert(token_ref=key, day_start=window_start, count=1).execute()
-            return None
-        except peewee.IntegrityError:
-            continue  # another process counted the window's first failure at the same moment
-    return None
+    if _take("auth:" + address_block(ip), window_start, limit):
+        return None
+    return Exceeded(limit, limit, max(window_start + window_seconds - now, 1))

@@ -10,7 +10,6 @@ never logged.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from models.plugin import Alert
 
 from .. import audit
 from ..config import Config
+from ..config.checks import is_loopback_host
 from ..redact import redact_url_path
 from . import lifecycle as alerts
 from .kinds import KINDS
@@ -100,15 +100,6 @@ def _body(alert: dict, host: str) -> str:
 SMTPS_PORT = 465  # implicit TLS (RFC 8314)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def send_email(config: Config, alert: dict) -> str:
     message = EmailMessage()
     message["Subject"] = _subject(alert)
@@ -117,7 +108,11 @@ def send_email(config: Config, alert: dict) -> str:
     message.set_content(_body(alert, os.uname().nodename))
     password = smtp_password(config)
     implicit_tls = config.smtp_port == SMTPS_PORT
-    if config.smtp_user and not (implicit_tls or config.smtp_starttls) and not is_loopback(config.smtp_host):
+    if (
+        config.smtp_user
+        and not (implicit_tls or config.smtp_starttls)
+        and not is_loopback_host(config.smtp_host)
+    ):
         raise DeliveryError(
             f"refusing to send the SMTP password to {config.smtp_host} unencrypted: set smtp_starttls = true, "
             f"or smtp_port = {SMTPS_PORT} (SMTPS)"

@@ -59,17 +59,22 @@ def check_alert_severities(items: tuple[str, ...]) -> str | None:
     return None
 
 
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address: a peer on this machine (secrets may travel in clear)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def check_webhook_url(url: str) -> str | None:
     """https only: the URL's path is the webhook's secret (http is accepted to this host only)."""
     if url == "" or url.startswith("https://"):
         return None
     if url.startswith("http://"):
-        host = urllib.parse.urlsplit(url).hostname or ""
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
+        if is_loopback_host(urllib.parse.urlsplit(url).hostname or ""):
             return None
         return "must be an https:// URL (plain http:// only to this host: the path is the webhook's secret)"
     return "must be an https:// URL"
