@@ -98,15 +98,17 @@ class SyncEngine:
     def run(self) -> SyncResult:
         """Run one sync. Raises LockHeld if another sync holds the lock."""
         started = time.monotonic()
-        now = self.clock()
         lock = SyncLock(self.opt.lock_stale_seconds)
         with self.db.connection_context():
             try:
                 with self.db.atomic():
-                    lock.acquire(now)
+                    lock.acquire(self.clock())
             except BaseException:
                 lock.forget()  # never acquired, or its transaction did not commit
                 raise
+            # The run starts once it holds the lock: read before, a start time could precede the end
+            # of the run it waited for (connecting takes time), and the history would show an overlap.
+            now = self.clock()
             if lock.took_over:
                 log.warning("took over the sync lease of %s, which is gone", lock.took_over)
             result = SyncResult(companyid=self.opt.companyid or 0)
