@@ -638,3 +638,21 @@ def test_a_config_file_or_password_file_others_can_read_is_warned_about(tmp_path
     config.chmod(0o600)
     password.chmod(0o600)
     assert "readable" not in alx("--config", str(config), "config", db=False).stderr
+
+
+def test_engagement_weights_that_do_not_sum_to_one_are_a_configuration_error(toml_file):
+    path = toml_file("engagement_weight_time = 0.5\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(config_path=path, env={}, search_paths=[])
+    assert "engagement weights must sum to 1" in str(err.value)
+    assert err.value.exit_code == exitcodes.CONFIG
+    # Moving weight from one to another keeps the sum: fine, from any layer.
+    cfg = load_config(
+        flags={"engagement_weight_time": 0.5},
+        env={"ALX_ENGAGEMENT_WEIGHT_DAYS": "0"},
+        config_path=path,
+        search_paths=[],
+    )
+    assert (cfg.engagement_weight_time, cfg.engagement_weight_days) == (0.5, 0.0)
+    with pytest.raises(ConfigError, match="must sum to 1"):
+        cfg.replace(engagement_weight_interactions=0.3)

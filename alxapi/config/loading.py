@@ -60,6 +60,7 @@ from .registry import (
     SETTINGS_BY_NAME,
     ConfigError,
     Setting,
+    cross_problems,
     did_you_mean,
     get_setting,
 )
@@ -97,6 +98,20 @@ class Config:
     db_lock_timeout_seconds: int
     session_timeout: int
     analytics_minutes: float
+    analytics_window_days: int
+    engagement_weight_time: float
+    engagement_weight_days: float
+    engagement_weight_completion: float
+    engagement_weight_interactions: float
+    engagement_target_hours: float
+    engagement_target_days: int
+    engagement_target_interactions: int
+    risk_grace_days: int
+    risk_min_hours: float
+    risk_max_inactive_days: int
+    risk_min_completion: float
+    risk_min_engagement: float
+    risk_threshold: int
     enable_alerting: bool
     alert_threshold: str
     alert_cooldown: int
@@ -219,6 +234,8 @@ class Config:
             setting = _setting_or_type_error(name, "replace()")
             values[name] = coerce(setting, raw, origin, text_ok=True)
             sources[name] = origin.source
+        if problems := cross_problems(values):
+            raise ConfigError("\n".join(problems), problems)
         return Config(values, sources, self.file, keymap, self.warnings)
 
 
@@ -269,6 +286,8 @@ def load_config(
             problems.append(str(err))
             continue
         sources[setting.name] = origin.source
+    if not problems:
+        problems = cross_problems(values)
     if problems:
         raise ConfigError("\n".join(problems), problems)
     warnings = _env_warnings(env) + readable_by_others(

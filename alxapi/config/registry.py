@@ -153,6 +153,23 @@ SETTINGS: tuple[Setting, ...] = (
             "belong to one session (time spent)", min=60, max=86400),
     Setting("analytics_minutes", FLOAT, 60.0, "minutes between the worker's time-spent updates from Moodle's log",
             min=0.01, max=1440),
+    Setting("analytics_window_days", INT, 30, "local dates (today included) over which engagement and risk are measured",
+            min=1, max=3650),
+    Setting("engagement_weight_time", FLOAT, 0.3, "engagement weight of time spent (the four weights sum to 1)", min=0, max=1),
+    Setting("engagement_weight_days", FLOAT, 0.2, "engagement weight of active days", min=0, max=1),
+    Setting("engagement_weight_completion", FLOAT, 0.3, "engagement weight of course completion", min=0, max=1),
+    Setting("engagement_weight_interactions", FLOAT, 0.2, "engagement weight of interactions", min=0, max=1),
+    Setting("engagement_target_hours", FLOAT, 10.0, "hours in the window that count as full time engagement",
+            min=0.01, max=10_000),
+    Setting("engagement_target_days", INT, 12, "active days in the window that count as full engagement", min=1, max=3650),
+    Setting("engagement_target_interactions", INT, 20, "interactions in the window that count as full engagement",
+            min=1, max=1_000_000),
+    Setting("risk_grace_days", INT, 7, "days after a learner starts a course before risk rules apply", min=0, max=3650),
+    Setting("risk_min_hours", FLOAT, 1.0, "at risk (low_time) below this many hours in the window", min=0, max=10_000),
+    Setting("risk_max_inactive_days", INT, 14, "at risk (inactive) after this many days without access", min=0, max=3650),
+    Setting("risk_min_completion", FLOAT, 50.0, "at risk (low_completion) below this completion %", min=0, max=100),
+    Setting("risk_min_engagement", FLOAT, 30.0, "at risk (low_engagement) below this engagement score", min=0, max=100),
+    Setting("risk_threshold", INT, 50, "risk score (25 per reason) from which a learner is at risk", min=0, max=100),
     # Alerts
     Setting("enable_alerting", BOOL, True, "raise and deliver alerts"),
     Setting("alert_threshold", ENUM, "medium", "lowest severity that is delivered",
@@ -216,6 +233,23 @@ SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 SETTINGS_BY_ENV: dict[str, Setting] = {s.env_var: s for s in SETTINGS}
 assert len(SETTINGS_BY_NAME) == len(SETTINGS), "duplicate setting name"
 assert len(SETTINGS_BY_ENV) == len(SETTINGS), "duplicate environment variable"
+
+
+ENGAGEMENT_WEIGHTS = (
+    "engagement_weight_time",
+    "engagement_weight_days",
+    "engagement_weight_completion",
+    "engagement_weight_interactions",
+)
+
+
+def cross_problems(values: dict[str, Any]) -> list[str]:
+    """Problems between settings that are each valid alone (one line each, like the others)."""
+    total = sum(values[name] for name in ENGAGEMENT_WEIGHTS)
+    if abs(total - 1) > 1e-9:
+        shown = " + ".join(f"{name} {values[name]:g}" for name in ENGAGEMENT_WEIGHTS)
+        return [f"the engagement weights must sum to 1: {shown} = {total:g}"]
+    return []
 
 
 def _closest(word: str, candidates: Iterable[str]) -> str | None:
