@@ -80,7 +80,8 @@ def test_csv_has_every_visible_row_in_key_order(site, outdir):
     count = export.export_company(1, "csv", target, now=CONSOLE_NOW, config=site.config, chunk_rows=7)
     expected = expected_rows(1)
     assert count == len(expected) > 7  # several chunks
-    with open(target, newline="", encoding="utf-8") as f:
+    assert target.read_bytes().startswith(b"\xef\xbb\xbf")  # a file for spreadsheets: UTF-8 with a BOM
+    with open(target, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(FIELDS)
     assert rows == [as_text(r) for r in expected]

@@ -197,11 +197,13 @@ def export_company(
             return write_xlsx(binary_stream(stream), cols, chunks, record, report, title, now)
         text, release = text_stream(stream)
         try:
-            writer = write_csv if fmt == "csv" else write_json
-            return writer(text, cols, chunks, record, report)
+            if fmt == "csv":
+                return write_csv(text, cols, chunks, record, report, bom=to_file)
+            return write_json(text, cols, chunks, record, report)
         finally:
             release()
 
+    to_file = isinstance(path_or_stream, str | os.PathLike)
     if not isinstance(path_or_stream, str | os.PathLike):
         return write(path_or_stream)
     return write_atomically(path_or_stream, write)

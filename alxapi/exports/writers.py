@@ -27,7 +27,11 @@ def csv_safe(values: list[Any]) -> list[Any]:
     return [guard_formula(v) if isinstance(v, str) else v for v in values]
 
 
-def write_csv(stream: IO[str], cols: list[str], chunks, record, progress) -> int:
+def write_csv(stream: IO[str], cols: list[str], chunks, record, progress, bom: bool = False) -> int:
+    """``bom``: start with a UTF-8 byte order mark, which spreadsheets need to read UTF-8 (files for
+    people; a pipe to another program gets none)."""
+    if bom:
+        stream.write("\ufeff")
     writer = csv.writer(stream, lineterminator="\r\n")
     writer.writerow(cols)
     count = 0
@@ -53,19 +57,46 @@ def write_json(stream: IO[str], cols: list[str], chunks, record, progress) -> in
     return count
 
 
-def write_xlsx(stream: IO[bytes], cols: list[str], chunks, record, progress, title: str, now: int) -> int:
-    try:
-        from openpyxl import Workbook
-    except ImportError:
-        raise ExportError(
-            "XLSX export needs openpyxl: pip install 'alx-report[xlsx]' (or export csv/json)"
-        ) from None
+def write_xlsx(
+    stream: IO[bytes],
+    cols: list[str],
+    chunks,
+    record,
+    progress,
+    title: str,
+    now: int,
+    headings: list[str] | None = None,
+) -> int:
+    """A styled sheet in openpyxl's write-only mode (rows streamed, memory flat): a bold header on a
+    fill, frozen; column widths fitted to the header and the first chunk; numbers as numbers,
+    ``datetime`` values as date cells, text as text (never a formula)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     workbook = Workbook(write_only=True)
     workbook.properties.creator = "ALX Report"
     workbook.properties.created = datetime.fromtimestamp(int(now), ZoneInfo("UTC")).replace(tzinfo=None)
-    sheet = workbook.create_sheet(xml_text(title)[:31])
-    sheet.append(cols)
-    count = 0
+    sheet = workbook.create_sheet(xml_text(title)[:31] or "report")
+    chunks = iter(chunks)
+    first = [record(r) for r in next(chunks, [])]
+    names = headings or cols
+    for i, name in enumerate(names):
+        longest = max([len(name), *(len(_shown(values[i])) for values in first)])
+        sheet.column_dimensions[get_column_letter(i + 1)].width = min(longest, 60) + 2
+    sheet.freeze_panes = "A2"
+    bold, fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="34547A")
+    header = []
+    for name in names:
+        cell = WriteOnlyCell(sheet, value=xml_text(name))
+        cell.font, cell.fill = bold, fill
+        header.append(cell)
+    sheet.append(header)
+    for values in first:
+        sheet.append([_xlsx_value(sheet, v) for v in values])
+    count = len(first)
+    progress(count)
     for rows in chunks:
         for r in rows:
             sheet.append([_xlsx_value(sheet, v) for v in record(r)])
@@ -75,9 +106,19 @@ def write_xlsx(stream: IO[bytes], cols: list[str], chunks, record, progress, tit
     return count
 
 
+def _shown(value: Any) -> str:
+    return "2026-01-01 00:00:00" if isinstance(value, datetime) else "" if value is None else str(value)
+
+
 def _xlsx_value(sheet, value: Any) -> Any:
     """Text as a plain string cell: openpyxl would make ``=…`` a live formula and refuse (aborting the
-    whole export) a character XML 1.0 forbids."""
+    whole export) a character XML 1.0 forbids. Times as date cells shown to the second."""
+    if isinstance(value, datetime):
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = "yyyy-mm-dd hh:mm:ss"
+        return cell
     if not isinstance(value, str):
         return value
     value = xml_text(value)
