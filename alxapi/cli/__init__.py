@@ -23,6 +23,7 @@ from . import (
     configuration,
     console,
     export,
+    reports,
     schema,
     serve,
     sync,
@@ -43,7 +44,20 @@ exit status:
 """
 
 # In the order `alx --help` lists them.
-GROUPS = (schema, sync, configuration, serve, worker, alerts, export, console, tokens, companies, analytics)
+GROUPS = (
+    schema,
+    sync,
+    configuration,
+    serve,
+    worker,
+    alerts,
+    export,
+    console,
+    tokens,
+    companies,
+    analytics,
+    reports,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

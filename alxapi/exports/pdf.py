@@ -10,6 +10,7 @@ then print as ``?`` (Debian/Ubuntu: ``apt-get install fonts-dejavu-core``).
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
@@ -47,6 +48,8 @@ def write_pdf(
     ``numeric`` right-aligns columns; ``chart`` is ``(caption, labels, [(series name, values), …])``."""
     from fpdf import FPDF
     from fpdf.fonts import FontFace
+
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # its subsetter logs every glyph at INFO
 
     font_file = unicode_font()
 
