@@ -59,6 +59,7 @@ KINDS: dict[str, ErrorKind] = {
         429,
         "Too many failed authentications",
     ),
+    "unknownreport": ErrorKind("moodle_exception", "Unknown report", 404, "Unknown report"),
     "requesttoolarge": ErrorKind("moodle_exception", "Request too large", 413, "Request too large"),
     "unexpectederror": ErrorKind("moodle_exception", "Unexpected error", 500, "Internal error"),
 }

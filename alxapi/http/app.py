@@ -19,6 +19,7 @@ from .metrics import Metrics
 from .middleware import BodyLimit, DatabaseSession, SecurityHeaders
 from .moodle_rest import MoodleRestResource
 from .openapi import OpenApiResource
+from .reports import ReportListResource, ReportResource
 from .v1 import CourseProgressResource, HealthResource, MetricsResource
 
 log = logging.getLogger("alx.api")
@@ -79,6 +80,8 @@ def create_app(
     app.req_options.strip_url_path_trailing_slash = True
     app.add_route("/webservice/rest/server.php", MoodleRestResource(ctx))
     app.add_route("/api/v1/course-progress", CourseProgressResource(ctx))
+    app.add_route("/api/v1/reports", ReportListResource(ctx))
+    app.add_route("/api/v1/reports/{name}", ReportResource(ctx))
     health = HealthResource(ctx)
     app.add_route("/api/v1/health", health)
     app.add_route("/healthz", health)

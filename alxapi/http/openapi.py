@@ -3,10 +3,51 @@
 from __future__ import annotations
 
 from ..access.settings import SCALARS
+from ..analytics.reports import REPORTS
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 HEALTH = {"$ref": "#/components/schemas/Health"}
 MAX_LIMIT = SCALARS["max_records"][2]  # no company can allow more rows per page than this
+
+
+PAGE_PARAMETERS = [
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
+        "description": "rows per page, at most the company's max_records (default 1000)",
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": 512},
+        "description": "meta.next of the previous page",
+    },
+    {
+        "name": "format",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+    },
+    {
+        "name": "csv_guard",
+        "in": "query",
+        "schema": {"type": "boolean", "default": False},
+        "description": "CSV only: prefix values beginning with = + - @ tab or CR with ' "
+        "(for CSV opened in a spreadsheet; BI tools want the values as stored)",
+    },
+]
+REPORT_NAMES = tuple(r.name for r in REPORTS)
+REPORT_DEFINITION = {
+    "type": "object",
+    "required": ["name", "title", "columns", "parameters"],
+    "properties": {
+        "name": {"type": "string"},
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "columns": {"type": "array", "items": {"type": "object"}},
+        "parameters": {"type": "array", "items": {"type": "object"}},
+    },
+}
 
 
 def _error(description: str, retry_after: bool = False) -> dict:
@@ -137,36 +178,14 @@ def document(version: str) -> dict:
                     "summary": "Course progress rows of the token's company",
                     "operationId": "getCourseProgress",
                     "parameters": [
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
-                            "description": "rows per page, at most the company's max_records (default 1000)",
-                        },
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "schema": {"type": "string", "maxLength": 512},
-                            "description": "meta.next of the previous page",
-                        },
+                        *PAGE_PARAMETERS[:2],
                         {
                             "name": "since",
                             "in": "query",
                             "schema": {"type": "string", "maxLength": 512},
                             "description": "meta.next_since of an earlier read: only rows changed since, removals included",
                         },
-                        {
-                            "name": "format",
-                            "in": "query",
-                            "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
-                        },
-                        {
-                            "name": "csv_guard",
-                            "in": "query",
-                            "schema": {"type": "boolean", "default": False},
-                            "description": "CSV only: prefix values beginning with = + - @ tab or CR with ' "
-                            "(for CSV opened in a spreadsheet; BI tools want the values as stored)",
-                        },
+                        *PAGE_PARAMETERS[2:],
                     ],
                     "responses": {
                         "200": {
@@ -214,6 +233,117 @@ def document(version: str) -> dict:
                         "403": _error(
                             "token expired, revoked, not allowed from this address, or without company"
                         ),
+                        "429": _error(
+                            "daily rate limit exceeded or too many failed authentications", retry_after=True
+                        ),
+                        "503": _error("database unavailable", retry_after=True),
+                    },
+                }
+            },
+            "/api/v1/reports": {
+                "get": {
+                    "summary": "The reports a token may run (SPEC §8.4)",
+                    "operationId": "listReports",
+                    "responses": {
+                        "200": {
+                            "description": "the reports with their columns and parameters",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["data", "meta"],
+                                        "properties": {
+                                            "data": {"type": "array", "items": REPORT_DEFINITION},
+                                            "meta": {"type": "object"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "401": _error("missing or invalid token"),
+                        "403": _error(
+                            "token expired, revoked, not allowed from this address, or without company"
+                        ),
+                        "429": _error(
+                            "daily rate limit exceeded or too many failed authentications", retry_after=True
+                        ),
+                        "503": _error("database unavailable", retry_after=True),
+                    },
+                }
+            },
+            "/api/v1/reports/{name}": {
+                "get": {
+                    "summary": "One report's rows for the token's company, keyset-paged",
+                    "operationId": "runReport",
+                    "parameters": [
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(REPORT_NAMES)},
+                        },
+                        *PAGE_PARAMETERS,
+                        {
+                            "name": "from",
+                            "in": "query",
+                            "schema": {"type": "string", "format": "date"},
+                            "description": "time-spent: first local date (default: the analytics window's first)",
+                        },
+                        {
+                            "name": "to",
+                            "in": "query",
+                            "schema": {"type": "string", "format": "date"},
+                            "description": "time-spent: last local date (default: today)",
+                        },
+                        {
+                            "name": "days",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 3650, "default": 30},
+                            "description": "inactive-learners: days without access",
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "a page of the report's rows (columns: GET /api/v1/reports)",
+                            "headers": {"X-Next-Cursor": cursor_headers["X-Next-Cursor"]},
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["data", "meta"],
+                                        "properties": {
+                                            "data": {"type": "array", "items": {"type": "object"}},
+                                            "meta": {
+                                                "type": "object",
+                                                "required": [
+                                                    "report",
+                                                    "companyid",
+                                                    "total",
+                                                    "limit",
+                                                    "next",
+                                                    "generated_at",
+                                                ],
+                                                "properties": {
+                                                    "report": {"type": "string"},
+                                                    "companyid": {"type": "integer"},
+                                                    "total": {"type": "integer", "minimum": 0},
+                                                    "limit": {"type": "integer"},
+                                                    "next": {"type": "string", "nullable": True},
+                                                    "generated_at": {"type": "string", "format": "date-time"},
+                                                },
+                                            },
+                                        },
+                                    }
+                                },
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        "400": _error("invalid parameter (a report parameter, limit, cursor or format)"),
+                        "401": _error("missing or invalid token"),
+                        "403": _error(
+                            "token expired, revoked, not allowed from this address, or without company"
+                        ),
+                        "404": _error("no report of that name"),
                         "429": _error(
                             "daily rate limit exceeded or too many failed authentications", retry_after=True
                         ),

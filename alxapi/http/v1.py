@@ -43,7 +43,7 @@ def problem(err: ApiError) -> falcon.HTTPError:
     # What the client did wrong is safe to say; authentication details stay in the log.
     detail = (
         err.debuginfo
-        if err.code in ("invalidparameter", "ratelimitexceeded") and err.debuginfo
+        if err.code in ("invalidparameter", "ratelimitexceeded", "unknownreport") and err.debuginfo
         else err.message
     )
     return falcon.HTTPError(
@@ -65,30 +65,69 @@ def parse_flag(value: str | None, name: str) -> bool:
         raise ApiError("invalidparameter", f"{name} must be 1, true, 0 or false") from None
 
 
+def serve_token_request(ctx: AppContext, req, resp, endpoint: str, handler) -> None:
+    """The v1 request pipeline around ``handler(principal, settings, entry, now)``: database state,
+    authentication, the daily rate limit, errors as problem+json, the request log and the server
+    time header. ``handler`` writes the response body and ``entry.record_count``."""
+    now = ctx.clock()
+    entry = LogEntry(
+        endpoint=endpoint, timecreated=now, ip_address=ctx.client_ip(req), user_agent=req.user_agent or ""
+    )
+    try:
+        if getattr(req.context, "db_down", False):
+            raise ApiError("servicetemporarilyunavailable", "the database is unreachable", retry_after=30)
+        principal = ctx.pipeline.authenticate(token_from(req), entry.ip_address, now)
+        entry.identify(principal)
+        settings = ctx.pipeline.settings_for(principal)
+        ctx.pipeline.check_rate_limit(principal, settings, now)
+        handler(principal, settings, entry, now)
+        resp.set_header("Cache-Control", "no-store")
+    except ApiError as err:
+        entry.error_code, entry.error_message, entry.http_status = err.code, err.message, err.kind.status
+        raise problem(err) from None
+    except falcon.HTTPError as err:
+        entry.error_code, entry.http_status = "invalidparameter", err.status_code
+        raise
+    except DB_ERRORS:
+        req.context.db_down = True
+        entry.error_code, entry.http_status = "servicetemporarilyunavailable", 503
+        raise problem(ApiError("servicetemporarilyunavailable", "database error", retry_after=30)) from None
+    finally:
+        ctx.finish(req, endpoint, entry)
+        # Server time including the request-log write (benchmarks and BI clients can read it).
+        resp.set_header("X-Response-Time", f"{(time.perf_counter() - req.context.started) * 1000:.3f}ms")
+
+
+def parse_format(req) -> str:
+    fmt = req.get_param("format", default="json")  # "format=" is not a format
+    if fmt not in ("json", "csv"):
+        raise ApiError("invalidparameter", "format must be json or csv")
+    return fmt
+
+
+def generated_at(now: int) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def send_page(resp, page, fmt: str, filename: str) -> None:
+    resp.data, resp.content_type = page.body, page.content_type
+    for name, value in (page.headers or {}).items():
+        resp.set_header(name, value)
+    if fmt != "json":
+        resp.downloadable_as = filename
+
+
 class CourseProgressResource:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
 
     def on_get(self, req, resp):
-        ctx, now = self.ctx, self.ctx.clock()
-        entry = LogEntry(
-            endpoint=ENDPOINT, timecreated=now, ip_address=ctx.client_ip(req), user_agent=req.user_agent or ""
-        )
-        try:
-            if getattr(req.context, "db_down", False):
-                raise ApiError("servicetemporarilyunavailable", "the database is unreachable", retry_after=30)
-            principal = ctx.pipeline.authenticate(token_from(req), entry.ip_address, now)
-            entry.identify(principal)
-            settings = ctx.pipeline.settings_for(principal)
-            ctx.pipeline.check_rate_limit(principal, settings, now)
+        def handle(principal, settings, entry, now):
             limit = parse_limit(req.get_param("limit"))
-            fmt = req.get_param("format", default="json")  # "format=" is not a format
-            if fmt not in ("json", "csv"):
-                raise ApiError("invalidparameter", "format must be json or csv")
+            fmt = parse_format(req)
             if parse_flag(req.get_param("csv_guard"), "csv_guard") and fmt == "csv":
                 fmt = CSV_GUARDED
-            generated = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            page = ctx.pipeline.v1_page(
+            page = self.ctx.pipeline.v1_page(
                 principal,
                 settings,
                 limit,
@@ -96,31 +135,12 @@ class CourseProgressResource:
                 req.get_param("since"),
                 fmt,
                 now,
-                generated,
+                generated_at(now),
             )
             entry.record_count, entry.cache_hit = page.records, page.cache_hit
-            resp.data, resp.content_type = page.body, page.content_type
-            for name, value in (page.headers or {}).items():
-                resp.set_header(name, value)
-            if fmt != "json":
-                resp.downloadable_as = "course-progress.csv"
-            resp.set_header("Cache-Control", "no-store")
-        except ApiError as err:
-            entry.error_code, entry.error_message, entry.http_status = err.code, err.message, err.kind.status
-            raise problem(err) from None
-        except falcon.HTTPError as err:
-            entry.error_code, entry.http_status = "invalidparameter", err.status_code
-            raise
-        except DB_ERRORS:
-            req.context.db_down = True
-            entry.error_code, entry.http_status = "servicetemporarilyunavailable", 503
-            raise problem(
-                ApiError("servicetemporarilyunavailable", "database error", retry_after=30)
-            ) from None
-        finally:
-            ctx.finish(req, ENDPOINT, entry)
-            # Server time including the request-log write (benchmarks and BI clients can read it).
-            resp.set_header("X-Response-Time", f"{(time.perf_counter() - req.context.started) * 1000:.3f}ms")
+            send_page(resp, page, fmt, "course-progress.csv")
+
+        serve_token_request(self.ctx, req, resp, ENDPOINT, handle)
 
 
 class HealthResource:
