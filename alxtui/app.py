@@ -1,4 +1,4 @@
-"""The console application: seven screens as modes, global keys, logging to a file, clean exits."""
+"""The console application: nine screens as modes, global keys, logging to a file, clean exits."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ from .screens.companies import CompaniesScreen
 from .screens.control_center import ControlCenterScreen
 from .screens.data_export import DataScreen
 from .screens.diagnostics import DiagnosticsScreen
+from .screens.insights import InsightsScreen
 from .screens.monitoring import MonitoringScreen
+from .screens.reports import ReportsScreen
 from .screens.tokens import TokensScreen
 from .terminal import HangupSafeDriver
 from .widgets.commands import ScreenBindingsProvider
@@ -57,7 +59,7 @@ def leave_soon(grace: float = HANGUP_GRACE_SECONDS) -> None:
     threading.Thread(target=watchdog, name="hang-up watchdog", daemon=True).start()
 
 
-#: (mode name, screen class, number key, footer label) in the order of the number keys.
+#: (mode name, screen class, number key, label) in the order of the number keys.
 SCREENS = (
     ("control", ControlCenterScreen, "1", "Control"),
     ("companies", CompaniesScreen, "2", "Companies"),
@@ -66,7 +68,20 @@ SCREENS = (
     ("alerts", AlertsScreen, "5", "Alerts"),
     ("data", DataScreen, "6", "Data"),
     ("diagnostics", DiagnosticsScreen, "7", "Diagnostics"),
+    ("reports", ReportsScreen, "8", "Reports"),
+    ("insights", InsightsScreen, "9", "Insights"),
 )
+#: Labels for a narrow screen bar (80 columns cannot hold all nine in full).
+SHORT_LABELS = {
+    "Control": "Ctrl",
+    "Companies": "Cos",
+    "Tokens": "Tok",
+    "Monitor": "Mon",
+    "Alerts": "Alrt",
+    "Diagnostics": "Diag",
+    "Reports": "Rep",
+    "Insights": "Ins",
+}
 
 
 class AlxConsole(App):
@@ -114,11 +129,11 @@ class AlxConsole(App):
         leave_soon()
         self.exit(return_code=0)
 
-    def screen_bar(self) -> list[tuple[str, str, type]]:
-        """(key in force, label, screen class) of every screen, for the screen bar."""
+    def screen_bar(self) -> list[tuple[str, str, str, type]]:
+        """(key in force, label, short label, screen class) of every screen, for the screen bar."""
         keymap = self.ctx.config.keymap
         return [
-            (keymap.get(f"screen.{name}", key).split(",")[0], label, screen)
+            (keymap.get(f"screen.{name}", key).split(",")[0], label, SHORT_LABELS.get(label, label), screen)
             for name, screen, key, label in SCREENS
         ]
 

@@ -167,7 +167,7 @@ async def test_export_from_the_console_writes_the_file(site, tmp_path, fmt):
             screen.query_one("#data-export-status", Static)
         )
     if fmt == "csv":
-        with open(target, newline="", encoding="utf-8") as f:
+        with open(target, newline="", encoding="utf-8-sig") as f:  # files get a BOM (spreadsheets)
             rows = list(csv.DictReader(f))
         header = list(rows[0])
         keys = [f"{r['userid']}-{r['courseid']}" for r in rows]

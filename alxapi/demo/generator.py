@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import peewee
 
+from .activity import make_activity
 from .moodle_schema import (
     TABLES,
     create_moodle_indexes,
@@ -68,6 +69,7 @@ class DemoSize:
     courses_for_all_companies: int  # compliance-style courses every company offers
     shared_course_share: float = 0.25  # share of the other courses offered by 1-3 more companies
     activities_per_course: tuple[int, int] = (3, 15)
+    log_activity: bool = True  # Moodle log and last access (off for the sync benchmark's big sites)
 
 
 SIZES: dict[str, DemoSize] = {
@@ -106,6 +108,7 @@ SIZES: dict[str, DemoSize] = {
         categories=8,
         departments_per_company=10,
         courses_for_all_companies=12,
+        log_activity=False,
     ),
     "1m": DemoSize(
         companies=25,
@@ -115,6 +118,7 @@ SIZES: dict[str, DemoSize] = {
         categories=10,
         departments_per_company=12,
         courses_for_all_companies=20,
+        log_activity=False,
     ),
 }
 
@@ -1755,6 +1759,8 @@ def generate(
     sqlite_pragmas = _fast_sqlite_load(db) if dialect_of(db) == "sqlite" else None
     try:
         counts = _DemoGenerator(db, prefix, demo_size, seed, now).run()
+        if demo_size.log_activity:
+            counts.update(make_activity(db, prefix, seed, now))
         create_moodle_indexes(db, prefix, missing)
     finally:
         if sqlite_pragmas is not None:

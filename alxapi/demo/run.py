@@ -19,6 +19,7 @@ from models.db import open_database
 from models.plugin import Reporting
 
 from .. import clock
+from ..analytics.timespent import refresh as refresh_time_spent
 from ..errors import UserError
 from ..ops.diagnostics import local_api_url
 from ..reporting.runner import run_sync
@@ -71,10 +72,14 @@ def run_demo(args, load_config, say, console=None) -> int:
             # history (written first, so that run ids follow time).
             seed_history(now, tz=config.timezone)
         result = run_sync(db, config, clock=clock.now)
+        spent = refresh_time_spent(db, config, clock.now())
     db.close()
     say(
         f"{result.mode} sync: {result.created} created, {result.updated} updated, {result.deleted} tombstoned, "
         f"{result.unchanged} unchanged in {result.seconds:.2f}s"
+    )
+    say(
+        f"time spent: {spent.events:,} log events, {spent.rows:,} daily rows (the Insights and Reports screens)"
     )
     alx = "alx" if sys.argv and Path(sys.argv[0]).name == "alx" else f"{sys.executable} -m alxapi"
     if not (args.no_serve or args.no_tui):
@@ -205,6 +210,7 @@ DEMO_WORKER_ENV = {
     "ALX_AUTO_SYNC_HOURS": str(30 / 3600),
     "ALX_ALERT_CHECK_MINUTES": "1",
     "ALX_HEARTBEAT_SECONDS": "5",
+    "ALX_ANALYTICS_MINUTES": "1",
 }
 STOP_TIMEOUT = 15.0
 

@@ -53,7 +53,7 @@ def json_record(report: Report, row: tuple) -> dict[str, Any]:
     return dict(zip(report.column_names, row, strict=True))
 
 
-class _Text:
+class DisplayText:
     """Display strings of one report's values (CSV, PDF, the text table)."""
 
     def __init__(self, report: Report, zone: str, yes: str = "true", no: str = "false"):
@@ -97,7 +97,7 @@ def _xlsx_record(report: Report, zone: str):
 
 def text_table(report: Report, rows: Sequence[tuple], zone: str) -> str:
     """Aligned columns for a terminal: numbers right, text left."""
-    fmt = _Text(report, zone)
+    fmt = DisplayText(report, zone)
     cells = [[c.name for c in report.columns], *(fmt.record(r) for r in rows)]
     widths = [max(len(line[i]) for line in cells) for i in range(len(report.columns))]
     right = [c.type in (INT, FLOAT) for c in report.columns]
@@ -157,7 +157,7 @@ def export_report(
                     text,
                     report.column_names,
                     _chunks(rows),
-                    _Text(report, heading.zone).record,
+                    DisplayText(report, heading.zone).record,
                     _quiet,
                     bom=to_file,
                 )
@@ -180,7 +180,7 @@ def _quiet(_count: int) -> None:
 
 
 def _pdf(report: Report, rows: Sequence[tuple], stream: IO[bytes], heading: Heading) -> int:
-    fmt = _Text(report, heading.zone, yes="yes", no="no")
+    fmt = DisplayText(report, heading.zone, yes="yes", no="no")
     chart = None
     if report.chart == "trends":
         labels = [r[0][2:] for r in rows]  # "26-03": twelve fit under the bars

@@ -1,4 +1,5 @@
-"""The export options of the Data & export screen."""
+"""The export options of the Data & export and Reports screens: format, file (and, for a company's
+rows, whether deleted rows are included)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,17 @@ class ExportDialog(ModalScreen[dict | None]):
     ]
 
     def __init__(
-        self, companyid: int, company: str, default_path: Any, include_deleted: bool = False
+        self,
+        companyid: int,
+        company: str,
+        default_path: Any,
+        include_deleted: bool = False,
+        *,
+        title: str | None = None,
+        formats: tuple[str, ...] = FORMATS,
+        note: str = "Rows and fields as the company's API clients see them (enabled courses and "
+        "fields). Written to a temporary file, renamed when complete.",
+        ask_deleted: bool = True,
     ) -> None:
         """``default_path(fmt) -> str`` gives the suggested file for a format."""
         super().__init__()
@@ -34,33 +45,34 @@ class ExportDialog(ModalScreen[dict | None]):
         self.company = company
         self.default_path = default_path
         self.include_deleted = include_deleted
-        self._suggested = default_path("csv")
+        self.title = title or f"Export company {companyid} {company}"
+        self.formats = formats
+        self.note = note
+        self.ask_deleted = ask_deleted
+        self._suggested = default_path(formats[0])
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="export-dialog"):
-            yield Static(fmt.plain(f"Export company {self.companyid} {self.company}"), classes="dialog-title")
+            yield Static(fmt.plain(self.title), classes="dialog-title")
             yield form_row(
                 "Format",
                 Select(
-                    [(f, f) for f in FORMATS],
-                    value="csv",
+                    [(f, f) for f in self.formats],
+                    value=self.formats[0],
                     allow_blank=False,
                     id="export-format",
                     compact=True,
                 ),
             )
             yield form_row("File", Input(self._suggested, id="export-path", compact=True))
-            yield Checkbox(
-                "include deleted rows (adds a deleted column)",
-                self.include_deleted,
-                id="export-deleted",
-                compact=True,
-            )
-            yield Static(
-                "Rows and fields as the company's API clients see them (enabled courses and "
-                "fields). Written to a temporary file, renamed when complete.",
-                classes="dialog-text",
-            )
+            if self.ask_deleted:
+                yield Checkbox(
+                    "include deleted rows (adds a deleted column)",
+                    self.include_deleted,
+                    id="export-deleted",
+                    compact=True,
+                )
+            yield Static(self.note, classes="dialog-text")
             yield Static("", id="export-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export (ctrl+s)", id="export", variant="primary", compact=True)
@@ -86,7 +98,7 @@ class ExportDialog(ModalScreen[dict | None]):
             {
                 "fmt": str(self.query_one("#export-format", Select).value),
                 "path": path,
-                "include_deleted": self.query_one("#export-deleted", Checkbox).value,
+                "include_deleted": self.ask_deleted and self.query_one("#export-deleted", Checkbox).value,
             }
         )
 

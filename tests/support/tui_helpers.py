@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import peewee
 
+from alxapi.analytics.timespent import refresh as refresh_time_spent
 from alxapi.config import Config, load_config
 from alxapi.demo.generator import generate
 from alxapi.demo.traffic import seed_history
@@ -49,6 +50,7 @@ def build_console_site(db_url: str, *, size: str = "tiny", history: bool = True,
         generate(db, config.table_prefix, size=size, seed=42, now=CONSOLE_NOW)
         schema.install(db)
         SyncEngine(db, SyncOptions(report_roles=list(config.report_roles)), clock=lambda: CONSOLE_NOW).run()
+        refresh_time_spent(db, config, CONSOLE_NOW)  # the demo's log: Insights and Reports have data
         if history:
             seed_history(CONSOLE_NOW, days=7, seed=42, tz=config.timezone)
     return ConsoleSite(url=db_url, db=db, config=config)
