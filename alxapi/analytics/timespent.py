@@ -32,6 +32,7 @@ from models.plugin import State
 WATERMARK = "analytics_watermark"
 IN_FLIGHT_SECONDS = 120
 DAY = 86_400
+PACK = 1 << 32  # see _daily_select
 
 
 @dataclass
@@ -94,8 +95,15 @@ class _Sql:
                 for (_, off), (nxt, _) in zip(zone_offsets, zone_offsets[1:], strict=False)
             )
             shifted = f"CASE {branches} ELSE {column} + {zone_offsets[-1][1]} END"
-        divide = "DIV" if self.kind == "mysql" else "/"  # integer division (times are positive)
-        return f"(({shifted}) {divide} {DAY})"
+        return f"({self.int_div(f'({shifted})', str(DAY))})"
+
+    def int_mod(self, a: str, b: str) -> str:
+        """``a`` modulo ``b`` (``%`` would be a parameter marker to PyMySQL and psycopg2)."""
+        return f"{a} % {b}" if self.kind == "sqlite" else f"MOD({a}, {b})"
+
+    def int_div(self, a: str, b: str) -> str:
+        """Integer division of non-negative numbers (MySQL's / gives a decimal)."""
+        return f"{a} DIV {b}" if self.kind == "mysql" else f"{a} / {b}"
 
     def date_text(self, day_number: str) -> str:
         """'YYYY-MM-DD' of a day number."""
@@ -106,13 +114,19 @@ class _Sql:
         return f"CAST(DATE '1970-01-01' + CAST({day_number} AS INTEGER) AS VARCHAR(10))"
 
 
-def _counted_events(sql: _Sql, where: str) -> str:
+def _counted_events(sql: _Sql, where: str, pairs: str | None = None) -> str:
     """The events SPEC §8.2 counts: a user, a real course (not the site course), not anonymous, not
-    "logged in as"."""
+    "logged in as". ``pairs``: a derived table of (userid, courseid) to read the events of (joined
+    first, so the database looks each pair up by its user index instead of scanning the log)."""
     log, course = sql.q(LogstoreStandardLog._meta.table_name), sql.q(Course._meta.table_name)
+    if pairs:
+        # Each pair's events by Moodle's user index (the learner's events), never by its course index
+        # (every event of the course, once per pair): the unary plus keeps the planner off l.courseid.
+        source = f"({pairs}) p JOIN {course} c ON c.id = p.courseid JOIN {log} l ON l.userid = p.userid AND +l.courseid = p.courseid"
+    else:
+        source = f"{log} l JOIN {course} c ON c.id = l.courseid"
     return (
-        f"SELECT l.id, l.userid, l.courseid, l.timecreated, l.edulevel FROM {log} l "
-        f"JOIN {course} c ON c.id = l.courseid AND c.category <> 0 "
+        f"SELECT l.id, l.userid, l.courseid, l.timecreated, l.edulevel FROM {source} AND c.category <> 0 "
         f"WHERE l.userid > 0 AND l.anonymous = 0 AND l.realuserid IS NULL AND {where}"
     )
 
@@ -120,30 +134,46 @@ def _counted_events(sql: _Sql, where: str) -> str:
 def _daily_select(
     sql: _Sql, counted: str, zone_offsets: list[tuple[int, int]], timeout: int, now: int
 ) -> str:
-    order = "PARTITION BY userid, courseid ORDER BY timecreated, id"
-    starts = (
-        f"SELECT id, userid, courseid, timecreated, "
-        f"CASE WHEN timecreated - LAG(timecreated) OVER ({order}) <= {int(timeout)} THEN 0 ELSE 1 END AS starts "
-        f"FROM ({counted}) e"
+    """Daily rows from the counted events in two window passes, the second over few rows.
+
+    Pass 1 (every event, one sort): is the event a session start or end (the gap to the previous /
+    next event of its pair over ``timeout``), the first or last of its local day, its row number and
+    the running count of interactions. Only those boundary rows go on. Pass 2 gives each session
+    start the time of its end (the nearest end at or after it). A day's events are then the row
+    number of its last event minus that of its first plus one, its interactions the same difference
+    of the running count, its sessions and durations those of the starts on it.
+    """
+    timeout = int(timeout)
+    day = sql.day_number("timecreated", zone_offsets)
+    # One running SUM carries two counts: the row number (low 32 bits) and the interactions so far
+    # (high bits); each window function costs SQLite a pass, so three instead of six.
+    windowed = (
+        "SELECT userid, courseid, timecreated, day, own, LAG(timecreated) OVER w AS prev_t, "
+        f"LEAD(timecreated) OVER w AS next_t, SUM(1 + own * {PACK}) OVER w AS packed "
+        f"FROM (SELECT id, userid, courseid, timecreated, {day} AS day, "
+        f"CASE WHEN edulevel = 2 THEN 1 ELSE 0 END AS own FROM ({counted}) ev) e "
+        "WINDOW w AS (PARTITION BY userid, courseid ORDER BY timecreated, id ROWS UNBOUNDED PRECEDING)"
     )
-    numbered = (
-        f"SELECT userid, courseid, timecreated, SUM(starts) OVER ({order} ROWS UNBOUNDED PRECEDING) AS session_no "
-        f"FROM ({starts}) s"
+    marks = (
+        "SELECT userid, courseid, timecreated, day, own, "
+        f"CASE WHEN timecreated - prev_t <= {timeout} THEN 0 ELSE 1 END AS is_start, "
+        f"CASE WHEN next_t - timecreated <= {timeout} THEN 0 ELSE 1 END AS is_end, "
+        f"CASE WHEN {sql.day_number('prev_t', zone_offsets)} = day THEN 0 ELSE 1 END AS day_first, "
+        f"CASE WHEN {sql.day_number('next_t', zone_offsets)} = day THEN 0 ELSE 1 END AS day_last, "
+        f"{sql.int_mod('packed', str(PACK))} AS rn, {sql.int_div('packed', str(PACK))} AS cum "
+        f"FROM ({windowed}) x"
     )
-    sessions = (
-        "SELECT userid, courseid, MIN(timecreated) AS started, MAX(timecreated) - MIN(timecreated) AS duration "
-        f"FROM ({numbered}) n GROUP BY userid, courseid, session_no"
-    )
-    parts = (
-        f"SELECT userid, courseid, {sql.day_number('started', zone_offsets)} AS day, duration, 1 AS sessions, "
-        f"0 AS events, 0 AS interactions FROM ({sessions}) ss "
-        "UNION ALL "
-        f"SELECT userid, courseid, {sql.day_number('timecreated', zone_offsets)} AS day, 0, 0, 1, "
-        f"CASE WHEN edulevel = 2 THEN 1 ELSE 0 END FROM ({counted}) ev"
+    ends = (
+        "SELECT m.*, MIN(CASE WHEN is_end = 1 THEN timecreated END) OVER (PARTITION BY userid, courseid "
+        "ORDER BY rn ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS session_end "
+        f"FROM ({marks}) m WHERE is_start = 1 OR is_end = 1 OR day_first = 1 OR day_last = 1"
     )
     return (
-        f"SELECT userid, courseid, {sql.date_text('day')}, SUM(duration), SUM(sessions), SUM(events), "
-        f"SUM(interactions), {int(now)} FROM ({parts}) x GROUP BY userid, courseid, day"
+        f"SELECT userid, courseid, {sql.date_text('day')}, "
+        "SUM(CASE WHEN is_start = 1 THEN session_end - timecreated ELSE 0 END), SUM(is_start), "
+        "SUM(CASE WHEN day_last = 1 THEN rn ELSE 0 END - CASE WHEN day_first = 1 THEN rn - 1 ELSE 0 END), "
+        "SUM(CASE WHEN day_last = 1 THEN cum ELSE 0 END - CASE WHEN day_first = 1 THEN cum - own ELSE 0 END), "
+        f"{int(now)} FROM ({ends}) b GROUP BY userid, courseid, day"
     )
 
 
@@ -172,37 +202,42 @@ def refresh(
         return RefreshResult(mode, 0, 0, 0, watermark, round(time.monotonic() - started, 3))
     p = sql.p
     log_table = sql.q(log._meta.table_name)
-    new = f"l.id > {p} AND l.id <= {p}"
     say(f"reading log events {watermark + 1}..{high}")
-    pairs_sql = (
-        f"SELECT userid, courseid, MIN(timecreated), COUNT(*) FROM ({_counted_events(sql, new)}) x "
-        "GROUP BY userid, courseid"
-    )
-    affected = db.execute_sql(pairs_sql, [watermark, high]).fetchall()
-    events = sum(int(n) for *_rest, n in affected)
-    if not affected:
-        State.put(WATERMARK, value_int=int(high), now=now)
-        return RefreshResult(mode, 0, 0, 0, int(high), round(time.monotonic() - started, 3))
-    # Each affected pair is recomputed from all its events still in the log, up to ``high``.
-    # The pairs of the counted new events (the same rows as ``affected``, whose daily rows are deleted).
-    scope = (
-        f"(l.userid, l.courseid) IN (SELECT userid, courseid FROM {log_table} WHERE id > {p} AND id <= {p} "
-        "AND userid > 0 AND anonymous = 0 AND realuserid IS NULL)"
-    )
-    everything = f"l.id <= {p}" if mode == "full" else f"{scope} AND l.id <= {p}"
-    params = [high] if mode == "full" else [watermark, high, high]
-    bounds = db.execute_sql(
-        f"SELECT MIN(timecreated), MAX(timecreated) FROM ({_counted_events(sql, everything)}) b", params
-    ).fetchone()
-    zone_offsets = offsets(config.timezone, int(bounds[0]), int(bounds[1]) + DAY)
+    affected: list = []
+    if mode == "incremental":
+        pairs_sql = (
+            f"SELECT userid, courseid, MIN(timecreated), COUNT(*) FROM "
+            f"({_counted_events(sql, f'l.id > {p} AND l.id <= {p}')}) x GROUP BY userid, courseid"
+        )
+        affected = db.execute_sql(pairs_sql, [watermark, high]).fetchall()
+        if not affected:
+            State.put(WATERMARK, value_int=int(high), now=now)
+            return RefreshResult(mode, 0, 0, 0, int(high), round(time.monotonic() - started, 3))
+        # Each affected pair is recomputed from all its events still in the log, up to ``high``:
+        # the pairs of the counted new events (the same as ``affected``, whose daily rows are deleted).
+        new_pairs = (
+            f"SELECT DISTINCT userid, courseid FROM {log_table} WHERE id > {p} AND id <= {p} "
+            "AND userid > 0 AND anonymous = 0 AND realuserid IS NULL"
+        )
+        counted = _counted_events(sql, f"l.id <= {p}", pairs=new_pairs)
+        params = [watermark, high, high]
+        say(f"recomputing {len(affected):,} user-course pairs")
+    else:
+        counted = _counted_events(sql, f"l.id <= {p}")
+        params = [high]
+        say("recomputing every user-course pair")
+    # The zone's offsets over the whole log; wider than needed is harmless.
+    # Two queries: each is one step down the time index (asked together, SQLite scans the log).
+    first = log.select(peewee.fn.MIN(log.timecreated)).scalar()
+    last = log.select(peewee.fn.MAX(log.timecreated)).scalar()
+    zone_offsets = offsets(config.timezone, int(first), int(last) + DAY)
     daily = sql.q(UserTimeDaily._meta.table_name)
     columns = "userid, courseid, date, duration, sessions, events, interactions, lastupdated"
-    select = _daily_select(sql, _counted_events(sql, everything), zone_offsets, config.session_timeout, now)
-    say(f"recomputing {len(affected):,} user-course pairs")
+    select = _daily_select(sql, counted, zone_offsets, config.session_timeout, now)
     # The log's retention deletes its oldest events first: rows before the local date of the oldest
     # event still in the log cannot be recomputed and stay; from that date on, a pair's rows are
     # replaced by the recomputation from all its events.
-    kept_before = _local_date(int(log.select(peewee.fn.MIN(log.timecreated)).scalar()), config.timezone)
+    kept_before = _local_date(int(first), config.timezone)
     with db.atomic():
         if mode == "full":
             UserTimeDaily.delete().where(UserTimeDaily.date >= kept_before).execute()
@@ -216,12 +251,22 @@ def refresh(
                     f"DELETE FROM {daily} WHERE date >= {p} AND ({either})",
                     [kept_before, *(value for pair in chunk for value in pair)],
                 )
-        cursor = db.execute_sql(f"INSERT INTO {daily} ({columns}) {select}", params * 2)
+        cursor = db.execute_sql(f"INSERT INTO {daily} ({columns}) {select}", params)
         written = max(cursor.rowcount or 0, 0)
         State.put(WATERMARK, value_int=int(high), now=now)
-    return RefreshResult(
-        mode, events, len(affected), written, int(high), round(time.monotonic() - started, 3)
-    )
+    if mode == "full":
+        # What was recomputed, read back from the daily table (its unique index) rather than by
+        # grouping the whole log once more.
+        d = UserTimeDaily
+        events = int(
+            d.select(peewee.fn.COALESCE(peewee.fn.SUM(d.events), 0)).where(d.date >= kept_before).scalar()
+        )
+        pairs_done = (
+            d.select(d.userid, d.courseid).where(d.date >= kept_before).group_by(d.userid, d.courseid).count()
+        )
+    else:
+        events, pairs_done = sum(int(n) for *_rest, n in affected), len(affected)
+    return RefreshResult(mode, events, pairs_done, written, int(high), round(time.monotonic() - started, 3))
 
 
 def _local_date(epoch: int, zone: str) -> str:
