@@ -6,7 +6,7 @@ pair: ``models/analytics.py`` and ``alxapi/analytics/``.
 
 from __future__ import annotations
 
-from peewee import BigAutoField, BigIntegerField, CharField, IntegerField
+from peewee import BigAutoField, BigIntegerField, CharField, IntegerField, TextField
 
 from .base import BaseModel
 from .db import prefixed
@@ -37,4 +37,25 @@ class UserTimeDaily(BaseModel):
         )
 
 
+class SavedReport(BaseModel):
+    """An operator's saved SQL report (SPEC §8.5): validated before it is stored and before each run.
+
+    ``sql`` is the text as given, tables written as ``{user}``; ``api`` = 1 shares it with the
+    company tokens of the REST API (it then binds ``:companyid``)."""
+
+    id = BigAutoField()
+    name = CharField(max_length=100)
+    title = CharField(max_length=255, default="")
+    sql = TextField()
+    api = IntegerField(default=0)
+    createdby = CharField(max_length=100, default="")
+    timecreated = BigIntegerField(default=0)
+    timemodified = BigIntegerField(default=0)
+
+    class Meta:
+        table_function = prefixed("local_alx_api_reports")
+        indexes = ((("name",), True),)
+
+
 ANALYTICS_TABLES = [UserTimeDaily]
+REPORT_TABLES = [SavedReport]

@@ -18,7 +18,11 @@ from .db import database, quote
 
 SCHEMA_VERSION_KEY = "schema_version"
 # Every table the product owns: checked and repaired by `alx check`.
-OWN_TABLES: list[type[peewee.Model]] = [*plugin.ALL_TABLES, *analytics.ANALYTICS_TABLES]
+OWN_TABLES: list[type[peewee.Model]] = [
+    *plugin.ALL_TABLES,
+    *analytics.ANALYTICS_TABLES,
+    *analytics.REPORT_TABLES,
+]
 
 
 def _step_1_create_tables(db: peewee.Database) -> None:
@@ -115,6 +119,11 @@ def _step_6_request_counters(db: peewee.Database) -> None:
     db.create_tables([plugin.RequestCounter], safe=True)
 
 
+def _step_7_saved_reports(db: peewee.Database) -> None:
+    """Operators' saved SQL reports (SPEC §8.5)."""
+    db.create_tables(analytics.REPORT_TABLES, safe=True)
+
+
 # (version, description, function). Append new steps; never renumber or edit a released one.
 # Step 1 creates tables as the models now define them, so later steps skip what exists already.
 UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
@@ -124,6 +133,7 @@ UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (4, "covering request-log index for the monitoring panes", _step_4_log_window_index),
     (5, "learning-analytics tables", _step_5_analytics_tables),
     (6, "per-token daily request counters", _step_6_request_counters),
+    (7, "saved SQL reports", _step_7_saved_reports),
 ]
 LATEST_VERSION = UPGRADE_STEPS[-1][0]
 

@@ -51,6 +51,7 @@ def test_install_upgrades_a_version_2_database_and_is_idempotent(db_url):
             "4: covering request-log index for the monitoring panes",
             "5: learning-analytics tables",
             "6: per-token daily request counters",
+            "7: saved SQL reports",
         ]
         assert schema.installed_version(db) == schema.LATEST_VERSION
         assert set(STEP_3_COLUMNS) <= {c.name for c in db.get_columns(plugin.Alert._meta.table_name)}
@@ -69,7 +70,11 @@ def test_a_version_4_database_gains_the_analytics_table_and_check_repairs_it(db_
         db.drop_tables([analytics.UserTimeDaily])
         plugin.State.update(value_int=4).where(plugin.State.name == schema.SCHEMA_VERSION_KEY).execute()
 
-        assert schema.install(db) == ["5: learning-analytics tables", "6: per-token daily request counters"]
+        assert schema.install(db) == [
+            "5: learning-analytics tables",
+            "6: per-token daily request counters",
+            "7: saved SQL reports",
+        ]
         assert daily in db.get_tables()
         assert {("userid", "courseid", "date")} <= {
             tuple(i.columns) for i in db.get_indexes(daily) if i.unique

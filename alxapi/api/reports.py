@@ -4,6 +4,8 @@ the token's company in the §4.2 envelope, keyset-paged by the report's key colu
 A cursor holds the key values of the page's last row (``k``) and the report's name (``r``): the next
 page is the rows after it in the report's order, so following ``next`` yields every row once even
 when the data changes between pages. A forged cursor only moves within the caller's own company.
+Saved SQL reports shared with the API (``--api``; they bind ``:companyid`` to the token's company)
+have no key columns: their cursors hold a position (``o``).
 """
 
 from __future__ import annotations
@@ -13,20 +15,10 @@ import io
 import json
 from collections.abc import Mapping
 
-from ..analytics.reports import (
-    DATE,
-    FLOAT,
-    INT,
-    LIST,
-    TEXT,
-    Report,
-    ReportError,
-    RunContext,
-    after,
-    get_report,
-    list_reports,
-)
+from ..analytics.reports import DATE, FLOAT, INT, LIST, TEXT, Report, ReportError, after
+from ..analytics.service import listing, run_report
 from ..safetext import guard_formula
+from ..savedsql.runner import Stopped
 from .cursors import decode_cursor, encode_cursor
 from .errors import ApiError
 from .pipeline import Page
@@ -34,18 +26,19 @@ from .pipeline import Page
 RESERVED = frozenset({"limit", "cursor", "format", "api_key", "csv_guard"})
 
 
-def describe(report: Report) -> dict:
-    return {
-        "name": report.name,
-        "title": report.title,
-        "description": report.description,
-        "columns": [{"name": c.name, "type": c.type, "title": c.title} for c in report.columns],
-        "parameters": [{"name": p.name, "type": p.type, "description": p.help} for p in report.params],
-    }
-
-
-def catalogue(generated_at: str) -> bytes:
-    reports = [describe(r) for r in list_reports()]
+def catalogue(generated_at: str, config) -> bytes:
+    """The built-in reports and the saved ones shared with the API (``alx report add --api``)."""
+    reports = [
+        {
+            "name": r.name,
+            "title": r.title,
+            "description": r.description,
+            "columns": r.columns,
+            "parameters": r.parameters,
+            "saved": r.saved,
+        }
+        for r in listing(api_only=True, config=config)
+    ]
     return json.dumps(
         {"data": reports, "meta": {"total": len(reports), "generated_at": generated_at}}
     ).encode()
@@ -81,46 +74,60 @@ def report_page(
     now: int,
     config,
     generated_at: str,
+    actor: str,
 ) -> Page:
     """One page of report ``name`` for ``companyid`` (the token's company, never another)."""
-    try:
-        report = get_report(name)
-    except ReportError as exc:
-        raise ApiError("unknownreport", str(exc)) from None
     params = {k: v for k, v in query.items() if k not in RESERVED}
-    key = _cursor_key(report, cursor) if cursor else None
     try:
-        rows = report.run(RunContext(companyid, now, config), params)
+        result = run_report(name, companyid, params, now=now, config=config, actor=actor, api_only=True)
     except ReportError as exc:
+        code = "unknownreport" if str(exc).startswith("no report named") else "invalidparameter"
+        raise ApiError(code, str(exc)) from None
+    except Stopped as exc:
         raise ApiError("invalidparameter", str(exc)) from None
+    report, rows = result.report, result.rows
     total = len(rows)
-    rest = after(report, rows, key)
-    page = rest[:limit]
-    next_cursor = (
-        encode_cursor({"r": report.name, "k": report.key_of(page[-1])}) if len(rest) > limit else None
-    )
+    if report.key:  # keyed by the report's own order: exact while the data changes
+        rest = after(report, rows, _cursor_key(report, cursor) if cursor else None)
+        page = rest[:limit]
+        more = len(rest) > limit
+        state: dict[str, object] = {"r": report.name, "k": report.key_of(page[-1])} if page else {}
+    else:  # a saved report's rows by position
+        start = _cursor_offset(report, cursor) if cursor else 0
+        page = rows[start : start + limit]
+        more = start + limit < total
+        state = {"r": report.name, "o": start + len(page)}
+    next_cursor = encode_cursor(state) if more else None
     headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
     names = report.column_names
     if fmt == "csv":
         return Page(_csv(report, page, guard), "text/csv; charset=utf-8", len(page), False, headers)
-    body = {
-        "data": [dict(zip(names, row, strict=True)) for row in page],
-        "meta": {
-            "report": report.name,
-            "companyid": companyid,
-            "total": total,
-            "limit": limit,
-            "next": next_cursor,
-            "generated_at": generated_at,
-        },
+    meta = {
+        "report": report.name,
+        "companyid": companyid,
+        "total": total,
+        "limit": limit,
+        "next": next_cursor,
+        "generated_at": generated_at,
     }
+    if result.cut:
+        meta["cut"] = True
+    body = {"data": [dict(zip(names, row, strict=True)) for row in page], "meta": meta}
     return Page(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode(),
         "application/json",
         len(page),
         False,
         headers,
     )
+
+
+def _cursor_offset(report: Report, text: str) -> int:
+    state = decode_cursor(text, required=("o", "r"))
+    offset = state["o"]
+    if state["r"] != report.name or type(offset) is not int or offset < 0:
+        raise ApiError("invalidparameter", "malformed cursor")
+    return offset
 
 
 def _csv(report: Report, rows: list[tuple], guard: bool) -> bytes:

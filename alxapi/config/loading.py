@@ -112,6 +112,9 @@ class Config:
     risk_min_completion: float
     risk_min_engagement: float
     risk_threshold: int
+    report_allowed_tables: tuple[str, ...]
+    report_max_seconds: int
+    report_max_rows: int
     enable_alerting: bool
     alert_threshold: str
     alert_cooldown: int

@@ -26,6 +26,25 @@ from .checks import (
 )
 from .zones import local_timezone_name
 
+# The default of report_allowed_tables (SPEC §8.5); the validator itself lives in alxapi.savedsql.
+DEFAULT_ALLOWED_TABLES = (
+    "local_alx_api_reporting",
+    "local_alx_api_usertime_daily",
+    "user",
+    "course",
+    "course_categories",
+    "course_completions",
+    "course_modules",
+    "course_modules_completion",
+    "enrol",
+    "user_enrolments",
+    "user_lastaccess",
+    "logstore_standard_log",
+    "company",
+    "company_users",
+    "department",
+)
+
 ENV_PREFIX = "ALX_"
 CONFIG_ENV = "ALX_CONFIG"
 # ALX_* variables that are not settings but are used elsewhere; never warned about.
@@ -170,6 +189,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("risk_min_completion", FLOAT, 50.0, "at risk (low_completion) below this completion %", min=0, max=100),
     Setting("risk_min_engagement", FLOAT, 30.0, "at risk (low_engagement) below this engagement score", min=0, max=100),
     Setting("risk_threshold", INT, 50, "risk score (25 per reason) from which a learner is at risk", min=0, max=100),
+    Setting("report_allowed_tables", LIST, DEFAULT_ALLOWED_TABLES, "Moodle and ALX tables (without prefix) a saved "
+            "SQL report may read"),
+    Setting("report_max_seconds", INT, 30, "seconds a saved SQL report may run before the database stops it",
+            min=1, max=3600),
+    Setting("report_max_rows", INT, 100_000, "rows a saved SQL report returns at most (the cut is reported)",
+            min=1, max=10_000_000),
     # Alerts
     Setting("enable_alerting", BOOL, True, "raise and deliver alerts"),
     Setting("alert_threshold", ENUM, "medium", "lowest severity that is delivered",

@@ -17,7 +17,10 @@ class ReportListResource:
 
     def on_get(self, req, resp):
         def handle(principal, settings, entry, now):
-            resp.data, resp.content_type = reports.catalogue(generated_at(now)), "application/json"
+            resp.data, resp.content_type = (
+                reports.catalogue(generated_at(now), self.ctx.config),
+                "application/json",
+            )
 
         serve_token_request(self.ctx, req, resp, LIST_ENDPOINT, handle)
 
@@ -42,6 +45,7 @@ class ReportResource:
                 now=now,
                 config=self.ctx.config,
                 generated_at=generated_at(now),
+                actor=f"token {principal.token_ref}",
             )
             entry.record_count = page.records
             send_page(resp, page, fmt, f"{name}.csv")
