@@ -172,3 +172,40 @@ def test_snapshot_insights(snap_compare, tmp_path, monkeypatch, no_cursor_blink,
         await pilot.pause()
 
     assert snap_compare(site.app(), terminal_size=size, run_before=run_before)
+
+
+async def test_saved_sql_reports_run_in_the_console(site):
+    from models.analytics import SavedReport
+    from models.plugin import Audit
+
+    with site.db.connection_context():
+        SavedReport.create(
+            name="statuses",
+            title="Statuses",
+            sql="SELECT status, COUNT(*) AS n FROM {local_alx_api_reporting} WHERE companyid = :companyid "
+            "AND is_deleted = 0 GROUP BY status ORDER BY status",
+        )
+        want = {
+            (s, n)
+            for s, n in site.db.execute_sql(
+                "SELECT status, COUNT(*) FROM mdl_local_alx_api_reporting WHERE companyid = 1 AND is_deleted = 0 GROUP BY status"
+            ).fetchall()
+        }
+    app = site.app(actor="operator7")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_screen(pilot, "8")
+        screen = app.screen
+        select = screen.query_one("#reports-report", Select)
+        assert "statuses" in [value for _label, value in select._options]
+        select.value = "statuses"
+        await settle(pilot)
+        table = screen.query_one("#reports-table", DataTable)
+        got = {
+            (str(table.get_row_at(i)[0]), int(str(table.get_row_at(i)[1]))) for i in range(table.row_count)
+        }
+        assert got == want
+        screen.query_one("#reports-company", Select).value = ALL
+        await settle(pilot)
+        assert "give --company" in static_text(screen.query_one("#reports-status", Static))
+    with site.db.connection_context():
+        assert Audit.select().where(Audit.action == "report.run", Audit.actor == "operator7").count() == 1

@@ -200,8 +200,9 @@ def _pdf(report: Report, rows: Sequence[tuple], stream: IO[bytes], heading: Head
     )
 
 
-def default_filename(report: Report, company_short: str, now: int, zone: str, fmt: str) -> str:
+def default_filename(report: Report | str, company_short: str, now: int, zone: str, fmt: str) -> str:
     """``<report>-<company shortname>-<YYYY-MM-DD>.<ext>`` (SPEC §8.6), safe as a file name."""
     day = datetime.fromtimestamp(now, UTC).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d")
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in company_short) or "company"
-    return f"{report.name}-{safe}-{day}.{'txt' if fmt == 'table' else fmt}"
+    name = report if isinstance(report, str) else report.name
+    return f"{name}-{safe}-{day}.{'txt' if fmt == 'table' else fmt}"

@@ -21,10 +21,12 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 
 from alxapi.access import companies
-from alxapi.analytics.reports import FLOAT, INT, REPORTS, ReportError, get_report
+from alxapi.analytics.reports import FLOAT, INT, REPORTS, REPORTS_BY_NAME, ReportError, get_report
 from alxapi.analytics.service import run_report
 from alxapi.exports.reports import DisplayText, Heading, default_filename, export_report
 from alxapi.exports.writers import ExportError
+from alxapi.savedsql import store as saved_reports
+from alxapi.savedsql.runner import Stopped
 
 from ..actions import ActionDone, Outcome
 from ..dialogs import ExportDialog
@@ -71,6 +73,7 @@ class ReportsScreen(LiveScreen):
         super().__init__(*args, **kwargs)
         self.choice = Choice()
         self.company_names: dict[int, str] = {}
+        self.saved: dict[str, str] = {}  # saved SQL reports: name -> title
         self.exporting = False
 
     def compose(self) -> ComposeResult:
@@ -103,6 +106,7 @@ class ReportsScreen(LiveScreen):
     # --- running ----------------------------------------------------------------------------------
     def fetch(self) -> dict:
         choices = companies.company_choices()
+        saved = {row.name: row.title for row in saved_reports.all_saved()}
         choice = self.choice
         ids = [cid for cid, _ in choices]
         cid = choice.companyid if choice.companyid in (*ids, ALL) else (ids[0] if ids else ALL)
@@ -114,13 +118,21 @@ class ReportsScreen(LiveScreen):
                 choice.params,
                 now=self.ctx.now(),
                 config=self.ctx.config,
+                actor=self.ctx.actor,
             )
-        except ReportError as exc:
-            return {"choices": choices, "companyid": cid, "error": str(exc)}
-        return {"choices": choices, "companyid": cid, "result": result, "seconds": perf_counter() - started}
+        except (ReportError, Stopped) as exc:
+            return {"choices": choices, "companyid": cid, "saved": saved, "error": str(exc)}
+        return {
+            "choices": choices,
+            "companyid": cid,
+            "saved": saved,
+            "result": result,
+            "seconds": perf_counter() - started,
+        }
 
     def show(self, data: dict) -> None:
         self._show_companies(data["choices"], data["companyid"])
+        self._show_saved(data["saved"])
         status = self.query_one("#reports-status", Static)
         table = self.query_one("#reports-table", DataTable)
         if "error" in data:
@@ -138,13 +150,14 @@ class ReportsScreen(LiveScreen):
             table,
             [
                 (
-                    "|".join(str(v) for v in report.key_of(row)),
+                    # Keyed rows keep their table row across runs; a saved report's rows go by position.
+                    "|".join(str(v) for v in report.key_of(row)) if report.key else f"#{index}",
                     [
                         Text(v, justify="right") if right else v
                         for v, right in zip(display.record(row), numeric, strict=True)
                     ],
                 )
-                for row in shown
+                for index, row in enumerate(shown)
             ],
         )
         more = f" · first {len(shown):,} shown (e exports all)" if len(result.rows) > len(shown) else ""
@@ -167,7 +180,28 @@ class ReportsScreen(LiveScreen):
             select.value = cid
         self.choice = Choice(self.choice.report, cid, self.choice.params)
 
+    def _show_saved(self, saved: dict[str, str]) -> None:
+        """Saved SQL reports (alx report add) after the built-in ones in the report list."""
+        if saved == self.saved:
+            return
+        self.saved = saved
+        select = self.query_one("#reports-report", Select)
+        with select.prevent(Select.Changed):
+            select.set_options(
+                [(r.title, r.name) for r in REPORTS]
+                + [(fmt.plain(f"{title} (saved)"), name) for name, title in saved.items()]
+            )
+            select.value = (
+                self.choice.report if self.choice.report in (*REPORTS_BY_NAME, *saved) else REPORTS[0].name
+            )
+
     def _describe(self) -> None:
+        if self.choice.report not in REPORTS_BY_NAME:
+            self.query_one("#reports-about", Static).update(
+                fmt.plain("A saved SQL report (alx report show NAME): name=value for each :name it uses.")
+            )
+            self.query_one("#reports-params", Input).placeholder = "name=value …"
+            return
         report = get_report(self.choice.report)
         params = "  ".join(f"{p.name}=… ({p.help})" for p in report.params) or "none"
         self.query_one("#reports-about", Static).update(
@@ -230,7 +264,8 @@ class ReportsScreen(LiveScreen):
         if self.exporting:
             return
         choice, ctx = self.choice, self.ctx
-        report = get_report(choice.report)
+        report = get_report(choice.report) if choice.report in REPORTS_BY_NAME else None
+        title = report.title if report else self.saved.get(choice.report, choice.report)
         company = (
             "All companies"
             if choice.companyid in (None, ALL)
@@ -252,7 +287,7 @@ class ReportsScreen(LiveScreen):
                 choice.companyid or 0,
                 company,
                 default_path,
-                title=f"Export {report.title} · {company}",
+                title=f"Export {title} · {company}",
                 formats=FILE_FORMATS,
                 note="Every row of the report, as `alx report run` writes it. Written to a temporary "
                 "file, renamed when complete.",
@@ -269,14 +304,16 @@ class ReportsScreen(LiveScreen):
             "export",
             lambda: self._export(choice, file_format, path),
             failed="Export failed",
-            expected=(ExportError, ReportError, OSError),
+            expected=(ExportError, ReportError, Stopped, OSError),
         )
 
     def _export(self, choice: Choice, file_format: str, path: str) -> Outcome:
         ctx = self.ctx
         target = os.path.abspath(os.path.expanduser(path))
         companyid = None if choice.companyid in (None, ALL) else choice.companyid
-        result = run_report(choice.report, companyid, choice.params, now=ctx.now(), config=ctx.config)
+        result = run_report(
+            choice.report, companyid, choice.params, now=ctx.now(), config=ctx.config, actor=ctx.actor
+        )
         count = export_report(
             result.report,
             result.rows,
