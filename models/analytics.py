@@ -57,5 +57,64 @@ class SavedReport(BaseModel):
         indexes = ((("name",), True),)
 
 
+class Schedule(BaseModel):
+    """A report e-mailed on a schedule (SPEC §8.6). ``next_run`` is the next occurrence (epoch);
+    ``retry_at`` > 0 while a failed occurrence waits for its next attempt."""
+
+    id = BigAutoField()
+    report = CharField(max_length=100)
+    companyid = BigIntegerField()
+    format = CharField(max_length=10)
+    every = CharField(max_length=10)  # daily | weekly | monthly
+    at = CharField(max_length=5, default="06:00")  # local HH:MM in `timezone`
+    weekday = IntegerField(default=0)  # 0 = Monday (weekly)
+    monthday = IntegerField(default=1)  # 1..28 (monthly)
+    params = TextField(default="{}")  # JSON object of report parameters
+    enabled = IntegerField(default=1)
+    next_run = BigIntegerField(default=0)
+    retry_at = BigIntegerField(default=0)
+    retry_of = BigIntegerField(default=0)  # the occurrence a pending retry belongs to
+    attempts = IntegerField(default=0)
+    createdby = CharField(max_length=100, default="")
+    timecreated = BigIntegerField(default=0)
+    timemodified = BigIntegerField(default=0)
+
+    class Meta:
+        table_function = prefixed("local_alx_api_schedules")
+        indexes = ((("enabled", "next_run"), False),)
+
+
+class ScheduleRecipient(BaseModel):
+    id = BigAutoField()
+    scheduleid = BigIntegerField()
+    email = CharField(max_length=255)
+
+    class Meta:
+        table_function = prefixed("local_alx_api_schedule_recipients")
+        indexes = ((("scheduleid",), False),)
+
+
+class ReportRun(BaseModel):
+    """One attempt at one occurrence of a schedule (or a run asked for with `alx schedule run`)."""
+
+    id = BigAutoField()
+    scheduleid = BigIntegerField()
+    report = CharField(max_length=100)
+    companyid = BigIntegerField()
+    occurrence = BigIntegerField(default=0)
+    attempt = IntegerField(default=1)
+    status = CharField(max_length=20, default="running")  # running | success | failed | retrying
+    rows = BigIntegerField(default=0)
+    bytes = BigIntegerField(default=0)
+    error = TextField(null=True)
+    timestarted = BigIntegerField(default=0)
+    timefinished = BigIntegerField(default=0)
+
+    class Meta:
+        table_function = prefixed("local_alx_api_report_runs")
+        indexes = ((("scheduleid", "timestarted"), False), (("timestarted",), False))
+
+
 ANALYTICS_TABLES = [UserTimeDaily]
 REPORT_TABLES = [SavedReport]
+SCHEDULE_TABLES = [Schedule, ScheduleRecipient, ReportRun]

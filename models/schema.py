@@ -124,6 +124,11 @@ def _step_7_saved_reports(db: peewee.Database) -> None:
     db.create_tables(analytics.REPORT_TABLES, safe=True)
 
 
+def _step_8_schedules(db: peewee.Database) -> None:
+    """Scheduled e-mailed reports, their recipients and their runs (SPEC §8.6)."""
+    db.create_tables(analytics.SCHEDULE_TABLES, safe=True)
+
+
 # (version, description, function). Append new steps; never renumber or edit a released one.
 # Step 1 creates tables as the models now define them, so later steps skip what exists already.
 UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
@@ -134,6 +139,7 @@ UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (5, "learning-analytics tables", _step_5_analytics_tables),
     (6, "per-token daily request counters", _step_6_request_counters),
     (7, "saved SQL reports", _step_7_saved_reports),
+    (8, "scheduled reports", _step_8_schedules),
 ]
 LATEST_VERSION = UPGRADE_STEPS[-1][0]
 

@@ -52,6 +52,7 @@ def test_install_upgrades_a_version_2_database_and_is_idempotent(db_url):
             "5: learning-analytics tables",
             "6: per-token daily request counters",
             "7: saved SQL reports",
+            "8: scheduled reports",
         ]
         assert schema.installed_version(db) == schema.LATEST_VERSION
         assert set(STEP_3_COLUMNS) <= {c.name for c in db.get_columns(plugin.Alert._meta.table_name)}
@@ -74,6 +75,7 @@ def test_a_version_4_database_gains_the_analytics_table_and_check_repairs_it(db_
             "5: learning-analytics tables",
             "6: per-token daily request counters",
             "7: saved SQL reports",
+            "8: scheduled reports",
         ]
         assert daily in db.get_tables()
         assert {("userid", "courseid", "date")} <= {

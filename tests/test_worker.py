@@ -178,7 +178,7 @@ def test_worker_syncs_on_schedule_beats_and_exits_0_on_sigterm(moodle, db_url, t
     finally:
         code, err = stop(proc)
     assert code == 0, err
-    assert set(info["next"]) == {"sync", "alerts", "analytics", "cleanup"}
+    assert set(info["next"]) == {"sync", "alerts", "analytics", "reports", "cleanup"}
     assert "worker stopped" in err and "Traceback" not in err
 
 
@@ -248,7 +248,7 @@ def test_once_runs_every_job_and_reports_a_failure_in_its_exit_status(moodle, db
     result = alx("worker", "--once", "--json")
     assert result.code == 0, result
     outcomes = {o["name"]: o for o in json.loads(result.stdout)}
-    assert list(outcomes) == ["sync", "alerts", "analytics", "cleanup"]
+    assert list(outcomes) == ["sync", "alerts", "analytics", "reports", "cleanup"]
     assert {o["status"] for o in outcomes.values()} == {"ok"}
     assert "full sync success: 5 created" in outcomes["sync"]["detail"]
     # A sync succeeded: sync_stale cleared itself. sync_failed stays open until a check no longer

@@ -103,9 +103,17 @@ SMTPS_PORT = 465  # implicit TLS (RFC 8314)
 def send_email(config: Config, alert: dict) -> str:
     message = EmailMessage()
     message["Subject"] = _subject(alert)
-    message["From"] = config.smtp_from or f"alx-report@{os.uname().nodename}"
-    message["To"] = ", ".join(config.alert_emails)
     message.set_content(_body(alert, os.uname().nodename))
+    return send_message(config, message, list(config.alert_emails))
+
+
+def send_message(config: Config, message: EmailMessage, recipients: list[str]) -> str:
+    """Send ``message`` to ``recipients`` over the configured SMTP server (alerts and scheduled
+    reports): From and To filled in, the password never sent in clear except to this host."""
+    message["From"] = config.smtp_from or f"alx-report@{os.uname().nodename}"
+    message["To"] = ", ".join(recipients)
+    if not config.smtp_host:
+        raise DeliveryError("no SMTP server: set smtp_host")
     password = smtp_password(config)
     implicit_tls = config.smtp_port == SMTPS_PORT
     if (
@@ -136,7 +144,7 @@ def send_email(config: Config, alert: dict) -> str:
         raise DeliveryError(f"SMTP {config.smtp_host}:{config.smtp_port}: {exc}") from None
     if refused:
         raise DeliveryError(f"recipients refused: {', '.join(sorted(refused))}")
-    return f"sent to {len(config.alert_emails)} recipient(s) via {config.smtp_host}:{config.smtp_port}"
+    return f"sent to {len(recipients)} recipient(s) via {config.smtp_host}:{config.smtp_port}"
 
 
 def webhook_payload(alert: dict) -> dict:

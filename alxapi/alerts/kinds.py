@@ -35,6 +35,7 @@ KINDS: dict[str, AlertKind] = {
         AlertKind("rate_limit_exceeded", "high", "a token was refused for its daily rate limit"),
         AlertKind("failed_auth", "high", "one address failed authentication alert_failed_auth_per_ip times"),
         AlertKind("get_attempts", "medium", "one address sent refused GET requests"),
+        AlertKind("report_failed", "high", "a scheduled report failed after its last retry"),
         AlertKind("test", "high", "raised by `alx alerts test` or the console"),
     )
 }

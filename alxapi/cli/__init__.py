@@ -24,6 +24,7 @@ from . import (
     console,
     export,
     reports,
+    schedules,
     schema,
     serve,
     sync,
@@ -57,6 +58,7 @@ GROUPS = (
     companies,
     analytics,
     reports,
+    schedules,
 )
 
 

@@ -19,8 +19,11 @@ def register(sub) -> None:
         "run the scheduled jobs: sync, alert checks, cleanup, heartbeat",
         "Run the jobs on their cadence until SIGTERM/SIGINT (systemd: examples/alx-worker.service):\n"
         "  sync      every auto_sync_hours (a full sync when full_sync_hours have passed)\n"
-        "  alerts    every alert_check_minutes: check the rules, deliver by e-mail/webhook\n  analytics every analytics_minutes: time spent from Moodle's log (alx analytics refresh)\n"
-        "  cleanup   every cleanup_hours: expired cache, logs/runs/alerts past log_retention_days\n"
+        "  alerts    every alert_check_minutes: check the rules, deliver by e-mail/webhook\n"
+        "  analytics every analytics_minutes: time spent from Moodle's log (alx analytics refresh)\n"
+        "  reports   every minute: scheduled reports that are due, e-mailed (alx schedule)\n"
+        "  cleanup   every cleanup_hours: expired cache, logs/runs/alerts past log_retention_days,\n"
+        "            report runs past report_retention_days\n"
         "  heartbeat every heartbeat_seconds, stored in the database (console, health)\n"
         "A failing job is logged and retried at its next run; the worker keeps going.\n"
         "Exit status: 0 after SIGTERM, 78 on configuration errors; with --once, 0 only if every\n"

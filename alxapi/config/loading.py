@@ -115,6 +115,10 @@ class Config:
     report_allowed_tables: tuple[str, ...]
     report_max_seconds: int
     report_max_rows: int
+    schedule_retry_minutes: float
+    schedule_retries: int
+    schedule_max_attachment_mb: float
+    report_retention_days: int
     enable_alerting: bool
     alert_threshold: str
     alert_cooldown: int

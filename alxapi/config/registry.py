@@ -195,6 +195,13 @@ SETTINGS: tuple[Setting, ...] = (
             min=1, max=3600),
     Setting("report_max_rows", INT, 100_000, "rows a saved SQL report returns at most (the cut is reported)",
             min=1, max=10_000_000),
+    Setting("schedule_retry_minutes", FLOAT, 5.0, "minutes before a failed scheduled report is tried again "
+            "(doubling each time)", min=0.01, max=1440),
+    Setting("schedule_retries", INT, 3, "retries of a failed scheduled report before it fails and alerts",
+            min=0, max=20),
+    Setting("schedule_max_attachment_mb", FLOAT, 10.0, "largest report attached to a scheduled e-mail (MB); "
+            "a larger one is not attached and the e-mail says so", min=0.01, max=1000),
+    Setting("report_retention_days", INT, 90, "days of scheduled report runs kept", min=1, max=3650),
     # Alerts
     Setting("enable_alerting", BOOL, True, "raise and deliver alerts"),
     Setting("alert_threshold", ENUM, "medium", "lowest severity that is delivered",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import peewee
 
+from models.analytics import ReportRun
 from models.plugin import Alert, ApiLog, Cache, RequestCounter, SyncRun
 
 CHUNK = 5000
@@ -31,7 +32,9 @@ def _delete_in_chunks(db: peewee.Database, model, condition) -> int:
             return deleted
 
 
-def cleanup(db: peewee.Database, *, now: int, retention_days: int) -> dict[str, int]:
+def cleanup(
+    db: peewee.Database, *, now: int, retention_days: int, report_retention_days: int = 90
+) -> dict[str, int]:
     cutoff = now - retention_days * 86400
     counts = {
         "cache": _delete_in_chunks(db, Cache, Cache.expires_at < now),
@@ -45,6 +48,11 @@ def cleanup(db: peewee.Database, *, now: int, retention_days: int) -> dict[str, 
         old_runs &= SyncRun.id < min(newest_kept)
     counts["sync_runs"] = _delete_in_chunks(db, SyncRun, old_runs)
     counts["alerts"] = _delete_in_chunks(db, Alert, (Alert.resolved == 1) & (Alert.timecreated < cutoff))
+    counts["report_runs"] = _delete_in_chunks(
+        db,
+        ReportRun,
+        (ReportRun.timestarted < now - report_retention_days * 86400) & (ReportRun.status != "running"),
+    )
     # Counters of past days serve no limit any more (two days back covers every time zone).
     counts["counters"] = RequestCounter.delete().where(RequestCounter.day_start < now - 2 * 86400).execute()
     return counts

@@ -17,6 +17,7 @@ from ..analytics import timespent
 from ..config import Config
 from ..ops import cleanup as housekeeping
 from ..reporting.runner import full_sync_due, run_sync
+from ..schedules import runner as scheduled
 
 
 @dataclass
@@ -55,8 +56,19 @@ def analytics(ctx: JobContext) -> str:
     return f"{result.events} new log events, {result.pairs} learner-course pairs, {result.rows} daily rows"
 
 
+def reports(ctx: JobContext) -> str:
+    """Scheduled reports that are due (SPEC §8.6): generated, e-mailed, recorded."""
+    counts = scheduled.run_due(ctx.config, ctx.clock())
+    return f"{counts['sent']} sent, {counts['retrying']} to retry, {counts['failed']} failed"
+
+
 def cleanup(ctx: JobContext) -> str:
-    counts = housekeeping.cleanup(ctx.db, now=ctx.clock(), retention_days=ctx.config.log_retention_days)
+    counts = housekeeping.cleanup(
+        ctx.db,
+        now=ctx.clock(),
+        retention_days=ctx.config.log_retention_days,
+        report_retention_days=ctx.config.report_retention_days,
+    )
     return ", ".join(f"{n} {what}" for what, n in counts.items()) + " deleted"
 
 
@@ -65,5 +77,6 @@ JOBS: dict[str, tuple[Callable[[JobContext], str], Callable[[Config], float]]] =
     "sync": (sync, lambda c: c.auto_sync_hours * 3600),
     "alerts": (alerts, lambda c: c.alert_check_minutes * 60),
     "analytics": (analytics, lambda c: c.analytics_minutes * 60),
+    "reports": (reports, lambda c: 60.0),
     "cleanup": (cleanup, lambda c: c.cleanup_hours * 3600),
 }
