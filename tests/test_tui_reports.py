@@ -209,3 +209,75 @@ async def test_saved_sql_reports_run_in_the_console(site):
         assert "give --company" in static_text(screen.query_one("#reports-status", Static))
     with site.db.connection_context():
         assert Audit.select().where(Audit.action == "report.run", Audit.actor == "operator7").count() == 1
+
+
+async def test_add_a_saved_report_and_schedule_it_from_the_console(site, tmp_path):
+    from alxapi.schedules import store as schedule_store
+    from models.analytics import SavedReport, Schedule
+
+    from .support.sinks import SmtpSink
+
+    bad, good = tmp_path / "bad.sql", tmp_path / "good.sql"
+    bad.write_text("SELECT * FROM {config}")
+    good.write_text(
+        "SELECT status, COUNT(*) AS n FROM {local_alx_api_reporting} WHERE companyid = :companyid GROUP BY status"
+    )
+    with SmtpSink() as smtp:
+        site.config = site.config.replace(smtp_host="127.0.0.1", smtp_port=smtp.port)
+        app = site.app(actor="operator7")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await open_screen(pilot, "8")
+            await settle(pilot)
+            await pilot.press("f")
+            await settle(pilot)
+            dialog = app.screen
+            dialog.query_one("#saved-name", Input).value = "statuses"
+            dialog.query_one("#saved-file", Input).value = str(bad)
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert "refused: table {config} is not in report_allowed_tables" in static_text(
+                dialog.query_one("#saved-error", Static)
+            )
+            with site.db.connection_context():
+                assert SavedReport.select().count() == 0
+            dialog.query_one("#saved-file", Input).value = str(good)
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, ReportsScreen) and screen.choice.report == "statuses"
+            assert screen.query_one("#reports-table", DataTable).row_count > 0
+
+            await pilot.press("h")
+            await settle(pilot)
+            dialog = app.screen
+            dialog.query_one("#schedule-emails", Input).value = "ops@example.com, hr@example.com"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            table = dialog.query_one("#schedules-table", DataTable)
+            assert table.row_count == 1
+            table.focus()
+            await pilot.press("g")
+            await settle(pilot)
+            assert "sent" in static_text(dialog.query_one("#schedules-message", Static))
+            assert len(smtp.messages) == 1 and sorted(smtp.messages[0][0]) == [
+                "hr@example.com",
+                "ops@example.com",
+            ]
+            await pilot.press("x")
+            await settle(pilot)
+            with site.db.connection_context():
+                row = Schedule.get()
+                assert (row.report, row.companyid, row.enabled) == ("statuses", 1, 0)
+                assert schedule_store.listing()[0]["last_run"]["status"] == "success"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_schedules_dialog(snap_compare, tmp_path, monkeypatch, no_cursor_blink, size):  # noqa: F811
+    site = snapshot_site(tmp_path, monkeypatch)
+
+    async def run_before(pilot):
+        await open_screen(pilot, "8")
+        await pilot.press("h")
+        await settle(pilot)
+
+    assert snap_compare(site.app(), terminal_size=size, run_before=run_before)

@@ -95,6 +95,24 @@ def remove(scheduleid: int, *, actor: str, now: int) -> bool:
     return bool(deleted)
 
 
+def set_enabled(scheduleid: int, enabled: bool, *, actor: str, now: int, zone: str) -> bool:
+    """Pause or resume; a resumed schedule continues from its next occurrence after now."""
+    with database.atomic():
+        row = Schedule.get_or_none(Schedule.id == scheduleid)
+        if row is None:
+            return False
+        changes: dict = {"enabled": int(enabled), "timemodified": now}
+        if enabled and not row.enabled:
+            changes["next_run"] = next_occurrence(now, every=row.every, at=row.at, weekday=row.weekday,
+                                                  monthday=row.monthday, zone=zone)  # fmt: skip
+            changes["retry_at"] = 0
+        Schedule.update(**changes).where(Schedule.id == scheduleid).execute()
+        audit.record(
+            actor, "schedule.resume" if enabled else "schedule.pause", f"schedule {scheduleid}", None, now
+        )
+    return True
+
+
 def recipients(scheduleid: int) -> list[str]:
     query = ScheduleRecipient.select(ScheduleRecipient.email).where(
         ScheduleRecipient.scheduleid == scheduleid

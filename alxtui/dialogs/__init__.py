@@ -7,6 +7,15 @@ shown in its footer; Escape always cancels. Database work runs through
 
 from .confirm import ConfirmDialog, form_row
 from .export import ExportDialog
+from .schedules import SavedReportDialog, SchedulesDialog
 from .tokens import TokenCreateDialog, TokenShownDialog
 
-__all__ = ["ConfirmDialog", "ExportDialog", "TokenCreateDialog", "TokenShownDialog", "form_row"]
+__all__ = [
+    "ConfirmDialog",
+    "ExportDialog",
+    "SavedReportDialog",
+    "SchedulesDialog",
+    "TokenCreateDialog",
+    "TokenShownDialog",
+    "form_row",
+]

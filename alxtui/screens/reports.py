@@ -29,7 +29,7 @@ from alxapi.savedsql import store as saved_reports
 from alxapi.savedsql.runner import Stopped
 
 from ..actions import ActionDone, Outcome
-from ..dialogs import ExportDialog
+from ..dialogs import ExportDialog, SavedReportDialog, SchedulesDialog
 from ..widgets import fmt
 from ..widgets.screenbar import ScreenBar
 from ..widgets.tables import ensure_columns, sync_rows
@@ -67,6 +67,8 @@ class ReportsScreen(LiveScreen):
         Binding("c", "choose_company", "Company", id="reports.company"),
         Binding("a", "edit_params", "Parameters", id="reports.params"),
         Binding("e", "export", "Export", id="reports.export"),
+        Binding("h", "schedules", "Schedules", id="reports.schedules"),
+        Binding("f", "add_saved", "Add SQL", id="reports.add_saved"),
     ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -253,6 +255,21 @@ class ReportsScreen(LiveScreen):
 
     def action_edit_params(self) -> None:
         self.query_one("#reports-params", Input).focus()
+
+    # --- schedules and saved reports -------------------------------------------------------------------
+    def action_schedules(self) -> None:
+        companyid = None if self.choice.companyid in (None, ALL) else self.choice.companyid
+        self.app.push_screen(SchedulesDialog(self.ctx, self.choice.report, companyid))
+
+    def action_add_saved(self) -> None:
+        def added(name: str | None) -> None:
+            if name:
+                self.notify(f"saved report {name} added", timeout=4)
+                self.choice = Choice(name, self.choice.companyid, {})
+                self._describe()
+                self.request_refresh()
+
+        self.app.push_screen(SavedReportDialog(self.ctx), added)
 
     # --- export ---------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
