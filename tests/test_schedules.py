@@ -275,3 +275,19 @@ def test_cli_schedules(moodle, smtp, db_url, tmp_path):
         "schedule.run",
         "schedule.remove",
     ]
+
+
+def test_runs_are_kept_for_report_retention_days(moodle):
+    from alxapi.ops.cleanup import cleanup
+
+    now = at(2026, 6, 1, 12, 0)
+    for days, status in ((91, "success"), (89, "failed"), (200, "running")):
+        ReportRun.create(
+            scheduleid=1, report="trends", companyid=1, status=status, timestarted=now - days * 86_400
+        )
+    counts = cleanup(moodle.db, now=now, retention_days=90, report_retention_days=90)
+    assert counts["report_runs"] == 1
+    assert sorted(r.status for r in ReportRun.select()) == [
+        "failed",
+        "running",
+    ]  # a running one is never removed
