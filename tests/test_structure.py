@@ -147,7 +147,7 @@ def test_cleanup_keeps_the_last_100_runs_and_never_a_running_one(moodle):
     assert kept[0].status == "running"
     assert kept[-1].id == recent
     assert [r.timestarted for r in kept[1:-1]] == [old + i for i in range(50, 149)]
-    assert counts == {"cache": 1, "logs": 1, "sync_runs": 50, "alerts": 1, "counters": 0}
+    assert counts == {"cache": 1, "logs": 1, "sync_runs": 50, "alerts": 1, "report_runs": 0, "counters": 0}
     assert [a.subject for a in Alert.select()] == ["b"]  # an open alert is never deleted
     assert [c.cache_key for c in Cache.select()] == ["kept"]
     # Run again: nothing more to delete.
