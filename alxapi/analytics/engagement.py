@@ -148,18 +148,21 @@ def engagement_rows(companyid: int | None, *, now: int, zone: str, rules: Rules)
     first, last = window(now, zone, rules.window_days)
     r, d, la = Reporting, UserTimeDaily, UserLastaccess
     active = peewee.Case(None, [(d.sessions > 0, 1)], 0)
+    row_fields = (
+        r.companyid,
+        r.userid,
+        r.courseid,
+        r.firstname,
+        r.lastname,
+        r.coursename,
+        r.status,
+        r.percentage,
+        r.timestarted,
+        r.timecompleted,
+    )
     query = (
         r.select(
-            r.companyid,
-            r.userid,
-            r.courseid,
-            r.firstname,
-            r.lastname,
-            r.coursename,
-            r.status,
-            r.percentage,
-            r.timestarted,
-            r.timecompleted,
+            *row_fields,
             fn.COALESCE(fn.SUM(d.duration), 0),
             fn.COALESCE(fn.SUM(active), 0),
             fn.COALESCE(fn.SUM(d.interactions), 0),
@@ -172,18 +175,7 @@ def engagement_rows(companyid: int | None, *, now: int, zone: str, rules: Rules)
         )
         .join_from(r, la, JOIN.LEFT_OUTER, on=(la.userid == r.userid) & (la.courseid == r.courseid))
         .where(r.is_deleted == 0)
-        .group_by(
-            r.companyid,
-            r.userid,
-            r.courseid,
-            r.firstname,
-            r.lastname,
-            r.coursename,
-            r.status,
-            r.percentage,
-            r.timestarted,
-            r.timecompleted,
-        )
+        .group_by(*row_fields)
         .order_by(r.companyid, r.userid, r.courseid)
     )
     if companyid is not None:

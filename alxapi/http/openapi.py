@@ -50,6 +50,16 @@ REPORT_DEFINITION = {
 }
 
 
+def _token_errors() -> dict:
+    """The answers every token-authenticated operation may give besides its own."""
+    return {
+        "401": _error("missing or invalid token"),
+        "403": _error("token expired, revoked, not allowed from this address, or without company"),
+        "429": _error("daily rate limit exceeded or too many failed authentications", retry_after=True),
+        "503": _error("database unavailable", retry_after=True),
+    }
+
+
 def _error(description: str, retry_after: bool = False) -> dict:
     response = {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
     if retry_after:
@@ -229,14 +239,7 @@ def document(version: str) -> dict:
                             },
                         },
                         "400": _error("invalid parameter (limit, cursor, since or format)"),
-                        "401": _error("missing or invalid token"),
-                        "403": _error(
-                            "token expired, revoked, not allowed from this address, or without company"
-                        ),
-                        "429": _error(
-                            "daily rate limit exceeded or too many failed authentications", retry_after=True
-                        ),
-                        "503": _error("database unavailable", retry_after=True),
+                        **_token_errors(),
                     },
                 }
             },
@@ -260,14 +263,7 @@ def document(version: str) -> dict:
                                 }
                             },
                         },
-                        "401": _error("missing or invalid token"),
-                        "403": _error(
-                            "token expired, revoked, not allowed from this address, or without company"
-                        ),
-                        "429": _error(
-                            "daily rate limit exceeded or too many failed authentications", retry_after=True
-                        ),
-                        "503": _error("database unavailable", retry_after=True),
+                        **_token_errors(),
                     },
                 }
             },
@@ -339,15 +335,8 @@ def document(version: str) -> dict:
                             },
                         },
                         "400": _error("invalid parameter (a report parameter, limit, cursor or format)"),
-                        "401": _error("missing or invalid token"),
-                        "403": _error(
-                            "token expired, revoked, not allowed from this address, or without company"
-                        ),
+                        **_token_errors(),
                         "404": _error("no report of that name"),
-                        "429": _error(
-                            "daily rate limit exceeded or too many failed authentications", retry_after=True
-                        ),
-                        "503": _error("database unavailable", retry_after=True),
                     },
                 }
             },
