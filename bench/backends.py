@@ -1,6 +1,6 @@
 """The benchmarks on SQLite, MariaDB and PostgreSQL: private servers and the same data on each.
 
-MariaDB and PostgreSQL run as private servers started by the benchmark (``tests/dbservers.py``:
+MariaDB and PostgreSQL run as private servers started by the benchmark (``tests/support/dbservers.py``:
 127.0.0.1, a free port, a temporary directory, stopped by their own pid), with more memory than the
 test suite gives them (see ``TUNING``). Each gets the very rows of the cached SQLite database of the
 size: Moodle's tables are created with the generator's schema, loaded in bulk, then indexed and
@@ -55,7 +55,7 @@ class Servers(contextlib.ExitStack):
             root = Path(__file__).resolve().parent.parent
             if str(root) not in sys.path:
                 sys.path.insert(0, str(root))
-            from tests.dbservers import SERVER_CLASSES
+            from tests.support.dbservers import SERVER_CLASSES
 
             server = SERVER_CLASSES[backend](extra_args=TUNING[backend])
             self.callback(server.stop)  # registered first: a failed start is cleaned up too

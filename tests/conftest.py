@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
 Databases: tests run against every selected backend, with real servers started by the test run itself
-(see ``tests/dbservers.py``). Select backends with ``--databases=sqlite,mariadb`` or the environment
+(see ``tests/support/dbservers.py``). Select backends with ``--databases=sqlite,mariadb`` or the environment
 variable ``ALX_TEST_DATABASES`` (default: all three).
 
 Fixtures:

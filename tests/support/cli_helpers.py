@@ -6,7 +6,7 @@ Every run gets an isolated environment: no ``ALX_*`` variable of the developer's
 deterministic runs. Every wait is bounded.
 
 The database is inspected from the test process through a connection of its own
-(:func:`tests.dbservers.peewee_database`), independent of the product's model binding.
+(:func:`tests.support.dbservers.peewee_database`), independent of the product's model binding.
 """
 
 from __future__ import annotations
