@@ -16,9 +16,9 @@ Typical use::
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -407,10 +407,6 @@ REPORTS: tuple[Report, ...] = (
 REPORTS_BY_NAME = {r.name: r for r in REPORTS}
 
 
-def list_reports() -> Sequence[Report]:
-    return REPORTS
-
-
 def get_report(name: str) -> Report:
     try:
         return REPORTS_BY_NAME[name]
@@ -431,7 +427,3 @@ def after(report: Report, rows: list[tuple], cursor_key: list | None) -> list[tu
         return rows
     mark = sort_key_value(report, cursor_key)
     return [row for row in rows if sort_key_value(report, report.key_of(row)) > mark]
-
-
-def generated_at(now: int) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -50,6 +50,15 @@ REPORT_DEFINITION = {
 }
 
 
+def _envelope(items: dict, meta: dict) -> dict:
+    """The §4.2 body: ``{"data": [items…], "meta": {…}}``."""
+    return {
+        "type": "object",
+        "required": ["data", "meta"],
+        "properties": {"data": {"type": "array", "items": items}, "meta": meta},
+    }
+
+
 def _token_errors() -> dict:
     """The answers every token-authenticated operation may give besides its own."""
     return {
@@ -203,37 +212,30 @@ def document(version: str) -> dict:
                             "headers": cursor_headers,
                             "content": {
                                 "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["data", "meta"],
-                                        "properties": {
-                                            "data": {
-                                                "type": "array",
-                                                "items": {"$ref": "#/components/schemas/Row"},
-                                            },
-                                            "meta": {
-                                                "type": "object",
-                                                "required": [
-                                                    "total",
-                                                    "limit",
-                                                    "next",
-                                                    "next_since",
-                                                    "generated_at",
-                                                ],
-                                                "properties": {
-                                                    "total": {
-                                                        "type": "integer",
-                                                        "minimum": 0,
-                                                        "description": "rows in the whole read, counted on its first page",
-                                                    },
-                                                    "limit": {"type": "integer"},
-                                                    "next": {"type": "string", "nullable": True},
-                                                    "next_since": {"type": "string"},
-                                                    "generated_at": {"type": "string", "format": "date-time"},
+                                    "schema": _envelope(
+                                        {"$ref": "#/components/schemas/Row"},
+                                        {
+                                            "type": "object",
+                                            "required": [
+                                                "total",
+                                                "limit",
+                                                "next",
+                                                "next_since",
+                                                "generated_at",
+                                            ],
+                                            "properties": {
+                                                "total": {
+                                                    "type": "integer",
+                                                    "minimum": 0,
+                                                    "description": "rows in the whole read, counted on its first page",
                                                 },
+                                                "limit": {"type": "integer"},
+                                                "next": {"type": "string", "nullable": True},
+                                                "next_since": {"type": "string"},
+                                                "generated_at": {"type": "string", "format": "date-time"},
                                             },
                                         },
-                                    }
+                                    )
                                 },
                                 "text/csv": {"schema": {"type": "string"}},
                             },
@@ -252,14 +254,7 @@ def document(version: str) -> dict:
                             "description": "the reports with their columns and parameters",
                             "content": {
                                 "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["data", "meta"],
-                                        "properties": {
-                                            "data": {"type": "array", "items": REPORT_DEFINITION},
-                                            "meta": {"type": "object"},
-                                        },
-                                    }
+                                    "schema": _envelope(REPORT_DEFINITION, {"type": "object"})
                                 }
                             },
                         },
@@ -304,32 +299,28 @@ def document(version: str) -> dict:
                             "headers": {"X-Next-Cursor": cursor_headers["X-Next-Cursor"]},
                             "content": {
                                 "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["data", "meta"],
-                                        "properties": {
-                                            "data": {"type": "array", "items": {"type": "object"}},
-                                            "meta": {
-                                                "type": "object",
-                                                "required": [
-                                                    "report",
-                                                    "companyid",
-                                                    "total",
-                                                    "limit",
-                                                    "next",
-                                                    "generated_at",
-                                                ],
-                                                "properties": {
-                                                    "report": {"type": "string"},
-                                                    "companyid": {"type": "integer"},
-                                                    "total": {"type": "integer", "minimum": 0},
-                                                    "limit": {"type": "integer"},
-                                                    "next": {"type": "string", "nullable": True},
-                                                    "generated_at": {"type": "string", "format": "date-time"},
-                                                },
+                                    "schema": _envelope(
+                                        {"type": "object"},
+                                        {
+                                            "type": "object",
+                                            "required": [
+                                                "report",
+                                                "companyid",
+                                                "total",
+                                                "limit",
+                                                "next",
+                                                "generated_at",
+                                            ],
+                                            "properties": {
+                                                "report": {"type": "string"},
+                                                "companyid": {"type": "integer"},
+                                                "total": {"type": "integer", "minimum": 0},
+                                                "limit": {"type": "integer"},
+                                                "next": {"type": "string", "nullable": True},
+                                                "generated_at": {"type": "string", "format": "date-time"},
                                             },
                                         },
-                                    }
+                                    )
                                 },
                                 "text/csv": {"schema": {"type": "string"}},
                             },
