@@ -64,6 +64,9 @@ KINDS: dict[str, ErrorKind] = {
     "unexpectederror": ErrorKind("moodle_exception", "Unexpected error", 500, "Internal error"),
 }
 
+# debuginfo of the accessexception for a token in the URL's query string while url_tokens is off
+URL_TOKEN_REFUSED = "a token in the URL is refused (url_tokens is off): send it in {where}"
+
 
 class ApiError(Exception):
     def __init__(self, code: str, debuginfo: str = "", retry_after: int | None = None, **message_args):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from models.plugin import ApiLog
 
 from ..access.tokens import Principal
+from .errors import ApiError
 
 
 @dataclass
@@ -37,6 +38,12 @@ class LogEntry:
         """Who made the request, once the token is known."""
         self.token_ref, self.userid = principal.token_ref, principal.userid
         self.companyid, self.company_shortname = principal.companyid, principal.company_shortname
+
+    def fail(self, err: ApiError) -> None:
+        """The request was answered with ``err``: its code, and its message with the reason the client
+        may not see (``debuginfo`` is sent only with api_debug) so the operator can."""
+        self.error_code, self.http_status = err.code, err.kind.status
+        self.error_message = f"{err.message} ({err.debuginfo})" if err.debuginfo else err.message
 
 
 def write(entry: LogEntry) -> None:

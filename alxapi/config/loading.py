@@ -89,6 +89,7 @@ class Config:
     rate_limit: int
     log_retention_days: int
     allow_get_method: bool
+    url_tokens: bool
     auto_sync_hours: float
     full_sync_hours: float
     max_sync_time: int

@@ -152,6 +152,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit", INT, 100, "API calls per token per local day; a company setting overrides it (0 = unlimited)", min=0, max=1_000_000),
     Setting("log_retention_days", INT, 90, "days of API logs, sync runs and resolved alerts kept", min=1, max=3650),
     Setting("allow_get_method", BOOL, False, "accept GET on the Moodle-compatible endpoint (POST only if off)"),
+    Setting("url_tokens", BOOL, True, "accept a token in the URL's query string (wstoken on the Moodle "
+            "endpoint, api_key on REST v1); off once every client sends it in the body or a header"),
     # Sync
     Setting("auto_sync_hours", FLOAT, 1.0, "hours between the worker's syncs (fractions allowed: 0.25 = 15 min)",
             min=0.0002, max=168),

@@ -16,7 +16,7 @@ import peewee
 
 from models.db import DB_ERRORS
 
-from ..api.errors import ApiError
+from ..api.errors import URL_TOKEN_REFUSED, ApiError
 from ..api.render import php_json, xml_value
 from ..api.requestlog import LogEntry
 from .context import AppContext
@@ -84,7 +84,8 @@ class MoodleRestResource:
     def _params(self, req) -> tuple[dict, ApiError | None]:
         """Query string and form body merged, the body winning on a clash (PHP's array_merge).
 
-        A problem with the request (a body that is not a form) is returned, not raised, and bytes that
+        A problem with the request (a body that is not a form, a token in the URL while url_tokens is
+        off) is returned, not raised, and bytes that
         are not UTF-8 are kept as surrogate escapes: ``_handle`` refuses them once it knows the format
         the client asked for.
         """
@@ -93,6 +94,9 @@ class MoodleRestResource:
                 req.query_string or "", keep_blank_values=True, strict_parsing=False, errors="surrogateescape"
             )
         )
+        url_token = None
+        if "wstoken" in params and not self.ctx.config.url_tokens:
+            url_token = ApiError("accessexception", URL_TOKEN_REFUSED.format(where="the POST body"))
         if req.method == "POST" and not req.context.body_too_large:
             limit = req.context.max_body
             raw = req.bounded_stream.read(limit + 1)  # chunked bodies too: never more than the limit
@@ -113,7 +117,7 @@ class MoodleRestResource:
                         errors="surrogateescape",
                     )
                 )
-        return params, None
+        return params, url_token
 
     def _handle(self, req, resp):
         ctx, now = self.ctx, self.ctx.clock()
@@ -174,5 +178,6 @@ class MoodleRestResource:
             ctx.finish(req, ENDPOINT, entry)
 
     def _error(self, resp, entry: LogEntry, err: ApiError, fmt: str) -> None:
-        entry.error_code, entry.error_message = err.code, err.message
+        entry.fail(err)
+        entry.http_status = 200  # Moodle answers every error with HTTP 200
         resp.data, resp.content_type = error_body(err, fmt, self.ctx.config.api_debug)

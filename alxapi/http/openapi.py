@@ -170,7 +170,13 @@ def document(version: str) -> dict:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
+                "apiKeyQuery": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "api_key",
+                    "description": "for clients that cannot send a header (Power BI's Web API credential); "
+                    "refused with 403 when the server's url_tokens setting is off",
+                },
             },
             "schemas": {
                 "Row": row,

@@ -12,7 +12,7 @@ import peewee
 from models.db import DB_ERRORS
 from models.plugin import Heartbeat, SyncRun
 
-from ..api.errors import ApiError
+from ..api.errors import URL_TOKEN_REFUSED, ApiError
 from ..api.pipeline import CSV_GUARDED
 from ..api.requestlog import LogEntry
 from .context import AppContext
@@ -22,11 +22,22 @@ _FLAGS = {"1": True, "true": True, "0": False, "false": False}
 _LIMIT = re.compile(r"-?[0-9]{1,12}")
 
 
-def token_from(req) -> str | None:
+def token_from(req, url_tokens: bool) -> str | None:
+    """The token of a v1 request: a header, or ``api_key`` in the query string unless ``url_tokens`` is
+    off (then such a request is refused without looking the token up: it has already been written to
+    every proxy log on its way, and the client needs to be told to move it)."""
     auth = req.get_header("Authorization") or ""
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return req.get_header("X-API-Key") or req.get_param("api_key")
+    header = req.get_header("X-API-Key")
+    if header:
+        return header
+    key = req.get_param("api_key")
+    if key is not None and not url_tokens:
+        raise ApiError(
+            "accessexception", URL_TOKEN_REFUSED.format(where="the Authorization or X-API-Key header")
+        )
+    return key
 
 
 def parse_limit(text: str | None) -> int:
@@ -76,14 +87,14 @@ def serve_token_request(ctx: AppContext, req, resp, endpoint: str, handler) -> N
     try:
         if getattr(req.context, "db_down", False):
             raise ApiError("servicetemporarilyunavailable", "the database is unreachable", retry_after=30)
-        principal = ctx.pipeline.authenticate(token_from(req), entry.ip_address, now)
+        principal = ctx.pipeline.authenticate(token_from(req, ctx.config.url_tokens), entry.ip_address, now)
         entry.identify(principal)
         settings = ctx.pipeline.settings_for(principal)
         ctx.pipeline.check_rate_limit(principal, settings, now)
         handler(principal, settings, entry, now)
         resp.set_header("Cache-Control", "no-store")
     except ApiError as err:
-        entry.error_code, entry.error_message, entry.http_status = err.code, err.message, err.kind.status
+        entry.fail(err)
         raise problem(err) from None
     except falcon.HTTPError as err:
         entry.error_code, entry.http_status = "invalidparameter", err.status_code
@@ -154,13 +165,13 @@ class HealthResource:
         peer = self.ctx.known_peer(req)
         if peer is not None and peer.is_loopback:
             return "operator"
-        token = token_from(req)
-        if token and can_authenticate:
-            try:
+        try:
+            token = token_from(req, self.ctx.config.url_tokens)
+            if token and can_authenticate:
                 self.ctx.pipeline.authenticate(token, self.ctx.client_ip(req), now)
                 return "client"
-            except ApiError:
-                pass
+        except ApiError:
+            pass
         return "public"
 
     def on_get(self, req, resp):
