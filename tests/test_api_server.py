@@ -9,11 +9,12 @@ import json
 import re
 import socket
 import threading
+import time
 from urllib.parse import urlencode
 
 import pytest
 
-from models.plugin import ApiLog
+from models.plugin import ApiLog, RequestCounter
 
 from .support.api_helpers import FUNCTION, build_site
 from .support.api_server import Server
@@ -235,3 +236,27 @@ def test_the_api_caps_malloc_arenas_unless_told_otherwise(monkeypatch):
     assert limit_malloc_arenas() is True  # glibc accepted the cap (Linux)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False  # the operator's own setting wins
+
+
+def test_the_background_writer_writes_within_seconds_and_at_shutdown(db_url, tmp_path):
+    """Served requests are in the request log and the rate-limit counter a moment later (the writer
+    runs every second), and everything is there after a SIGTERM right after the last request."""
+    site = build_site(db_url, rate_limit=1000)
+    server = Server(db_url, tmp_path / "home")
+    try:
+        conn = server.connection()
+        for _ in range(3):
+            status, _, body = request(
+                conn, "POST", "/webservice/rest/server.php", moodle_form(site.tokens[1]), FORM
+            )
+            assert status == 200 and body.startswith(b"[")
+        deadline = time.monotonic() + 10
+        while ApiLog.select().count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ApiLog.select().count() == 3 and RequestCounter.get().count == 3
+        for _ in range(5):
+            request(conn, "POST", "/webservice/rest/server.php", moodle_form(site.tokens[1]), FORM)
+        conn.close()
+    finally:
+        assert server.stop() == 0
+    assert ApiLog.select().count() == 8 and RequestCounter.get().count == 8

@@ -1,15 +1,17 @@
 """Rate limits (SPEC §4.4): a token's requests per local day, and failed authentications per address.
 
-Both are counters in ``local_alx_api_counters``, raised by one conditional UPDATE before the answer
-(exact in any number of API processes): a token's requests per local day, and an address block's
-failed authentications per window. Failed authentications are counted per address, per /64 for IPv6, and only refuse further
-failures: a valid token is never refused for its address. Requests refused for the limit itself, and GETs refused on the Moodle endpoint, do not use
-up a token's budget.
+Both are counters in ``local_alx_api_counters``. A token's daily requests are counted in memory by
+each API process (:class:`DailyBudgets`) and added to its row by the background writer, so that a
+served request costs no write. Failed authentications are counted per address, per /64 for IPv6,
+by one conditional UPDATE before the answer (exact in any number of processes), and only refuse
+further failures: a valid token is never refused for its address. Requests refused for the limit
+itself, and GETs refused on the Moodle endpoint, do not use up a token's budget.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import threading
 from dataclasses import dataclass
 
 import peewee
@@ -46,15 +48,89 @@ def used_today(token_ref: str, now: int, zone: str) -> int:
     return requests_since(token_ref, local_day_start(now, zone))
 
 
-def daily_limit_exceeded(token_ref: str, limit: int, now: int, zone: str) -> Exceeded | None:
-    """Take one of the token's ``limit`` requests of today, or the refusal when none is left (0 means
-    unlimited). Exact across processes: the count is raised only while below the limit, by one
-    conditional UPDATE; a refused request takes nothing."""
-    day_start = local_day_start(now, zone)
-    # Unlimited requests are counted too: a limit set later the same day applies to the whole day.
-    if _take(token_ref, day_start, limit if limit > 0 else None):
-        return None
-    return Exceeded(limit, limit, max(day_start + 86_400 - now, 1))
+class DailyBudgets:
+    """The daily rate limit of one API process without a write per request.
+
+    Requests are counted in memory (under a lock: exact among this process's threads) and added to
+    the shared counters by :meth:`flush`, which the background writer calls at least every second
+    and at shutdown; each flush also reads back the counts of the tokens this process serves, so
+    that it sees the other processes' requests. A token's first request of the day in a process
+    reads its count once. Tolerance, documented in the README: one process is exact; several
+    processes may together serve a token up to what the others served in their last two flush
+    intervals (about 2 s) above its limit; a crash loses at most the unflushed second of counts.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._base: dict[tuple[str, int], int] = {}  # the shared count as last read
+        self._inflight: dict[tuple[str, int], int] = {}  # being added to it by a flush
+        self._pending: dict[tuple[str, int], int] = {}  # taken here since
+
+    def take(self, token_ref: str, limit: int, now: int, zone: str) -> Exceeded | None:
+        """Take one of the token's ``limit`` requests of today (0 = unlimited), or the refusal."""
+        day_start = local_day_start(now, zone)
+        key = (token_ref, day_start)
+        with self._lock:
+            if key not in self._base:
+                row = RequestCounter.get_or_none(
+                    (RequestCounter.token_ref == token_ref) & (RequestCounter.day_start == day_start)
+                )
+                self._base[key] = row.count if row else 0
+            used = self._base[key] + self._inflight.get(key, 0) + self._pending.get(key, 0)
+            if limit > 0 and used >= limit:
+                return Exceeded(used, limit, max(day_start + 86_400 - now, 1))
+            self._pending[key] = self._pending.get(key, 0) + 1
+            return None
+
+    def flush(self) -> int:
+        """Add the pending counts to the shared counters and read the counts back; returns how many
+        requests were written. On a database error the counts stay pending for the next flush."""
+        with self._lock:
+            if not self._base:
+                return 0
+            inflight, self._inflight, self._pending = self._pending, self._pending, {}
+            keys = list(self._base)
+        try:
+            with RequestCounter._meta.database.atomic():  # all or nothing: a retry never adds twice
+                for (token_ref, day_start), n in inflight.items():
+                    _add(token_ref, day_start, n)
+            latest = max(day for _, day in keys) - 86_400  # yesterday's counts are kept for late zones
+            counts = {
+                (r.token_ref, r.day_start): r.count
+                for r in RequestCounter.select().where(
+                    RequestCounter.token_ref.in_(sorted({k for k, _ in keys}))
+                    & (RequestCounter.day_start >= latest)
+                )
+            }
+        except Exception:
+            with self._lock:
+                for key, n in inflight.items():
+                    self._pending[key] = self._pending.get(key, 0) + n
+                self._inflight = {}
+            raise
+        with self._lock:
+            read = set(keys)  # a key first seen during this flush keeps the count its take() read
+            self._base = {
+                key: counts.get(key, 0) if key in read else count
+                for key, count in self._base.items()
+                if key[1] >= latest
+            }
+            self._inflight = {}
+        return sum(inflight.values())
+
+
+def _add(key: str, period_start: int, n: int) -> None:
+    """Add ``n`` to the counter of ``key`` in the period (creating its row)."""
+    mine = (RequestCounter.token_ref == key) & (RequestCounter.day_start == period_start)
+    for _ in range(2):
+        if RequestCounter.update(count=RequestCounter.count + n).where(mine).execute():
+            return
+        try:
+            with RequestCounter._meta.database.atomic():
+                RequestCounter.insert(token_ref=key, day_start=period_start, count=n).execute()
+            return
+        except peewee.IntegrityError:
+            continue  # another process created the row at the same moment: add to it
 
 
 def _take(key: str, period_start: int, limit: int | None) -> bool:

@@ -141,7 +141,11 @@ def choose_window(
 
 
 class Passes:
-    """Pass bookkeeping for one (company, token) in ``SyncStatus``."""
+    """Pass bookkeeping for one (company, token) in ``SyncStatus``.
+
+    A page writes the pass state once, after it was read, and only when the pass moves: a first page
+    pins the pass and records its position (or completes it) in one statement; a page that moves
+    nothing (a retried page of a pass already past it) writes nothing."""
 
     def __init__(self, companyid: int, token_hash: str, sync_mode: int, window_hours: int, scope: str = ""):
         self.companyid = companyid
@@ -150,11 +154,11 @@ class Passes:
         self.sync_mode = sync_mode
         self.window_hours = window_hours
         self.tracking = sync_mode != DISABLED  # False: this page belongs to no pass (see page_plan)
+        self._state: SyncStatus | None = None  # as read by page_plan
+        self._pinning = False  # this page starts a pass
 
-    def _state(self) -> SyncStatus | None:
-        return SyncStatus.get_or_none(
-            (SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash)
-        )
+    def _where(self):
+        return (SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash)
 
     def page_plan(self, offset: int, now: int) -> tuple[Window, Position]:
         """Pin a new pass at offset 0; otherwise continue the pinned one from where it is.
@@ -163,50 +167,16 @@ class Passes:
         start at 0) is served from the window a new pass would get, but starts and completes nothing:
         completing a pass would take changes the client never saw as delivered.
         """
-        state = self._state()
+        state = self._state = SyncStatus.get_or_none(self._where())
         if offset == 0 or state is None or state.pass_mode not in (FULL, INCREMENTAL):
             window = choose_window(state, self.sync_mode, self.window_hours, self.companyid, now, self.scope)
-            if offset == 0 and self.tracking:
-                self._pin(state, window, now)
-            else:
-                self.tracking = False
+            self._pinning = offset == 0 and self.tracking
+            self.tracking = self._pinning
             return window, Position(offset=offset)
         window = Window(state.pass_mode, state.pass_since_seq, state.pass_start_seq)
         if offset == state.pass_offset and offset > 0:
             return window, Position(after=(state.pass_last_userid, state.pass_last_courseid))
         return window, Position(offset=offset)  # a jump: honour it with an OFFSET read
-
-    def _pin(self, state: SyncStatus | None, window: Window, now: int) -> None:
-        values = dict(
-            pass_mode=window.mode,
-            pass_since_seq=window.since_seq,
-            pass_start_seq=window.start_seq,
-            pass_started_at=now,
-            pass_offset=0,
-            pass_last_userid=0,
-            pass_last_courseid=0,
-            pass_scope=self.scope,
-            sync_mode=window.mode,
-            timemodified=now,
-        )
-        if state is None:
-            try:
-                with SyncStatus._meta.database.atomic():
-                    SyncStatus.insert(
-                        companyid=self.companyid,
-                        token_hash=self.token_hash,
-                        timecreated=now,
-                        sync_window_hours=self.window_hours,
-                        **values,
-                    ).execute()
-                return
-            except peewee.IntegrityError:
-                pass  # another process pinned it first: update below
-        (
-            SyncStatus.update(**values)
-            .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
-            .execute()
-        )
 
     def served(
         self, window: Window, offset: int, rows: int, limit: int, last_key: tuple[int, int] | None, now: int
@@ -214,35 +184,72 @@ class Passes:
         """Record a page: move the position, or complete the pass with a short page."""
         if not self.tracking:
             return
-        where = (SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash)
+        values: dict = {}
+        if self._pinning:
+            values.update(
+                pass_mode=window.mode,
+                pass_since_seq=window.since_seq,
+                pass_start_seq=window.start_seq,
+                pass_started_at=now,
+                pass_offset=0,
+                pass_last_userid=0,
+                pass_last_courseid=0,
+                pass_scope=self.scope,
+                sync_mode=window.mode,
+            )
         if rows < limit:
-            (
-                SyncStatus.update(
-                    pass_mode="",
-                    done_start_seq=window.start_seq,
-                    done_at=now,
-                    done_scope=SyncStatus.pass_scope,
-                    last_sync_timestamp=now,
-                    last_sync_records=offset + rows,
-                    last_sync_status="success",
-                    last_sync_error=None,
-                    total_syncs=SyncStatus.total_syncs + 1,
-                    timemodified=now,
-                )
-                .where(where)
-                .execute()
+            values.update(
+                pass_mode="",
+                done_start_seq=window.start_seq,
+                done_at=now,
+                done_scope=self.scope if self._pinning else SyncStatus.pass_scope,
+                last_sync_timestamp=now,
+                last_sync_records=offset + rows,
+                last_sync_status="success",
+                last_sync_error=None,
+                total_syncs=SyncStatus.total_syncs + 1,
             )
         elif last_key is not None:
-            (
-                SyncStatus.update(
-                    pass_offset=offset + rows,
-                    pass_last_userid=last_key[0],
-                    pass_last_courseid=last_key[1],
-                    timemodified=now,
+            position = (offset + rows, last_key[0], last_key[1])
+            state = self._state
+            if (
+                not self._pinning
+                and state is not None
+                and position
+                == (
+                    state.pass_offset,
+                    state.pass_last_userid,
+                    state.pass_last_courseid,
                 )
-                .where(where)
-                .execute()
+            ):
+                return  # nothing moved
+            values.update(
+                pass_offset=position[0], pass_last_userid=position[1], pass_last_courseid=position[2]
             )
+        if not values:
+            return
+        values["timemodified"] = now
+        if self._pinning and self._state is None and self._insert(values, now):
+            return
+        SyncStatus.update(**values).where(self._where()).execute()
+
+    def _insert(self, values: dict, now: int) -> bool:
+        """The token's first pass: create its row (False when another process created it first)."""
+        row = {k: v for k, v in values.items() if not isinstance(v, peewee.Node)}
+        if "total_syncs" in values:
+            row["total_syncs"] = 1
+        try:
+            with SyncStatus._meta.database.atomic():
+                SyncStatus.insert(
+                    companyid=self.companyid,
+                    token_hash=self.token_hash,
+                    timecreated=now,
+                    sync_window_hours=self.window_hours,
+                    **row,
+                ).execute()
+            return True
+        except peewee.IntegrityError:
+            return False  # update the row the other process made
 
     def failed(self, error: str, now: int) -> None:
         """A page could not be served: the next pass will be full. Best effort: the database may be down."""

@@ -39,6 +39,7 @@ class Pipeline:
         self.db = db
         self.cache = cache or ResponseCache(config.cache_max_entries, config.cache_max_mb << 20)
         self.dates = DateFormatter(config.timezone)
+        self.budgets = ratelimit.DailyBudgets()  # written by the app's background writer
 
     # -- who is calling ---------------------------------------------------------------------
     def authenticate(self, token: str | None, ip: str, now: int) -> tokens.Principal:
@@ -67,7 +68,7 @@ class Pipeline:
 
     def check_rate_limit(self, principal: tokens.Principal, settings, now: int) -> None:
         limit = company_settings.effective_rate_limit(settings, self.config)
-        refused = ratelimit.daily_limit_exceeded(principal.token_ref, limit, now, self.config.timezone)
+        refused = self.budgets.take(principal.token_ref, limit, now, self.config.timezone)
         if refused is not None:
             raise ApiError(
                 "ratelimitexceeded",

@@ -8,6 +8,7 @@ token or a query string.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 
 from models.plugin import ApiLog
@@ -46,8 +47,56 @@ class LogEntry:
         self.error_message = f"{err.message} ({err.debuginfo})" if err.debuginfo else err.message
 
 
+class RequestLog:
+    """Log rows noted by the request path and written in batches by :meth:`flush` (the background
+    writer calls it at least every second and at shutdown: a crash loses at most that second).
+
+    While the database is unreachable rows wait here, up to ``max_pending``; beyond that new rows
+    are dropped and counted, so an outage cannot exhaust the memory."""
+
+    CHUNK = 500
+
+    def __init__(self, max_pending: int = 100_000) -> None:
+        self.max_pending = max_pending
+        self.dropped = 0
+        self._lock = threading.Lock()
+        self._pending: list[LogEntry] = []
+
+    def add(self, entry: LogEntry) -> None:
+        with self._lock:
+            if len(self._pending) < self.max_pending:
+                self._pending.append(entry)
+            else:
+                self.dropped += 1
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self) -> int:
+        """Write the noted rows; returns how many. On a database error they stay for the next flush."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return 0
+        try:
+            with ApiLog._meta.database.atomic():
+                for i in range(0, len(batch), self.CHUNK):
+                    ApiLog.insert_many([_row(e) for e in batch[i : i + self.CHUNK]]).execute()
+        except Exception:
+            with self._lock:
+                self._pending[:0] = batch[: max(self.max_pending - len(self._pending), 0)]
+            raise
+        return len(batch)
+
+
 def write(entry: LogEntry) -> None:
-    ApiLog.insert(
+    """One row at once (the CLI and tests; the API notes its rows in a :class:`RequestLog`)."""
+    ApiLog.insert(**_row(entry)).execute()
+
+
+def _row(entry: LogEntry) -> dict:
+    return dict(
         endpoint=entry.endpoint[:100],
         timecreated=entry.timecreated,
         ip_address=entry.ip_address[:45],
@@ -63,4 +112,4 @@ def write(entry: LogEntry) -> None:
         response_time_ms=round(entry.response_time_ms, 2),
         cache_hit=int(entry.cache_hit),
         additional_data=json.dumps(entry.extra) if entry.extra else None,
-    ).execute()
+    )

@@ -12,6 +12,8 @@ import peewee
 from models.db import bind, make_database
 
 from .. import clock
+from ..api import requestlog
+from ..api.background import BackgroundWriter
 from ..api.pipeline import Pipeline
 from ..config import Config
 from .context import AppContext
@@ -72,7 +74,10 @@ def create_app(
             ),
             config.table_prefix,
         )
-    ctx = AppContext(config, db, Pipeline(config, db), Metrics(), clock_fn)
+    pipeline = Pipeline(config, db)
+    requests = requestlog.RequestLog()
+    writer = BackgroundWriter(db, [requests.flush, pipeline.budgets.flush])
+    ctx = AppContext(config, db, pipeline, Metrics(), clock_fn, requests, writer)
     app = AlxApp(
         middleware=[DatabaseSession(db), SecurityHeaders(), BodyLimit(MAX_BODY_BYTES)], cors_enable=False
     )

@@ -1,4 +1,5 @@
-"""What every resource shares: configuration, database, the service, metrics, clock, request log."""
+"""What every resource shares: configuration, database, the service, metrics, clock, request log
+and the background writer that writes it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from dataclasses import dataclass
 
 import peewee
 
-from models.db import DB_ERRORS
-
 from ..api import requestlog
+from ..api.background import BackgroundWriter
 from ..api.pipeline import Pipeline
 from ..config import Config
 from .metrics import Metrics
@@ -27,6 +27,8 @@ class AppContext:
     pipeline: Pipeline
     metrics: Metrics
     clock: Callable[[], int]
+    requests: requestlog.RequestLog  # the request log's rows until the writer writes them
+    writer: BackgroundWriter
 
     def client_ip(self, req) -> str:
         # Waitress rewrites REMOTE_ADDR from X-Forwarded-For only for a configured trusted proxy.
@@ -44,18 +46,12 @@ class AppContext:
             return None
 
     def finish(self, req, endpoint: str, entry: requestlog.LogEntry) -> None:
-        """Record the request: metrics always, the log row when the database is reachable."""
+        """Record the request: its metrics, and its log row for the background writer."""
         seconds = time.perf_counter() - req.context.started
         entry.response_time_ms = seconds * 1000
         self.metrics.observe(endpoint, entry.http_status, seconds)
-        if getattr(req.context, "db_down", False):
-            return
-        try:
-            requestlog.write(entry)
-        except DB_ERRORS as exc:
-            log.warning(
-                "request log not written: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            )
+        self.requests.add(entry)
+        self.writer.after_request(db_reachable=not getattr(req.context, "db_down", False))
         # One plain line per request for the journal: never the query string, never a token.
         log.info(
             "%s %s %s %.1fms %s",

@@ -70,6 +70,8 @@ def serve(config: Config, host: str, port: int, threads: int, announce: Callable
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
     announce(url)
+    writer = server.application.context.writer
+    writer.start()
     try:
         server.run()
     except SystemExit as exc:
@@ -77,4 +79,5 @@ def serve(config: Config, host: str, port: int, threads: int, announce: Callable
         return int(exc.code or 0)
     finally:
         server.close()
+        writer.close()  # the last second of request-log rows and rate-limit counts
     return 0
