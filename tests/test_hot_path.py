@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from alxapi.access import ratelimit
 from alxapi.access import settings as company_settings
+from alxapi.api.background import BackgroundWriter
 from models.plugin import ApiLog, RequestCounter
 
 from .support.api_helpers import build_site
@@ -163,3 +164,26 @@ def test_counts_survive_a_failed_flush_and_are_added_once(db_url, monkeypatch):
         assert budgets.flush() == 3  # the failed flush's counts and the new one, once each
         counts = {r.token_ref: r.count for r in RequestCounter.select()}
         assert counts == {"m:1": 2, "m:2": 1}
+
+
+def test_the_writer_thread_outlives_a_failing_flush(db_url):
+    """A flush that fails for any reason (a bug, a pool refusing a connection) is logged; the thread
+    goes on and the next flush writes."""
+    site = build_site(db_url)
+    calls: list[int] = []
+    written = threading.Event()
+
+    def part() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("Exceeded maximum connections.")
+        written.set()
+        return 1
+
+    writer = BackgroundWriter(site.db, [part], interval=0.05)
+    writer.start()
+    try:
+        assert written.wait(10) and writer.running
+    finally:
+        writer.close()
+    assert not writer.running

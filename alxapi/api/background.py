@@ -67,7 +67,10 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a bug, or a pool refusing a connection: logged, and the loop goes on
+                log.exception("background writer: flush failed; kept for the next try")
 
     def _write(self) -> None:
         for part in self.parts:

@@ -69,7 +69,8 @@ def create_app(
             make_database(
                 config.database_url,
                 pooled=True,
-                max_connections=pool_size or config.api_threads,
+                # One connection per server thread, and one for the background writer.
+                max_connections=(pool_size or config.api_threads) + 1,
                 lock_timeout=config.db_lock_timeout_seconds,
             ),
             config.table_prefix,
