@@ -14,6 +14,8 @@ import re
 import select
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlparse
 
@@ -401,6 +403,44 @@ def bind(db: peewee.Database, prefix: str = DEFAULT_PREFIX) -> peewee.Database:
     database.initialize(db)
     set_table_prefix(prefix)
     return db
+
+
+class Prepared:
+    """A peewee SELECT compiled to SQL once per database and table prefix, then run with new
+    parameter values: on the API's hot path, compiling a query cost more than the database took to
+    answer it (0.1 ms and more per query on a cached page).
+
+    ``build(*samples)`` must use each sample value exactly once, in order (checked at compile time),
+    so that the compiled parameter list can be replaced by the caller's values."""
+
+    def __init__(self, build: Callable[..., peewee.Query], *samples):
+        self._build = build
+        self._samples = list(samples)
+        self._compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _sql(self) -> tuple[peewee.Database, str]:
+        db = database.obj
+        by_prefix = self._compiled.setdefault(db, {})
+        sql = by_prefix.get(_state["prefix"])
+        if sql is None:
+            sql, params = self._build(*self._samples).sql()
+            if list(params) != self._samples:
+                raise RuntimeError(
+                    f"a Prepared query must use its sample values once each, in order: {params}"
+                )
+            by_prefix[_state["prefix"]] = sql
+        return db, sql
+
+    def dicts(self, *params) -> list[dict[str, Any]]:
+        """The rows as dicts keyed by column name (or alias)."""
+        db, sql = self._sql()
+        cursor = db.execute_sql(sql, list(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def tuples(self, *params) -> list[tuple]:
+        db, sql = self._sql()
+        return [tuple(row) for row in db.execute_sql(sql, list(params)).fetchall()]
 
 
 def _server_database(

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from models.db import database, dialect
+from models.db import Prepared, database, dialect
 from models.iomad import Company, CompanyCourse
 from models.moodle import Course
 from models.plugin import Setting
@@ -93,23 +93,27 @@ class CompanySettings:
         return key not in dict(self.stored)
 
 
+# Read by every API request: compiled once.
+_STORED = Prepared(
+    lambda companyid: Setting.select(Setting.setting_name, Setting.setting_value).where(
+        Setting.companyid == companyid
+    ),
+    7_000_000_001,
+)
+_COMPANY_COURSES = Prepared(
+    lambda companyid: (
+        CompanyCourse.select(CompanyCourse.courseid).distinct().where(CompanyCourse.companyid == companyid)
+    ),
+    7_000_000_001,
+)
+
+
 def _stored(companyid: int) -> dict[str, int]:
-    query = (
-        Setting.select(Setting.setting_name, Setting.setting_value)
-        .where(Setting.companyid == companyid)
-        .tuples()
-    )
-    return {name: int(value) for name, value in query}
+    return {name: int(value) for name, value in _STORED.tuples(companyid)}
 
 
 def _company_courses(companyid: int) -> list[int]:
-    query = (
-        CompanyCourse.select(CompanyCourse.courseid)
-        .distinct()
-        .where(CompanyCourse.companyid == companyid)
-        .tuples()
-    )
-    return sorted({int(c) for (c,) in query})
+    return sorted({int(c) for (c,) in _COMPANY_COURSES.tuples(companyid)})
 
 
 def _apply_course_rule(companyid: int, stored: dict[str, int]) -> tuple[str, list[int], dict[int, int]]:

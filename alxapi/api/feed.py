@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from models.db import quote
+from models.db import Prepared, quote
 from models.plugin import Reporting, State, SyncStatus
 
 FULL, INCREMENTAL = "full", "incremental"
@@ -119,10 +119,15 @@ def scope_digest(courses, fields) -> str:
 
 
 def choose_window(
-    state: SyncStatus | None, sync_mode: int, window_hours: int, companyid: int, now: int, scope: str = ""
+    state: SyncStatus | None,
+    sync_mode: int,
+    window_hours: int,
+    companyid: int,
+    now: int,
+    scope: str,
+    start: int,
 ) -> Window:
-    """The mode and window of a new pass (SPEC §4.1 sync modes)."""
-    start = data_version(companyid)
+    """The mode and window of a new pass (SPEC §4.1 sync modes) up to the data version ``start``."""
     if sync_mode in (ALWAYS_FULL, DISABLED):
         return Window(FULL, 0, start)
     if state is None or state.done_at <= 0:  # no completed pass yet
@@ -138,6 +143,16 @@ def choose_window(
     ):
         return Window(FULL, 0, start)
     return Window(INCREMENTAL, state.done_start_seq, start)
+
+
+# The token's pass state: read by every Moodle-endpoint page, so compiled once.
+_SYNC_STATUS = Prepared(
+    lambda companyid, token_hash: SyncStatus.select().where(
+        (SyncStatus.companyid == companyid) & (SyncStatus.token_hash == token_hash)
+    ),
+    7_000_000_001,
+    "sample-token-hash",
+)
 
 
 class Passes:
@@ -160,16 +175,22 @@ class Passes:
     def _where(self):
         return (SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash)
 
-    def page_plan(self, offset: int, now: int) -> tuple[Window, Position]:
-        """Pin a new pass at offset 0; otherwise continue the pinned one from where it is.
+    def page_plan(self, offset: int, now: int, version: int) -> tuple[Window, Position]:
+        """Pin a new pass at offset 0 (up to the company's data ``version``); otherwise continue the
+        pinned one from where it is.
 
         A page at another offset with no pass under way (a retried last page, a client that does not
         start at 0) is served from the window a new pass would get, but starts and completes nothing:
         completing a pass would take changes the client never saw as delivered.
         """
-        state = self._state = SyncStatus.get_or_none(self._where())
+        if not self.tracking:  # sync_mode 3: every page is a page of the full table, nothing to read
+            return Window(FULL, 0, version), Position(offset=offset)
+        found = _SYNC_STATUS.dicts(self.companyid, self.token_hash)
+        state = self._state = SyncStatus(**found[0]) if found else None
         if offset == 0 or state is None or state.pass_mode not in (FULL, INCREMENTAL):
-            window = choose_window(state, self.sync_mode, self.window_hours, self.companyid, now, self.scope)
+            window = choose_window(
+                state, self.sync_mode, self.window_hours, self.companyid, now, self.scope, version
+            )
             self._pinning = offset == 0 and self.tracking
             self.tracking = self._pinning
             return window, Position(offset=offset)

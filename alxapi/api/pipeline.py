@@ -103,8 +103,9 @@ class Pipeline:
             settings.sync_window_hours,
             feed.scope_digest(courses, settings.fields),
         )
-        window, position = passes.page_plan(offset, now)
         # The data version and the cache epoch (raised by "clear cache") in one query.
+        version, epoch = feed.cache_versions(principal.companyid)
+        window, position = passes.page_plan(offset, now, version)
         key = (
             "moodle",
             principal.companyid,
@@ -114,7 +115,8 @@ class Pipeline:
             tuple(courses),
             settings.fields,
             fmt,
-            feed.cache_versions(principal.companyid),
+            version,
+            epoch,
         )
         cached = self.cache.get(key)
         hit = cached is not None
