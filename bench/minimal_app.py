@@ -1,0 +1,40 @@
+"""The ceiling of `make bench-api`'s Moodle-endpoint throughput: a bare WSGI app under Waitress,
+with the thread count ALX gets, that answers the endpoint's POSTs with the pages ALX served (read
+from a file at start), parsing the form body as ALX does. No token check, no log, no database."""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from urllib.parse import parse_qsl
+
+from waitress import serve
+
+
+def make_app(bodies: dict[str, bytes]):
+    def app(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        form = dict(parse_qsl(environ["wsgi.input"].read(length).decode()))
+        body = bodies.get(form.get("offset", ""))
+        if body is None:
+            start_response("404 Not Found", [("Content-Length", "0")])
+            return [b""]
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--bodies", required=True, help="pickle of {offset: body bytes}")
+    args = parser.parse_args()
+    with open(args.bodies, "rb") as f:
+        bodies = pickle.load(f)
+    serve(make_app(bodies), host="127.0.0.1", port=args.port, threads=args.threads, ident="", _quiet=True)
+
+
+if __name__ == "__main__":
+    main()
