@@ -889,19 +889,20 @@ def test_a_failed_pass_forces_full(db_url, monkeypatch):
 
 def test_database_unreachable_mid_request(db_url, monkeypatch):
     site = build_site(db_url)
-    real = company_settings.load
+    real = feed.company_state
 
     def unreachable(companyid):
         raise peewee.OperationalError("server has gone away")
 
-    monkeypatch.setattr(company_settings, "load", unreachable)
+    monkeypatch.setattr(feed, "company_state", unreachable)
     logs = log_count()
     for fmt in ("json", "xml"):
         data = assert_error(site.call(body=body(site, fmt=fmt)), "servicetemporarilyunavailable", fmt)
         assert "gone away" not in json.dumps(data)
-    assert log_count() == logs  # the database is down: no log row, and no error either
-    monkeypatch.setattr(company_settings, "load", real)
+    assert log_count() == logs  # the database is down: the log rows wait, and no error either
+    monkeypatch.setattr(feed, "company_state", real)
     assert set(keys(site.page())) == COMPANY1
+    assert log_count() == logs + 3  # written with the next request's
 
 
 def test_mode_and_window_pinned_for_the_whole_pass(db_url):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,10 @@ class CompanySettings:
     rate_limit: int | None = None  # None: the global configuration
     max_records: int | None = None  # None: the global configuration
     stored: tuple[tuple[str, int], ...] = ()  # every stored (setting_name, value), by name
+    # The company's data version and the cache epoch when read with the settings in one round trip
+    # (the API: :func:`alxapi.api.feed.company_state`); None when loaded without them.
+    data_version: int | None = None
+    cache_epoch: int | None = None
 
     def is_default(self, key: str) -> bool:
         """Whether ``key`` has no (valid) stored override."""
@@ -116,16 +121,18 @@ def _company_courses(companyid: int) -> list[int]:
     return sorted({int(c) for (c,) in _COMPANY_COURSES.tuples(companyid)})
 
 
-def _apply_course_rule(companyid: int, stored: dict[str, int]) -> tuple[str, list[int], dict[int, int]]:
+def _apply_course_rule(
+    stored: dict[str, int], company_courses: Callable[[], list[int]]
+) -> tuple[str, list[int], dict[int, int]]:
     switches = {int(m.group(1)): value for name, value in stored.items() if (m := _COURSE_RE.fullmatch(name))}
     if switches:
         return "settings", sorted(c for c, v in switches.items() if v == 1), switches
-    return "company_course", _company_courses(companyid), switches
+    return "company_course", company_courses(), switches
 
 
 def enabled_courses(companyid: int) -> list[int]:
     """The courses the company's API clients see (the course rule of SPEC §4.1)."""
-    return _apply_course_rule(companyid, _stored(companyid))[1]
+    return _apply_course_rule(_stored(companyid), lambda: _company_courses(companyid))[1]
 
 
 def _valid(name: str, value: int) -> bool:
@@ -139,7 +146,14 @@ def _valid(name: str, value: int) -> bool:
 
 def load(companyid: int) -> CompanySettings:
     """The company's effective settings: stored values over defaults (two queries)."""
-    stored = _stored(companyid)
+    return from_rows(companyid, _stored(companyid), lambda: _company_courses(companyid))
+
+
+def from_rows(
+    companyid: int, stored: dict[str, int], company_courses: Callable[[], list[int]], **versions
+) -> CompanySettings:
+    """The effective settings from the stored rows and the company's IOMAD courses (read only when
+    no course_<id> setting exists)."""
     for name, value in list(stored.items()):
         known = (
             name in SCALARS
@@ -150,7 +164,7 @@ def load(companyid: int) -> CompanySettings:
             # Written by something else (the PHP plugin, a hand edit): ignore rather than misbehave.
             log.warning("company %s: ignoring out-of-range setting %s=%s", companyid, name, value)
             del stored[name]
-    rule, courses, switches = _apply_course_rule(companyid, stored)
+    rule, courses, switches = _apply_course_rule(stored, company_courses)
     scalars: dict[str, Any] = {name: stored.get(name, default) for name, (default, *_rest) in SCALARS.items()}
     return CompanySettings(
         companyid=int(companyid),
@@ -160,6 +174,7 @@ def load(companyid: int) -> CompanySettings:
         course_switches=tuple(sorted(switches.items())),
         stored=tuple(sorted(stored.items())),
         **scalars,
+        **versions,
     )
 
 

@@ -15,9 +15,13 @@ import hashlib
 from dataclasses import dataclass
 
 import peewee
+from peewee import SQL
 
 from models.db import Prepared, quote
-from models.plugin import Reporting, State, SyncStatus
+from models.iomad import CompanyCourse
+from models.plugin import Reporting, Setting, State, SyncStatus
+
+from ..access import settings as company_settings
 
 FULL, INCREMENTAL = "full", "incremental"
 # Company setting sync_mode.
@@ -85,6 +89,58 @@ def data_version(companyid: int) -> int:
 
 
 CACHE_EPOCH = "cache_epoch"  # State row raised by alxapi.api.cache.clear_all ("clear cache" in the console)
+
+
+# Every API request needs the company's settings, its IOMAD courses, its data version and the cache
+# epoch: one round trip (rows tagged s, c, v, e), compiled once.
+_COMPANY_STATE = Prepared(
+    lambda settings_of, courses_of, rows_of, epoch_name: (
+        Setting.select(SQL("'s'"), Setting.setting_name, Setting.setting_value)
+        .where(Setting.companyid == settings_of)
+        .union_all(
+            CompanyCourse.select(SQL("'c'"), SQL("''"), CompanyCourse.courseid).where(
+                CompanyCourse.companyid == courses_of
+            )
+        )
+        .union_all(
+            Reporting.select(SQL("'v'"), SQL("''"), peewee.fn.MAX(Reporting.change_seq)).where(
+                Reporting.companyid == rows_of
+            )
+        )
+        .union_all(State.select(SQL("'e'"), SQL("''"), State.value_int).where(State.name == epoch_name))
+    ),
+    7_000_000_001,
+    7_000_000_002,
+    7_000_000_003,
+    "sample-state-name",
+)
+
+
+def company_state(companyid: int) -> company_settings.CompanySettings:
+    """The company's effective settings carrying its data version and the cache epoch, in one round
+    trip (see :func:`cache_versions` for what the versions are for)."""
+    stored: dict[str, int] = {}
+    courses: set[int] = set()
+    version = epoch = 0
+    for tag, name, value in _COMPANY_STATE.tuples(companyid, companyid, companyid, CACHE_EPOCH):
+        if tag == "s":
+            stored[name] = int(value)
+        elif tag == "c":
+            courses.add(int(value))
+        elif tag == "v":
+            version = int(value or 0)
+        else:
+            epoch = int(value or 0)
+    return company_settings.from_rows(
+        companyid, stored, lambda: sorted(courses), data_version=version, cache_epoch=epoch
+    )
+
+
+def versions_of(settings: company_settings.CompanySettings) -> tuple[int, int]:
+    """(data version, cache epoch): as read with ``settings``, else read now."""
+    if settings.data_version is not None and settings.cache_epoch is not None:
+        return settings.data_version, settings.cache_epoch
+    return cache_versions(settings.companyid)
 
 
 def cache_versions(companyid: int) -> tuple[int, int]:

@@ -64,7 +64,8 @@ class Pipeline:
         raise failure
 
     def settings_for(self, principal: tokens.Principal) -> company_settings.CompanySettings:
-        return company_settings.load(principal.companyid)
+        """The company's settings with its data version and the cache epoch (one round trip)."""
+        return feed.company_state(principal.companyid)
 
     def check_rate_limit(self, principal: tokens.Principal, settings, now: int) -> None:
         limit = company_settings.effective_rate_limit(settings, self.config)
@@ -104,7 +105,7 @@ class Pipeline:
             feed.scope_digest(courses, settings.fields),
         )
         # The data version and the cache epoch (raised by "clear cache") in one query.
-        version, epoch = feed.cache_versions(principal.companyid)
+        version, epoch = feed.versions_of(settings)
         window, position = passes.page_plan(offset, now, version)
         key = (
             "moodle",
@@ -158,7 +159,7 @@ class Pipeline:
         since_seq = decode_cursor(since, required=("s",))["s"] if since else None
         if state and state.get("s") != since_seq:
             raise ApiError("invalidparameter", "cursor does not belong to this since value")
-        version, epoch = feed.cache_versions(companyid)
+        version, epoch = feed.versions_of(settings)
         high = state["h"] if state else version
         changes = since_seq is not None
         window = feed.Window(feed.INCREMENTAL if changes else feed.FULL, since_seq or 0, high)
