@@ -39,7 +39,17 @@ from models.db import make_database, open_database
 from models.plugin import SyncRun
 
 from .support.api_server import Server
-from .support.cli_helpers import NOW, PREFIX, REPORTING, SYNC_QUEUE, Alx, Peek, by_course, table
+from .support.cli_helpers import (
+    MEDIUM_WITHOUT_LOG,
+    NOW,
+    PREFIX,
+    REPORTING,
+    SYNC_QUEUE,
+    Alx,
+    Peek,
+    by_course,
+    table,
+)
 
 RUN_NOW = NOW + 60
 STALE = 60  # lock_stale_seconds of the CLI runs (the minimum)
@@ -74,7 +84,7 @@ class Site:
 def _prepare(url: str, tmp_path, **env) -> Site:
     db = open_database(url, PREFIX)
     with db.connection_context():
-        generate(db, PREFIX, size="medium", seed=7, now=NOW)
+        generate(db, PREFIX, size=MEDIUM_WITHOUT_LOG, seed=7, now=NOW)
     db.close()
     alx = Alx(tmp_path / "work", url, ALX_NOW=RUN_NOW, ALX_LOCK_STALE_SECONDS=STALE, **env)
     alx.ok("install")
