@@ -139,26 +139,26 @@ def test_processes_see_each_others_counts_at_each_flush(db_url):
 def test_counts_survive_a_failed_flush_and_are_added_once(db_url, monkeypatch):
     site = build_site(db_url)
     budgets = ratelimit.DailyBudgets()
-    real_add = ratelimit._add
+    real_take = ratelimit._take
     calls: list[str] = []
 
-    def add_then_fail(key, period_start, n):
+    def add_then_fail(key, period_start, limit, n=1):
         calls.append(key)
-        real_add(key, period_start, n)  # the first key is written ...
+        real_take(key, period_start, limit, n)  # the first key is written ...
         if len(calls) == 2:
             raise ratelimit.peewee.OperationalError("server has gone away")  # ... the second fails
 
     with site.db.connection_context():
         assert budgets.take("m:1", 0, NOW, "UTC") is None
         assert budgets.take("m:2", 0, NOW, "UTC") is None
-        monkeypatch.setattr(ratelimit, "_add", add_then_fail)
+        monkeypatch.setattr(ratelimit, "_take", add_then_fail)
         try:
             budgets.flush()
         except ratelimit.peewee.OperationalError:
             pass
         else:
             raise AssertionError("the flush should have failed")
-        monkeypatch.setattr(ratelimit, "_add", real_add)
+        monkeypatch.setattr(ratelimit, "_take", real_take)
         assert RequestCounter.select().count() == 0  # all or nothing
         assert budgets.take("m:1", 0, NOW, "UTC") is None
         assert budgets.flush() == 3  # the failed flush's counts and the new one, once each

@@ -93,7 +93,7 @@ class DailyBudgets:
         try:
             with RequestCounter._meta.database.atomic():  # all or nothing: a retry never adds twice
                 for (token_ref, day_start), n in inflight.items():
-                    _add(token_ref, day_start, n)
+                    _take(token_ref, day_start, None, n)
             latest = max(day for _, day in keys) - 86_400  # yesterday's counts are kept for late zones
             counts = {
                 (r.token_ref, r.day_start): r.count
@@ -119,34 +119,20 @@ class DailyBudgets:
         return sum(inflight.values())
 
 
-def _add(key: str, period_start: int, n: int) -> None:
-    """Add ``n`` to the counter of ``key`` in the period (creating its row)."""
-    mine = (RequestCounter.token_ref == key) & (RequestCounter.day_start == period_start)
-    for _ in range(2):
-        if RequestCounter.update(count=RequestCounter.count + n).where(mine).execute():
-            return
-        try:
-            with RequestCounter._meta.database.atomic():
-                RequestCounter.insert(token_ref=key, day_start=period_start, count=n).execute()
-            return
-        except peewee.IntegrityError:
-            continue  # another process created the row at the same moment: add to it
-
-
-def _take(key: str, period_start: int, limit: int | None) -> bool:
-    """Raise the counter of ``key`` in the period by one while it is below ``limit`` (always when
+def _take(key: str, period_start: int, limit: int | None, n: int = 1) -> bool:
+    """Raise the counter of ``key`` in the period by ``n`` while it is below ``limit`` (always when
     None); False when the limit is reached. One conditional UPDATE, so concurrent callers in any
     number of processes never overshoot; the period's first call creates the row."""
     mine = (RequestCounter.token_ref == key) & (RequestCounter.day_start == period_start)
     below = mine if limit is None else mine & (RequestCounter.count < limit)
     for _ in range(2):
-        if RequestCounter.update(count=RequestCounter.count + 1).where(below).execute():
+        if RequestCounter.update(count=RequestCounter.count + n).where(below).execute():
             return True
-        if RequestCounter.select().where(mine).exists():
+        if limit is not None and RequestCounter.select().where(mine).exists():
             return False  # the period's budget is spent
         try:
             with RequestCounter._meta.database.atomic():
-                RequestCounter.insert(token_ref=key, day_start=period_start, count=1).execute()
+                RequestCounter.insert(token_ref=key, day_start=period_start, count=n).execute()
             return True
         except peewee.IntegrityError:
             continue  # another process created the row at the same moment: take from it

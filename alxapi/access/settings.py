@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from models.db import Prepared, database, dialect
+from models.db import database, dialect
 from models.iomad import Company, CompanyCourse
 from models.moodle import Course
 from models.plugin import Setting
@@ -98,27 +98,23 @@ class CompanySettings:
         return key not in dict(self.stored)
 
 
-# Read by every API request: compiled once.
-_STORED = Prepared(
-    lambda companyid: Setting.select(Setting.setting_name, Setting.setting_value).where(
-        Setting.companyid == companyid
-    ),
-    7_000_000_001,
-)
-_COMPANY_COURSES = Prepared(
-    lambda companyid: (
-        CompanyCourse.select(CompanyCourse.courseid).distinct().where(CompanyCourse.companyid == companyid)
-    ),
-    7_000_000_001,
-)
-
-
 def _stored(companyid: int) -> dict[str, int]:
-    return {name: int(value) for name, value in _STORED.tuples(companyid)}
+    query = (
+        Setting.select(Setting.setting_name, Setting.setting_value)
+        .where(Setting.companyid == companyid)
+        .tuples()
+    )
+    return {name: int(value) for name, value in query}
 
 
 def _company_courses(companyid: int) -> list[int]:
-    return sorted({int(c) for (c,) in _COMPANY_COURSES.tuples(companyid)})
+    query = (
+        CompanyCourse.select(CompanyCourse.courseid)
+        .distinct()
+        .where(CompanyCourse.companyid == companyid)
+        .tuples()
+    )
+    return sorted({int(c) for (c,) in query})
 
 
 def _apply_course_rule(

@@ -7,7 +7,7 @@ changes a company's data makes its old entries unreachable at once — in every 
 the LRU bound evicts them eventually. Nothing here can serve stale data after a sync.
 
 :func:`clear_all` ("clear cache" in the console) empties the cache table and raises the cache
-epoch, which is part of every key too (read with the data version, ``feed.cache_versions``): every
+epoch, which is part of every key too (read with the data version, ``feed.company_state``): every
 API process stops serving what it cached before, without being told.
 """
 

@@ -118,7 +118,8 @@ _COMPANY_STATE = Prepared(
 
 def company_state(companyid: int) -> company_settings.CompanySettings:
     """The company's effective settings carrying its data version and the cache epoch, in one round
-    trip (see :func:`cache_versions` for what the versions are for)."""
+    trip. Both versions are part of every cache key, so a sync that changes the company's rows or an
+    operator's "clear cache" makes every API process stop serving the entries cached before."""
     stored: dict[str, int] = {}
     courses: set[int] = set()
     version = epoch = 0
@@ -137,23 +138,10 @@ def company_state(companyid: int) -> company_settings.CompanySettings:
 
 
 def versions_of(settings: company_settings.CompanySettings) -> tuple[int, int]:
-    """(data version, cache epoch): as read with ``settings``, else read now."""
-    if settings.data_version is not None and settings.cache_epoch is not None:
-        return settings.data_version, settings.cache_epoch
-    return cache_versions(settings.companyid)
-
-
-def cache_versions(companyid: int) -> tuple[int, int]:
-    """(the company's data version, the cache epoch) in one round trip: both are part of every
-    cache key, so a sync that changes the company's rows or an operator's "clear cache" makes every
-    API process stop serving the entries cached before."""
-    db = Reporting._meta.database
-    sql = (
-        f"SELECT (SELECT MAX(change_seq) FROM {quote(Reporting._meta.table_name)} WHERE companyid = {db.param}), "
-        f"(SELECT value_int FROM {quote(State._meta.table_name)} WHERE name = {db.param})"
-    )
-    version, epoch = db.execute_sql(sql, [companyid, CACHE_EPOCH]).fetchone()
-    return int(version or 0), int(epoch or 0)
+    """(data version, cache epoch) as :func:`company_state` read them with ``settings``."""
+    if settings.data_version is None or settings.cache_epoch is None:
+        raise ValueError("these settings carry no versions: read them with company_state()")
+    return settings.data_version, settings.cache_epoch
 
 
 def removed_since(companyid: int, seq: int) -> bool:
@@ -338,7 +326,7 @@ class Passes:
                 SyncStatus.update(
                     pass_mode="", last_sync_status="failed", last_sync_error=error[:1000], timemodified=now
                 )
-                .where((SyncStatus.companyid == self.companyid) & (SyncStatus.token_hash == self.token_hash))
+                .where(self._where())
                 .execute()
             )
 

@@ -91,7 +91,7 @@ class RequestLog:
 
 
 def write(entry: LogEntry) -> None:
-    """One row at once (the CLI and tests; the API notes its rows in a :class:`RequestLog`)."""
+    """One row at once (tests that seed the log; the API notes its rows in a :class:`RequestLog`)."""
     ApiLog.insert(**_row(entry)).execute()
 
 

@@ -85,9 +85,8 @@ class MoodleRestResource:
         """Query string and form body merged, the body winning on a clash (PHP's array_merge).
 
         A problem with the request (a body that is not a form, a token in the URL while url_tokens is
-        off) is returned, not raised, and bytes that
-        are not UTF-8 are kept as surrogate escapes: ``_handle`` refuses them once it knows the format
-        the client asked for.
+        off) is returned, not raised, and bytes that are not UTF-8 are kept as surrogate escapes:
+        ``_handle`` refuses them once it knows the format the client asked for.
         """
         params = dict(
             parse_qsl(
