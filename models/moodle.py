@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peewee import BigIntegerField, CharField, IntegerField
+from peewee import BigIntegerField, CharField, IntegerField, TextField
 
 from .base import MoodleModel
 from .db import prefixed
@@ -213,6 +213,18 @@ class LogstoreStandardLog(MoodleModel):
 
     class Meta:
         table_function = prefixed("logstore_standard_log")
+
+
+class ConfigPlugin(MoodleModel):
+    """Moodle's plugin settings; the product reads which log stores are enabled (tool_log)."""
+
+    id = BigIntegerField(primary_key=True)
+    plugin = CharField(max_length=100)
+    name = CharField(max_length=100)
+    value = TextField(null=True)
+
+    class Meta:
+        table_function = prefixed("config_plugins")
 
 
 class UserLastaccess(MoodleModel):

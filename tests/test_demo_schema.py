@@ -80,7 +80,7 @@ def tiny(tmp_path_factory):
 
 def test_the_product_tables_are_all_defined():
     assert set(MOODLE_TABLES) | set(IOMAD_TABLES) == set(TABLES)
-    assert len(TABLES) == 23
+    assert len(TABLES) == 24
 
 
 def test_schema_creates_every_table_with_every_column(db):

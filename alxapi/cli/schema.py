@@ -45,6 +45,8 @@ def cmd_install(args) -> int:
 def cmd_check(args) -> int:
     from models import schema
 
+    from ..reporting.logfeed import feed_status
+
     config = load(args)
     db = connect(config)
     report = schema.check(db)
@@ -53,6 +55,7 @@ def cmd_check(args) -> int:
     repaired = schema.repair(db) if args.repair and not moodle_problem else []
     if repaired:
         report = schema.check(db)
+    feed = None if moodle_problem else feed_status(db, config.sync_log_feed)
     if args.json:
         print_json(
             {
@@ -61,6 +64,7 @@ def cmd_check(args) -> int:
                 "latest_version": report.latest_version,
                 "repaired": repaired,
                 "tables": [t.__dict__ for t in report.tables],
+                "change_feed": None if feed is None else {"log": feed[0], "detail": feed[1]},
             }
         )
     else:
@@ -69,6 +73,8 @@ def cmd_check(args) -> int:
         print(f"schema version {report.schema_version} (latest {report.latest_version})")
         for t in report.tables:
             print(f"{'ok     ' if t.ok else 'PROBLEM'}  {t.owner:6}  {t.table}  {t.problem}")
+        if feed is not None:
+            print(f"change feed of incremental syncs: {feed[1]}")
         if moodle_problem:
             say(f"unhealthy: {moodle_problem}")
         elif not report.healthy:

@@ -95,6 +95,8 @@ class Config:
     max_sync_time: int
     batch_size: int
     sync_overlap_seconds: int
+    sync_log_feed: bool
+    reconcile_hours: float
     lock_stale_seconds: int
     db_lock_timeout_seconds: int
     session_timeout: int

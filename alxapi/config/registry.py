@@ -164,6 +164,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("batch_size", INT, 1000, "rows per sync batch", min=50, max=100_000),
     Setting("sync_overlap_seconds", INT, 300, "safety overlap on timestamp candidates for incremental syncs",
             min=0, max=86400),
+    Setting("sync_log_feed", BOOL, True, "read changes from Moodle's standard log (when logstore_standard "
+            "is enabled) instead of scanning the source tables on every incremental sync"),
+    Setting("reconcile_hours", FLOAT, 6.0, "hours between the full change detections (timestamps and "
+            "fingerprints) that back up the log feed; 0 = on every sync", min=0, max=720),
     Setting("lock_stale_seconds", INT, 900, "seconds after which a sync lock without heartbeat is stale",
             min=60, max=86400),
     Setting("db_lock_timeout_seconds", INT, 50, "seconds a statement waits for a row or table lock held by "

@@ -680,6 +680,7 @@ class _DemoGenerator:
 
     def run(self) -> dict[str, int]:
         self.make_roles()
+        self.make_log_settings()
         self.make_modules()
         self.make_system_context()
         self.make_companies()
@@ -695,6 +696,15 @@ class _DemoGenerator:
             for role_id, shortname, archetype, name in ROLES
         ]
         self.insert("role", ("id", "name", "shortname", "description", "sortorder", "archetype"), rows)
+
+    def make_log_settings(self) -> None:
+        """Moodle's defaults for its logging: the standard log store enabled, kept forever."""
+        rows = [
+            (1, "tool_log", "enabled_stores", "logstore_standard"),
+            (2, "logstore_standard", "logguests", "1"),
+            (3, "logstore_standard", "loglifetime", "0"),
+        ]
+        self.insert("config_plugins", ("id", "plugin", "name", "value"), rows)
 
     def make_modules(self) -> None:
         rows = [(index, name, "", 1) for index, (name, _graded, _weight) in enumerate(MODULES, start=1)]

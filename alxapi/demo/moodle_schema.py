@@ -409,6 +409,15 @@ TABLES: dict[str, Table] = {
             Index("path", ("path",)),
         ),
     ),
+    "config_plugins": Table(
+        columns=(
+            Column("id", "int(10)", NN),
+            Column("plugin", "char(100)", NN, "core"),
+            Column("name", "char(100)", NN),
+            Column("value", "text", NULL),
+        ),
+        indexes=(Index("plugin-name", ("plugin", "name"), unique=True),),
+    ),
     "role": Table(
         columns=(
             Column("id", "int(10)", NN),
@@ -655,6 +664,7 @@ MOODLE_TABLES: tuple[str, ...] = (
     "external_tokens",
     "logstore_standard_log",
     "user_lastaccess",
+    "config_plugins",
 )
 IOMAD_TABLES: tuple[str, ...] = ("company", "company_users", "company_course", "department")
 

@@ -11,6 +11,10 @@ same transaction that records the new baseline, so a crash never loses found wor
    course modules) and of the reported roles; and, for the big tables, a global (count, max id)
    that reveals deletions, which leave no timestamp. Only when a table lost rows are its
    per-course (count, sum of ids, sum of user ids) compared, to find the courses concerned.
+
+With Moodle's log as the change feed (``logfeed.py``), 1. and the big tables' part of 3. — the
+reads that grow with the site — run only as the periodic safety net (``detect``); every run does
+the rest (``detect_light``).
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ class Detection:
 
     pairs: int = 0
     users: int = 0
+    events: int = 0  # queue items named by Moodle's log (the log feed)
     courses: set[int] = field(default_factory=set)
     deletions_in: list[str] = field(default_factory=list)
 
@@ -99,7 +104,7 @@ class ChangeDetector:
         row = self.db.execute_sql(sql, list(params)).fetchone()
         return row[0] if row else None
 
-    def _enqueue(self, kind: str, select_sql: str, params: Iterable = ()) -> int:
+    def enqueue_select(self, kind: str, select_sql: str, params: Iterable = ()) -> int:
         queue = self.d.q(SyncQueue._meta.table_name)
         sql = self.d.insert_ignore(queue, "kind, a, b", select_sql)
         cursor = self.db.execute_sql(sql, [kind, *params])
@@ -217,28 +222,16 @@ class ChangeDetector:
         State.put(WATERMARK, value_int=now, now=now)
 
     def detect(self, now: int) -> Detection:
-        """Enqueue everything that may have changed since the last detection; move the baseline."""
+        """The full detection: enqueue everything that may have changed since the last one.
+
+        Without the log feed every incremental sync runs it; with the feed it is the safety net
+        (every ``reconcile_hours``, and whenever the log cannot vouch for its events).
+        """
         found = Detection()
         last = self.watermark() or 0
         since = max(last - self.overlap, 0)
         t, p = self.t, self.d.param
-
-        # 1. Reported roles changed: every course must be recomputed.
-        old_roles = self._load_fps("roles")
-        new_roles = {0: self.roles_fingerprint()}
-        all_courses = old_roles.get(0) != new_roles[0]
-        self._store_fps("roles", new_roles, old_roles)
-
-        # 2. Small tables: per-course fingerprints.
-        old_courses = self._load_fps("course")
-        new_courses = self.course_fingerprints()
-        if all_courses:
-            found.courses |= set(new_courses) | set(old_courses)
-        else:
-            found.courses |= {
-                c for c in set(new_courses) | set(old_courses) if new_courses.get(c) != old_courses.get(c)
-            }
-        self._store_fps("course", new_courses, old_courses)
+        self._detect_courses(found)
 
         # 3. Big tables: new ids and timestamps name pairs; lost rows name courses.
         for big in big_tables(t):
@@ -260,16 +253,64 @@ class ChangeDetector:
             found.pairs += self._enqueue_pairs(big, since, last, now, old_max)
 
         # 4. Users: profile edits (timestamp) and membership/flag changes (snapshot diff).
-        found.users += self._enqueue(
+        found.users += self.enqueue_select(
             "user", f"SELECT DISTINCT {p}, id, 0 FROM {t.user} WHERE timemodified > {p}", [since]
         )
-        found.users += self._enqueue_membership_changes()
-        self._refresh_members()
-
+        self._detect_members(found)
         if found.courses:
             self.enqueue_courses(found.courses)
         self._set_watermark(now)
         return found
+
+    def detect_light(self, now: int, previous_run: int) -> Detection:
+        """What the log feed cannot tell, found without reading the big tables' rows one by one.
+
+        Reported roles, course-level settings (small tables, by fingerprint), company membership
+        and user flags (snapshot diff) are compared exactly on every run; enrolments whose start or
+        end date passed since the previous run leave no trace anywhere but their dates. The full
+        detection's baseline (its watermark and the big tables' fingerprints) is left as it is, so
+        the next full detection covers everything since the last one.
+        """
+        found = Detection()
+        self._detect_courses(found)
+        found.pairs += self._enqueue_dates_passing(previous_run, now)
+        self._detect_members(found)
+        if found.courses:
+            self.enqueue_courses(found.courses)
+        return found
+
+    def _detect_courses(self, found: Detection) -> None:
+        # 1. Reported roles changed: every course must be recomputed.
+        old_roles = self._load_fps("roles")
+        new_roles = {0: self.roles_fingerprint()}
+        all_courses = old_roles.get(0) != new_roles[0]
+        self._store_fps("roles", new_roles, old_roles)
+
+        # 2. Small tables: per-course fingerprints.
+        old_courses = self._load_fps("course")
+        new_courses = self.course_fingerprints()
+        if all_courses:
+            found.courses |= set(new_courses) | set(old_courses)
+        else:
+            found.courses |= {
+                c for c in set(new_courses) | set(old_courses) if new_courses.get(c) != old_courses.get(c)
+            }
+        self._store_fps("course", new_courses, old_courses)
+
+    def _detect_members(self, found: Detection) -> None:
+        found.users += self._enqueue_membership_changes()
+        self._refresh_members()
+
+    def _enqueue_dates_passing(self, since: int, now: int) -> int:
+        """Pairs whose enrolment started or ended in (since, now]: no row changed, only the time."""
+        t, p = self.t, self.d.param
+        return self.enqueue_select(
+            "pair",
+            f"SELECT DISTINCT {p}, ue.userid, e.courseid FROM {t.user_enrolments} ue "
+            f"{self.d.scan_join()} {t.enrol} e ON e.id = ue.enrolid "
+            f"WHERE (ue.timestart > {p} AND ue.timestart <= {p}) OR (ue.timeend > {p} AND ue.timeend <= {p})",
+            [since, now, since, now],
+        )
 
     def _refresh_course_fps_after_inserts(self, big: BigTable, old_max: int) -> None:
         """Add the new rows (ids above the last maximum) to their courses' fingerprints.
@@ -328,18 +369,18 @@ class ChangeDetector:
                 f"SELECT DISTINCT {p}, cc.userid, cc.course FROM {t.course_completions} cc "
                 f"WHERE cc.id > {p} OR cc.timecompleted > {p} OR cc.timestarted > {p} OR cc.timeenrolled > {p}"
             )
-        return self._enqueue("pair", sql, params)
+        return self.enqueue_select("pair", sql, params)
 
     def _enqueue_membership_changes(self) -> int:
         t, p = self.t, self.d.param
         snap = self.d.q(SyncMember._meta.table_name)
-        added = self._enqueue(
+        added = self.enqueue_select(
             "user",
             f"SELECT DISTINCT {p}, m.userid, 0 FROM {t.members} m "
             f"LEFT JOIN {snap} s ON s.companyid = m.companyid AND s.userid = m.userid "
             f"WHERE s.userid IS NULL",
         )
-        removed = self._enqueue(
+        removed = self.enqueue_select(
             "user",
             f"SELECT DISTINCT {p}, s.userid, 0 FROM {snap} s "
             f"LEFT JOIN {t.members} m ON m.companyid = s.companyid AND m.userid = s.userid "

@@ -26,6 +26,8 @@ def sync_options(config: Config, *, full: bool = False, companyid: int | None = 
         max_sync_time=config.max_sync_time,
         report_roles=list(config.report_roles),
         overlap_seconds=config.sync_overlap_seconds,
+        log_feed=config.sync_log_feed,
+        reconcile_hours=config.reconcile_hours,
         lock_stale_seconds=config.lock_stale_seconds,
     )
 

@@ -22,9 +22,10 @@ import peewee
 from models.db import DB_ERRORS, describe_error, error_detail, table_prefix
 from models.plugin import Reporting, State, SyncQueue, SyncRun
 
-from .changes import ChangeDetector
+from .changes import ChangeDetector, Detection
 from .dialect import Dialect
 from .lock import SyncLock
+from .logfeed import LogFeed, log_table
 from .rules import KEY_COLUMNS, VALUE_COLUMNS, Tables, members_sql, role_ids, rows_query
 from .sources import SourcesUnreadable, require_sources
 
@@ -49,6 +50,10 @@ class SyncOptions:
     report_roles: list[str] = field(default_factory=lambda: ["student"])
     overlap_seconds: int = 300
     lock_stale_seconds: int = 900
+    # Moodle's log as the change feed (when logstore_standard is enabled), backed by the full
+    # detection every ``reconcile_hours`` (see logfeed.py).
+    log_feed: bool = True
+    reconcile_hours: float = 6.0
 
 
 @dataclass
@@ -65,6 +70,8 @@ class SyncResult:
     remaining: int = 0
     seconds: float = 0.0
     error: str | None = None
+    # How the work was found: "log" (Moodle's log), "full detection: <why>", or "full sync".
+    detection: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,7 +133,7 @@ class SyncEngine:
                 self._create_work_tables()
                 self._fill_members()
                 self.role_ids = role_ids(self.db, self.t, self.opt.report_roles)
-                result.mode = self._queue_work(now)
+                result.mode = self._queue_work(now, result)
                 self._apply_queue(result, now, lock, started)
             except DB_ERRORS as exc:
                 message = describe_error(exc, getattr(self.db, "alx_lock_timeout", None))
@@ -247,27 +254,57 @@ class SyncEngine:
                 self.db.execute_sql(statement)
 
     # -- what to do -----------------------------------------------------------------------
-    def _queue_work(self, now: int) -> str:
+    def _queue_work(self, now: int, result: SyncResult) -> str:
         """Fill the queue; return the run's mode."""
         opt = self.opt
         with self.db.atomic():
             if opt.companyid is not None:
                 self.detector.enqueue_courses(self._all_courses(opt.companyid), companyid=opt.companyid)
+                result.detection = "full sync of one company"
                 return "full"
+            feed = self._log_feed()
             # A table without rows (first sync, or re-created by `alx check --repair`) needs a full sync.
             if opt.full or self.detector.watermark() is None or not self._has_rows("1 = 1", []):
+                head = feed.head() if feed else None  # before the snapshot: later events are read next time
                 courses = self.detector.snapshot_all(now)
                 self.detector.enqueue_courses(set(courses) | set(self._all_courses(None)))
+                if feed and head:
+                    feed.save(head, now)
+                result.detection = "full sync"
                 return "full"
-            found = self.detector.detect(now)
+            found, result.detection = self._detect(now, feed)
             log.info(
-                "changes: %d pairs, %d users, %d courses, deletions in %s",
+                "changes (%s): %d from the log, %d pairs, %d users, %d courses, deletions in %s",
+                result.detection,
+                found.events,
                 found.pairs,
                 found.users,
                 len(found.courses),
                 found.deletions_in or "none",
             )
             return "incremental"
+
+    def _log_feed(self) -> LogFeed | None:
+        if not self.opt.log_feed:
+            return None
+        feed = LogFeed(self.db, log_table(self.db), grace=self.opt.overlap_seconds)
+        return feed if feed.enabled() else None
+
+    def _detect(self, now: int, feed: LogFeed | None) -> tuple[Detection, str]:
+        """Queue what changed since the last run: from Moodle's log, or by the full detection."""
+        if feed is None:
+            off = "the log feed is off" if not self.opt.log_feed else "logstore_standard is not enabled"
+            return self.detector.detect(now), f"full detection: {off}"
+        window = feed.window(now)
+        events = feed.enqueue(window, self.detector.enqueue_select)
+        why = window.distrust
+        last_full = self.detector.watermark() or 0
+        if why is None and now - last_full >= round(self.opt.reconcile_hours * 3600):
+            why = f"the safety net, every {self.opt.reconcile_hours:g} h"
+        found = self.detector.detect(now) if why else self.detector.detect_light(now, window.previous_run)
+        found.events = events
+        feed.save(window.end, now)
+        return found, f"full detection: {why}" if why else "log"
 
     def _all_courses(self, companyid: int | None) -> list[int]:
         """Courses that may hold rows: every Moodle course plus every course already reported."""

@@ -82,6 +82,49 @@ class MoodleBuilder:
         )  # fmt: skip
         return eid
 
+    def enable_log(self, stores: str = "logstore_standard") -> None:
+        """Moodle's tool_log setting naming the enabled log stores (the sync's change feed)."""
+        self.execute("DELETE FROM {t:config_plugins} WHERE plugin = 'tool_log' AND name = 'enabled_stores'")
+        self.insert(
+            "config_plugins",
+            [dict(id=self.next_id(), plugin="tool_log", name="enabled_stores", value=stores)],
+        )
+
+    def event(
+        self,
+        name: str,
+        *,
+        relateduserid: int | None = None,
+        courseid: int = 0,
+        contextlevel: int = 50,
+        contextinstanceid: int | None = None,
+        when: int | None = None,
+        eid: int | None = None,
+    ) -> int:
+        """The log row Moodle writes for a change (``name`` without the ``\\core\\event\\`` part).
+
+        Ids follow the last one in the log, as Moodle's sequence gives them, unless ``eid`` is given.
+        """
+        if eid is None:
+            table = quote(self.prefix + "logstore_standard_log", self.db)
+            top = self.db.execute_sql(f"SELECT MAX(id) FROM {table}").fetchone()[0]
+            eid = (top or 0) + 1
+        target, _, action = name.rpartition("_")
+        self.insert(
+            "logstore_standard_log",
+            [
+                dict(
+                    id=eid, eventname=f"\\core\\event\\{name}", component="core", action=action,
+                    target=target, crud={"created": "c", "deleted": "d"}.get(action, "u"), edulevel=0,
+                    contextid=1, contextlevel=contextlevel,
+                    contextinstanceid=courseid if contextinstanceid is None else contextinstanceid,
+                    userid=2, courseid=courseid, relateduserid=relateduserid, anonymous=0,
+                    timecreated=self.now if when is None else when, origin="web",
+                )
+            ],
+        )  # fmt: skip
+        return eid
+
     # -- IOMAD ---------------------------------------------------------------------------
     def company(self, cid: int, name: str | None = None, suspended: int = 0) -> int:
         self.insert(
