@@ -77,8 +77,8 @@ def test_a_change_known_only_from_its_event(b):
     run_sync(b, full=True)
     b.now += 600
     b.execute("UPDATE {t:course_modules_completion} SET completionstate = 1 WHERE id = ?", [row])
-    assert run_sync(b, log_feed=False).updated == 0  # the scan trusts timestamps: it misses this
-    b.now += 60
+    # Its timestamp is hours before the last full detection (its watermark): no scan looks there.
+    assert State.get(State.name == "sync_watermark").value_int - 600 > NOW - 6 * HOURS
     b.event("course_module_completion_updated", relateduserid=100, courseid=10, contextlevel=70)
     result = log_run(b)
     assert (result.created, result.updated, result.deleted) == (0, 1, 0)
@@ -164,6 +164,12 @@ def test_a_disabled_log_store_means_the_full_detection(b):
     assert result.updated == 1
     off = run_sync(b, log_feed=False)
     assert off.detection == "full detection: the log feed is off"
+    # Turned on again, the feed starts from the end of the log, not from its old position.
+    b.enable_log()
+    b.event("user_updated", relateduserid=100, contextlevel=30, contextinstanceid=100)
+    again = run_sync(b, **LOG_RUN)
+    assert again.detection == "full detection: the log feed has no watermark yet"
+    assert log_run(b).unchanged == 0
 
 
 def test_retention_past_the_watermark_means_the_full_detection(b):

@@ -114,9 +114,6 @@ class LogFeed:
     def save(self, position: Position, now: int) -> None:
         State.put(WATERMARK, value_int=position.id, value_text=str(position.time), now=now)
 
-    def forget(self) -> None:
-        State.delete().where(State.name == WATERMARK).execute()
-
     def _time_of(self, event_id: int) -> int | None:
         row = self.db.execute_sql(
             f"SELECT timecreated FROM {self.log} WHERE id = {self.d.param}", [event_id]
@@ -215,6 +212,10 @@ class LogFeed:
             [*bounds, *COURSE_EVENTS],
         )
         return queued
+
+
+def forget_position() -> None:
+    State.delete().where(State.name == WATERMARK).execute()
 
 
 def feed_status(db: peewee.Database, wanted: bool) -> tuple[bool, str]:

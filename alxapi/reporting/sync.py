@@ -25,7 +25,7 @@ from models.plugin import Reporting, State, SyncQueue, SyncRun
 from .changes import ChangeDetector, Detection
 from .dialect import Dialect
 from .lock import SyncLock
-from .logfeed import LogFeed, log_table
+from .logfeed import LogFeed, forget_position, log_table
 from .rules import KEY_COLUMNS, VALUE_COLUMNS, Tables, members_sql, role_ids, rows_query
 from .sources import SourcesUnreadable, require_sources
 
@@ -293,6 +293,9 @@ class SyncEngine:
     def _detect(self, now: int, feed: LogFeed | None) -> tuple[Detection, str]:
         """Queue what changed since the last run: from Moodle's log, or by the full detection."""
         if feed is None:
+            # Events written meanwhile are covered by the full detection: a feed turned on again
+            # starts from the log's end (after one more full detection), not from an old position.
+            forget_position()
             off = "the log feed is off" if not self.opt.log_feed else "logstore_standard is not enabled"
             return self.detector.detect(now), f"full detection: {off}"
         window = feed.window(now)
