@@ -258,8 +258,10 @@ def report(size: str, results: dict[str, dict[str, dict]]) -> None:
         "before the log feed)"
     )
     for b in backends:
-        print(f"  {b:10} detection: " + ", ".join(
-            f"{step} {results[b][step].get('detection', '')}" for step in ("(d)", "(e)", "(f)")))
+        print(
+            f"  {b:10} detection: "
+            + ", ".join(f"{step} {results[b][step].get('detection', '')}" for step in ("(d)", "(e)", "(f)"))
+        )
     for b in backends:
         r = results[b]
         base, full = r["baseline"]["seconds"], r["(a)"]["seconds"]

@@ -148,6 +148,15 @@ def rows_query(
             "WHERE "
         )
     role_list = p.many(role_ids or [-1])  # no reported role exists: nothing qualifies
+    # The role check reads only the assignments of the scope's course contexts. Without this
+    # PostgreSQL turns the EXISTS into a hash of every role assignment of the site, for every chunk
+    # of courses (0.7 s of 1.1 s per chunk on the 1M-enrolment bench).
+    role_contexts = (
+        f"AND ra.contextid IN (SELECT cx.id FROM {t.context} cx WHERE cx.contextlevel = {CONTEXT_COURSE} "
+        f"AND cx.instanceid IN ({p.many(courses)}))"
+        if courses is not None
+        else ""
+    )
     # M(K): tracked activities; none when completion tracking is off for the course.
     tracked = "(CASE WHEN c.enablecompletion = 1 THEN COALESCE(tr.n, 0) ELSE 0 END)"
     done = "(CASE WHEN c.enablecompletion = 1 THEN COALESCE(d.n, 0) ELSE 0 END)"
@@ -192,7 +201,7 @@ def rows_query(
         LEFT JOIN {t.course_completions} cc ON cc.userid = a.userid AND cc.course = a.courseid
         WHERE EXISTS (
             SELECT 1 FROM {t.role_assignments} ra
-            WHERE ra.userid = a.userid AND ra.contextid = ctx.id AND ra.roleid IN ({role_list})
+            WHERE ra.userid = a.userid AND ra.contextid = ctx.id AND ra.roleid IN ({role_list}) {role_contexts}
         )"""
     return sql, p.values
 
