@@ -150,7 +150,10 @@ def run_steps(url: str) -> dict[str, dict]:
     # overlap of the incremental steps does not re-read the generator's last rows.
     day = NOW + 86_400
     rows["baseline"] = measure("baseline", url, day)
-    execute(url, ["DELETE FROM mdl_local_alx_api_reporting"])
+    # An empty table for (a), as a first sync finds it: TRUNCATE on the servers, so that (a) does
+    # not share the machine with autovacuum cleaning up the baseline's 700,000 deleted rows.
+    empty = "DELETE FROM" if url.startswith("sqlite") else "TRUNCATE TABLE"
+    execute(url, [f"{empty} mdl_local_alx_api_reporting"])
     rows["(a)"] = measure("full", url, day)
     rows["(c)"] = measure("full", url, day + 60)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import collections
 import json
+import os
 import sys
 import time
 
@@ -56,9 +59,35 @@ def sync(db, full: bool, now: int) -> dict:
     return {"seconds": time.perf_counter() - started, **result.to_dict()}
 
 
+def profile_statements(db) -> None:
+    """With BENCH_STATEMENTS=1: the step's slowest statements (total seconds, count) on stderr."""
+    totals: dict[str, list] = collections.defaultdict(lambda: [0.0, 0])
+    original = db.execute_sql
+
+    def timed(sql, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(sql, *args, **kwargs)
+        finally:
+            entry = totals[" ".join(sql.split())[:100]]
+            entry[0] += time.perf_counter() - started
+            entry[1] += 1
+
+    db.execute_sql = timed
+
+    def report() -> None:
+        for text, (seconds, count) in sorted(totals.items(), key=lambda kv: -kv[1][0])[:8]:
+            print(f"    {seconds:7.2f}s {count:5d}×  {text}", file=sys.stderr)
+
+    atexit.register(report)
+
+
 def main() -> None:
     step, url, now = sys.argv[1], sys.argv[2], int(sys.argv[3])
     db = open_database(url, "mdl_")
+    if os.environ.get("BENCH_STATEMENTS"):
+        print(f"  statements of {step} at {now}:", file=sys.stderr)
+        profile_statements(db)
     with db.connection_context():
         if step == "baseline":
             out = baseline(db, now)

@@ -85,7 +85,9 @@ def test_the_readme_grants_are_enough_to_install_sync_and_serve(restricted, tmp_
     with Peek(restricted) as peek:
         assert peek.count(REPORTING) == full["created"]
         company = int(peek.scalar(f"SELECT MIN(companyid) FROM {REPORTING} WHERE is_deleted = 0"))
-    assert alx.json("sync", "--json")["status"] == "success"
+    incremental = alx.json("sync", "--json")
+    assert (incremental["status"], incremental["detection"]) == ("success", "log"), incremental
+    assert alx.json("check", "--json")["change_feed"]["log"] is True
     assert alx.json("sync", "--company", str(company), "--json")["status"] == "success"
     assert [r["status"] for r in alx.json("runs", "--json")] == ["success"] * 3
     token = alx.ok("token", "create", "--company", str(company)).stdout.strip()
@@ -168,3 +170,12 @@ def test_a_revoked_grant_on_one_table_fails_the_sync_not_the_product(
 
     db_server.execute_as_admin([f"GRANT SELECT ON {on} TO {grantee}"], database=database)
     assert alx.json("sync", "--json")["status"] == "success"
+
+    # Without the grant on config_plugins the log feed cannot be vouched for: the full detection
+    # runs, and the sync succeeds (on PostgreSQL the refused read must not abort its transaction).
+    plugins = table("config_plugins")
+    on = f"`{database}`.{plugins}" if db_backend == "mariadb" else plugins
+    db_server.execute_as_admin([f"REVOKE SELECT ON {on} FROM {grantee}"], database=database)
+    blind = alx.json("sync", "--json")
+    assert blind["status"] == "success", blind
+    assert blind["detection"].startswith("full detection: Moodle's config_plugins cannot be read ("), blind

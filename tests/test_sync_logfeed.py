@@ -234,4 +234,4 @@ def test_alx_check_reports_the_change_feed(b, db_url, tmp_path):
     assert off["log"] is False and "sync_log_feed = false" in off["detail"]
     b.enable_log("logstore_database")
     disabled = alx.json("check", "--json")["change_feed"]
-    assert disabled["log"] is False and "logstore_standard is not among" in disabled["detail"]
+    assert disabled["log"] is False and "logstore_standard is not enabled; enable it" in disabled["detail"]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from models.db import DB_ERRORS
+from models.db import DB_ERRORS, error_detail
 from models.moodle import CONTEXT_COURSE, ConfigPlugin, LogstoreStandardLog
 from models.plugin import State
 
@@ -92,17 +92,22 @@ class LogFeed:
         self.grace = grace
 
     # -- is the log kept at all? -----------------------------------------------------------
-    def enabled(self) -> bool:
-        """Whether Moodle writes its standard log (tool_log's enabled_stores names it)."""
+    def unusable(self) -> str | None:
+        """Why Moodle's standard log cannot be the feed (None: it can): tool_log's
+        enabled_stores must name logstore_standard."""
         try:
-            value = (
-                ConfigPlugin.select(ConfigPlugin.value)
-                .where((ConfigPlugin.plugin == "tool_log") & (ConfigPlugin.name == "enabled_stores"))
-                .scalar()
-            )
-        except DB_ERRORS:
-            return False  # no config_plugins table: not a Moodle site we can vouch for
-        return LOG_STORE in [s.strip() for s in (value or "").split(",")]
+            # A savepoint: on PostgreSQL a refused read would otherwise abort the caller's transaction.
+            with self.db.atomic():
+                value = (
+                    ConfigPlugin.select(ConfigPlugin.value)
+                    .where((ConfigPlugin.plugin == "tool_log") & (ConfigPlugin.name == "enabled_stores"))
+                    .scalar()
+                )
+        except DB_ERRORS as exc:
+            return f"Moodle's config_plugins cannot be read ({error_detail(exc)})"
+        if LOG_STORE not in [s.strip() for s in (value or "").split(",")]:
+            return "logstore_standard is not enabled"
+        return None
 
     # -- where we are ------------------------------------------------------------------------
     def position(self) -> tuple[Position, int] | None:
@@ -222,12 +227,15 @@ def feed_status(db: peewee.Database, wanted: bool) -> tuple[bool, str]:
     """(whether incremental syncs read Moodle's log, a sentence saying why) for `alx check`."""
     if not wanted:
         return False, "off (sync_log_feed = false): every incremental sync runs the full detection"
-    if not LogFeed(db, log_table(db), grace=0).enabled():
-        return False, (
-            "off: logstore_standard is not among Moodle's enabled log stores (Site administration > "
-            "Plugins > Logging); every incremental sync runs the full detection"
-        )
-    return True, "Moodle's standard log (logstore_standard is enabled)"
+    why = LogFeed(db, log_table(db), grace=0).unusable()
+    if why is None:
+        return True, "Moodle's standard log (logstore_standard is enabled)"
+    hint = (
+        "enable it in Site administration > Plugins > Logging"
+        if why.startswith("logstore_standard")
+        else "grant SELECT on it (see LEAST-PRIVILEGE GRANTS)"
+    )
+    return False, f"off: {why}; {hint}; every incremental sync runs the full detection"
 
 
 def log_table(db: peewee.Database) -> str:
