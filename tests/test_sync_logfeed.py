@@ -230,6 +230,8 @@ def test_alx_check_reports_the_change_feed(b, db_url, tmp_path):
         "detail": "Moodle's standard log (logstore_standard is enabled)",
     }
     assert "change feed of incremental syncs: Moodle's standard log" in alx.ok("check").stdout
+    synced = alx.ok("sync", env={"ALX_NOW": str(b.now)})
+    assert "incremental sync success" in synced.stderr and "changes read from Moodle's log" in synced.stderr
     off = alx.json("check", "--json", env={"ALX_SYNC_LOG_FEED": "false"})["change_feed"]
     assert off["log"] is False and "sync_log_feed = false" in off["detail"]
     b.enable_log("logstore_database")

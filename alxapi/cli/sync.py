@@ -69,14 +69,10 @@ def cmd_sync(args) -> int:
         say(
             f"{result.mode} sync {result.status}: {result.created} created, {result.updated} updated, "
             f"{result.deleted} tombstoned, {result.unchanged} unchanged in {result.seconds:.2f}s"
-            + (f"; {_found_by(result.detection)}" if result.mode == "incremental" else "")
+            + (f"; {result.found_by()}" if result.found_by() else "")
             + (f" ({result.error})" if result.error else "")
         )
     return exitcodes.OK if result.status in ("success", "partial") else exitcodes.ERROR
-
-
-def _found_by(detection: str) -> str:
-    return "changes read from Moodle's log" if detection == "log" else f"changes found by {detection}"
 
 
 def cmd_runs(args) -> int:

@@ -83,6 +83,16 @@ class SyncResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def found_by(self) -> str:
+        """How an incremental run found its work, for a summary line ("" for a full run)."""
+        if self.mode != "incremental":
+            return ""
+        return (
+            "changes read from Moodle's log"
+            if self.detection == "log"
+            else f"changes found by {self.detection}"
+        )
+
 
 Progress = Callable[[SyncResult, int, int], None]  # (so far, batches done, batches queued)
 

@@ -33,7 +33,8 @@ def sync(ctx: JobContext) -> str:
     full = full_sync_due(ctx.clock(), ctx.config.full_sync_hours)
     result = run_sync(ctx.db, ctx.config, clock=ctx.clock, full=full, stop=ctx.stop)
     summary = (f"{result.mode} sync {result.status}: {result.created} created, {result.updated} updated, "
-               f"{result.deleted} tombstoned in {result.seconds:.2f}s")  # fmt: skip
+               f"{result.deleted} tombstoned in {result.seconds:.2f}s"
+               + (f"; {result.found_by()}" if result.found_by() else ""))  # fmt: skip
     if result.status == "failed":
         raise RuntimeError(f"{summary}: {result.error}")
     return summary
