@@ -233,6 +233,24 @@ def test_reported_roles_change_recomputes_everything(b):
     assert_complete(b, report_roles=["student", "teacher"])
 
 
+def _isolation(b: MoodleBuilder, backend: str) -> str:
+    sql = "SELECT @@SESSION.tx_isolation" if backend == "mariadb" else "SHOW transaction_isolation"
+    return str(b.db.execute_sql(sql).fetchone()[0]).upper().replace(" ", "-")
+
+
+def test_the_sync_reads_without_row_locks_and_restores_the_session(b, db_backend, db_server):
+    """MariaDB: READ COMMITTED while syncing (INSERT … SELECT would otherwise lock every row it
+    reads, Moodle's included), the connection's own level afterwards; PostgreSQL: untouched."""
+    from alxapi.reporting.dialect import Dialect
+
+    before = _isolation(b, db_backend)
+    with Dialect(b.db).reads_without_locks():
+        during = _isolation(b, db_backend)
+    assert during == ("READ-COMMITTED" if db_backend == "mariadb" else before)
+    incremental(b)
+    assert _isolation(b, db_backend) == before
+
+
 # --- property: no lost changes ------------------------------------------------------------------
 
 MUTATIONS = st.lists(

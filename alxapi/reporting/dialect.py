@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 import peewee
 
+from models.db import DB_ERRORS, quote
 from models.db import dialect as dialect_of
-from models.db import quote
 
 
 class Dialect:
@@ -72,6 +74,39 @@ class Dialect:
         fixed by this — measured unchanged — but by ON CONFLICT DO NOTHING in changes.py.)
         """
         return [f"ANALYZE {table}"] if self.name == "postgresql" else []
+
+    @contextlib.contextmanager
+    def reads_without_locks(self) -> Iterator[None]:
+        """MariaDB/MySQL: READ COMMITTED for the block, restored afterwards.
+
+        Under InnoDB's default REPEATABLE READ, ``INSERT … SELECT`` takes a shared lock on every
+        row it reads: a full sync computing a whole site in one statement would hold Moodle's
+        enrolments and completions against Moodle's own writes for its duration, and would wait
+        for any locked reporting row before writing a single batch. READ COMMITTED reads a
+        snapshot without locks; the sync's consistency comes from its lock and its per-batch
+        transactions, not from the isolation level. SQLite and PostgreSQL never lock rows they
+        only read.
+        """
+        if self.name != "mysql":
+            yield
+            return
+        previous = self._isolation()
+        self.db.execute_sql("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(*DB_ERRORS):  # the connection may be gone: nothing to restore
+                level = previous.replace("-", " ")
+                self.db.execute_sql(f"SET SESSION TRANSACTION ISOLATION LEVEL {level}")
+
+    def _isolation(self) -> str:
+        # MySQL 8 and MariaDB 11.1+ call it transaction_isolation; MariaDB 10.x only tx_isolation.
+        for variable in ("transaction_isolation", "tx_isolation"):
+            try:
+                return str(self.db.execute_sql(f"SELECT @@SESSION.{variable}").fetchone()[0])
+            except DB_ERRORS:
+                continue
+        return "REPEATABLE-READ"
 
     def scan_join(self) -> str:
         """JOIN for "filter the big left table, then look up the small right one".

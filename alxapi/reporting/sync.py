@@ -123,7 +123,7 @@ class SyncEngine:
         """Run one sync. Raises LockHeld if another sync holds the lock."""
         started = time.monotonic()
         lock = SyncLock(self.opt.lock_stale_seconds)
-        with self.db.connection_context():
+        with self.db.connection_context(), self.d.reads_without_locks():
             try:
                 with self.db.atomic():
                     lock.acquire(self.clock())
