@@ -139,9 +139,12 @@ async def test_deleted_rows_are_hidden_unless_switched_on(site):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-async def test_export_from_the_console_writes_the_file(site, tmp_path, fmt):
+async def test_export_from_the_console_writes_the_file(site, tmp_path, fmt, monkeypatch):
     with site.db.connection_context():
         company_settings.set_values(2, {"field_email": "0"}, "t", CONSOLE_NOW)
+    # A relative path, typed key by key (each key press is a round trip through the app: a long
+    # temporary path took 5 s to type).
+    monkeypatch.chdir(tmp_path)
     target = tmp_path / f"export.{fmt}"
     expected = expected_keys(site, 2)
     app = site.app()
@@ -158,7 +161,7 @@ async def test_export_from_the_console_writes_the_file(site, tmp_path, fmt):
         await pilot.pause()
         assert dialog.query_one("#export-path", Input).value == f"./alx-company-2-20260302.{fmt}"
         assert dialog.query_one("#export-deleted", Checkbox).value is False
-        await type_into(pilot, dialog.query_one("#export-path", Input), str(target))
+        await type_into(pilot, dialog.query_one("#export-path", Input), target.name)
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is screen
