@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import threading
-from contextlib import contextmanager
 
 from alxapi.access import ratelimit
 from alxapi.access import settings as company_settings
@@ -14,28 +13,10 @@ from alxapi.api.background import BackgroundWriter
 from models.plugin import ApiLog, RequestCounter
 
 from .support.api_helpers import build_site
+from .support.sql_spy import statements
 
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
 NOW = 1_700_000_000
-
-
-@contextmanager
-def statements(db):
-    """The SQL statements the current thread runs inside the block."""
-    seen: list[str] = []
-    me = threading.get_ident()
-    original = db.execute_sql
-
-    def spy(sql, *args, **kwargs):
-        if threading.get_ident() == me:
-            seen.append(sql)
-        return original(sql, *args, **kwargs)
-
-    db.execute_sql = spy
-    try:
-        yield seen
-    finally:
-        del db.execute_sql  # the class's method again
 
 
 def writes(seen: list[str], table: str = "") -> list[str]:

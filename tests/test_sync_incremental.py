@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from models.db import quote
 
 from .support.moodle_builder import TEACHER, MoodleBuilder
-from .support.sync_helpers import all_rows, live_rows, run_sync
+from .support.sync_helpers import all_rows, live_rows, run_sync, three_learners_in_two_courses
 
 NOW = 1_700_000_000
 
@@ -22,15 +22,7 @@ NOW = 1_700_000_000
 def b(moodle):
     builder = moodle
     builder.now = NOW
-    for company in (1, 2):
-        builder.company(company)
-    builder.course(10, modules=2)
-    builder.course(11, modules=2)
-    for uid in (100, 101, 102):
-        builder.user(uid)
-        builder.member(1, uid)
-        builder.enrol(uid, 10)
-        builder.enrol(uid, 11)
+    three_learners_in_two_courses(builder, companies=(1, 2))
     first = run_sync(builder)
     assert (first.mode, first.created) == ("full", 6)
     builder.now += 600

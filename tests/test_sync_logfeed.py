@@ -6,15 +6,14 @@ The property test over arbitrary changes, with the feed on and off, is in test_s
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 
 from models.plugin import State, SyncFingerprint
 
 from .support.cli_helpers import Alx
 from .support.moodle_builder import MoodleBuilder
-from .support.sync_helpers import all_rows, live_rows, run_sync
+from .support.sql_spy import statements
+from .support.sync_helpers import all_rows, live_rows, run_sync, three_learners_in_two_courses
 
 NOW = 1_700_000_000
 HOURS = 3600
@@ -26,14 +25,7 @@ def b(moodle):
     builder = moodle
     builder.now = NOW
     builder.enable_log()
-    builder.company(1)
-    builder.course(10, modules=2)
-    builder.course(11, modules=2)
-    for uid in (100, 101, 102):
-        builder.user(uid)
-        builder.member(1, uid)
-        builder.enrol(uid, 10)
-        builder.enrol(uid, 11)
+    three_learners_in_two_courses(builder, companies=(1,))
     builder.event("user_enrolment_created", relateduserid=102, courseid=11)  # the log is not empty
     first = run_sync(builder)
     assert (first.mode, first.detection, first.created) == ("full", "full sync", 6)
@@ -52,22 +44,6 @@ def assert_complete(b: MoodleBuilder) -> None:
     full = run_sync(b, full=True)
     assert (full.created, full.updated, full.deleted) == (0, 0, 0)
     assert all_rows(b) == before
-
-
-@contextmanager
-def statements(db):
-    seen: list[str] = []
-    original = db.execute_sql
-
-    def spy(sql, *args, **kwargs):
-        seen.append(sql)
-        return original(sql, *args, **kwargs)
-
-    db.execute_sql = spy
-    try:
-        yield seen
-    finally:
-        del db.execute_sql
 
 
 def test_a_change_known_only_from_its_event(b):

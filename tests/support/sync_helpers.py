@@ -13,6 +13,20 @@ def run_sync(b: MoodleBuilder, **options) -> SyncResult:
     return SyncEngine(b.db, opts, clock=lambda: b.now).run()
 
 
+def three_learners_in_two_courses(b: MoodleBuilder, companies: tuple[int, ...]) -> None:
+    """Learners 100-102 of company 1, each enrolled as a student in courses 10 and 11 (two
+    tracked activities each); the other ``companies`` exist without members."""
+    for company in companies:
+        b.company(company)
+    b.course(10, modules=2)
+    b.course(11, modules=2)
+    for uid in (100, 101, 102):
+        b.user(uid)
+        b.member(1, uid)
+        b.enrol(uid, 10)
+        b.enrol(uid, 11)
+
+
 def live_rows(b: MoodleBuilder) -> dict[tuple[int, int, int], dict]:
     """Live (not tombstoned) reporting rows keyed by (company, user, course)."""
     return {
