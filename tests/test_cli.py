@@ -26,6 +26,7 @@ from models.plugin import State
 
 from .support.cli_helpers import NOW, PREFIX, REPORTING, SYNC_RUNS, Alx, Peek, assert_user_error, table
 from .support.moodle_builder import MoodleBuilder
+from .support.sync_helpers import three_learners_in_two_courses
 
 PLUGIN_TABLES = {
     table(n)
@@ -50,15 +51,7 @@ def build_site(db_url: str) -> None:
     db = open_database(db_url, PREFIX)
     with db.connection_context():
         b = MoodleBuilder(db, now=NOW)
-        b.company(1)
-        b.company(2)
-        b.course(10, modules=2)
-        b.course(11, modules=2)
-        for uid in (100, 101, 102):
-            b.user(uid)
-            b.member(1, uid)
-            b.enrol(uid, 10)
-            b.enrol(uid, 11)
+        three_learners_in_two_courses(b, companies=(1, 2))
         for uid in (200, 201):
             b.user(uid)
             b.member(2, uid)

@@ -286,7 +286,7 @@ class SyncEngine:
                 head = feed.head() if feed else None  # before the snapshot: later events are read next time
                 courses = self.detector.snapshot_all(now)
                 self.detector.enqueue_courses(set(courses) | set(self._all_courses(None)))
-                if feed and head:
+                if feed is not None and head is not None:
                     feed.save(head, now)
                 result.detection = "full sync"
                 return "full"
@@ -460,7 +460,7 @@ class SyncEngine:
         # With no row of these courses in the table yet (first sync, new courses), there is
         # nothing to compare with: skip the per-row lookups.
         compare = self._has_rows(*self._course_scope(courses, companyid))
-        self._fill_fresh(select, params, compare=compare, courses=courses)
+        self._fill_fresh(select, params, compare=compare)
         actions = self._actions_by_course()
         live = self._live_rows_by_course(courses, companyid)
         for batch in self._split(chunk, sizes):
@@ -621,14 +621,8 @@ class SyncEngine:
                 chunk,
             )
 
-    def _fill_fresh(
-        self, select: str, params: list, compare: bool = True, courses: list[int] | None = None
-    ) -> None:
-        """Recompute rows into the fresh table with their action (SAME, NEW, CHANGED or REVIVED).
-
-        ``courses``: the chunk's courses, so that the comparison reads only their reporting rows
-        (by the course index) — PostgreSQL otherwise hashes the whole table for every chunk.
-        """
+    def _fill_fresh(self, select: str, params: list, compare: bool = True) -> None:
+        """Recompute rows into the fresh table with their action (SAME, NEW, CHANGED or REVIVED)."""
         t = self.t
         columns = ", ".join((*KEY_COLUMNS, *VALUE_COLUMNS))
         q_columns = ", ".join(f"q.{c}" for c in (*KEY_COLUMNS, *VALUE_COLUMNS))
@@ -647,9 +641,8 @@ class SyncEngine:
             f"SELECT {q_columns}, CASE WHEN r.id IS NULL THEN {NEW} WHEN r.is_deleted = 1 THEN {REVIVED} "
             f"WHEN {differs} THEN {CHANGED} ELSE {SAME} END "
             f"FROM ({select}) q LEFT JOIN {self.reporting} r "
-            f"ON r.companyid = q.companyid AND r.userid = q.userid AND r.courseid = q.courseid"
-            + (f" AND r.courseid IN ({', '.join([self.d.param] * len(courses))})" if courses else ""),
-            params + list(courses or []),
+            f"ON r.companyid = q.companyid AND r.userid = q.userid AND r.courseid = q.courseid",
+            params,
         )
 
     def _write_changes(
