@@ -243,6 +243,26 @@ def test_the_sync_reads_without_row_locks_and_restores_the_session(b, db_backend
     assert _isolation(b, db_backend) == before
 
 
+def test_a_large_sync_refreshes_the_planner_statistics(b, db_backend, db_server, monkeypatch):
+    """PostgreSQL: ANALYZE of the reporting table after a run that wrote at least
+    ANALYZE_AFTER_ROWS rows (lowered here), not after a smaller one; MariaDB keeps its own."""
+    from alxapi.reporting import sync
+
+    from .support.sql_spy import statements
+
+    monkeypatch.setattr(sync, "ANALYZE_AFTER_ROWS", 2)
+    b.complete_module(100, b.modules_of(10)[0], when=b.now - 10)
+    with statements(b.db) as small:
+        assert incremental(b).updated == 1
+    b.now += 600
+    b.execute("UPDATE {t:course} SET fullname = 'Renamed' WHERE id = 10")
+    with statements(b.db) as large:
+        assert incremental(b).updated == 3
+    analyzed = [s for s in large if s.startswith("ANALYZE") and "local_alx_api_reporting" in s]
+    assert len(analyzed) == (1 if db_backend == "postgresql" else 0)
+    assert not [s for s in small if s.startswith("ANALYZE") and "local_alx_api_reporting" in s]
+
+
 # --- property: no lost changes ------------------------------------------------------------------
 
 MUTATIONS = st.lists(
