@@ -25,6 +25,7 @@ from alxapi.api.errors import KINDS
 from models.plugin import ApiLog, ApiToken, Reporting, Setting, SyncStatus
 
 from .support.api_helpers import FUNCTION, NOW, build_site
+from .support.sql_spy import statements
 
 FIELDS = [
     "userid",
@@ -889,18 +890,18 @@ def test_a_failed_pass_forces_full(db_url, monkeypatch):
 
 def test_database_unreachable_mid_request(db_url, monkeypatch):
     site = build_site(db_url)
-    real = feed.company_state
+    real = feed.read_page
 
-    def unreachable(companyid):
+    def unreachable(*args, **kwargs):  # after the token was read
         raise peewee.OperationalError("server has gone away")
 
-    monkeypatch.setattr(feed, "company_state", unreachable)
+    monkeypatch.setattr(feed, "read_page", unreachable)
     logs = log_count()
     for fmt in ("json", "xml"):
         data = assert_error(site.call(body=body(site, fmt=fmt)), "servicetemporarilyunavailable", fmt)
         assert "gone away" not in json.dumps(data)
     assert log_count() == logs  # the database is down: the log rows wait, and no error either
-    monkeypatch.setattr(feed, "company_state", real)
+    monkeypatch.setattr(feed, "read_page", real)
     assert set(keys(site.page())) == COMPANY1
     assert log_count() == logs + 3  # written with the next request's
 
@@ -1387,3 +1388,29 @@ def test_only_parameter_parsing_answers_invalidparameter(db_url, monkeypatch):
 
     monkeypatch.setattr(site.app.context.pipeline, "moodle_page", broken)
     assert_error(site.call(body=body(site)), "unexpectederror")  # a bug, not the client's mistake
+
+
+def test_a_cached_page_costs_one_read_of_the_token_and_no_write(db_url):
+    """Item 3 of the speed issue: the token, the company's settings, its data version and the cache
+    epoch come in one SELECT; the request-log row and the rate-limit count wait for the writer."""
+    site = build_site(db_url, setup=_course12)
+    setv(site, 1, sync_mode=3, rate_limit=1000)
+    writer = site.app.context.writer
+    writer.interval = 3600  # running, so the request path only notes its log row and its count
+    writer.start()
+    try:
+        first = site.call(body=body(site))
+        with statements(site.db) as seen:
+            again = site.call(body=body(site))
+        assert again.text == first.text and last_log_pending(site) == 2
+        assert len(seen) == 1 and seen[0].lstrip("( ").upper().startswith("SELECT"), seen
+        # a change of settings is seen by the very next request (nothing cached but pages)
+        setv(site, 1, field_email=0)
+        assert all("email" not in row for row in json.loads(site.call(body=body(site)).text))
+    finally:
+        writer.close()
+    assert last_log().cache_hit == 0  # the rows were written at close, the last one a miss
+
+
+def last_log_pending(site) -> int:
+    return site.app.context.requests.pending()

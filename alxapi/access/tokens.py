@@ -18,6 +18,7 @@ import ipaddress
 import re
 import secrets
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -330,7 +331,14 @@ def _has_table(table_name: str) -> bool:
     return known[table_name]
 
 
-def authenticate(token: str, ip: str, now: int, services: tuple[str, ...] = ACCEPTED_SERVICES) -> Principal:
+def authenticate(
+    token: str,
+    ip: str,
+    now: int,
+    services: tuple[str, ...] = ACCEPTED_SERVICES,
+    *,
+    read_managed: Callable[[str], SimpleNamespace | None] | None = None,
+) -> Principal:
     """Who presents ``token`` from ``ip`` at ``now``; raises :class:`AuthError` (SPEC §4.1).
 
     - not found, malformed, or not a permanent token of an enabled accepted service: ``invalidtoken``;
@@ -338,6 +346,9 @@ def authenticate(token: str, ip: str, now: int, services: tuple[str, ...] = ACCE
       the service's user list (``external_services_users``): ``accessexception``;
     - a Moodle token whose owner has no active company membership (or a managed token whose
       company no longer exists): ``nocompanyassociation``.
+
+    ``read_managed(token_hash)`` reads a managed token's row (the columns of ``_MANAGED_ROW``), for
+    a caller that reads more in the same round trip (the API: the company's state).
     """
     if not isinstance(token, str):
         raise AuthError("invalidtoken", "Invalid token - token not found")
@@ -347,7 +358,7 @@ def authenticate(token: str, ip: str, now: int, services: tuple[str, ...] = ACCE
         raise AuthError("invalidtoken", "Invalid token - token not found")
     token_hash = hash_token(token)
     if _MANAGED_RE.fullmatch(token):
-        row = _managed_row(token_hash)
+        row = (read_managed or _managed_row)(token_hash)
         if row is not None and hmac.compare_digest(row.token_hash, token_hash):
             return _managed_principal(row, token_hash, ip, now)
     return _moodle_principal(token, token_hash, ip, now, services)

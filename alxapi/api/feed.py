@@ -11,15 +11,18 @@ delivered, and every change committed before the pass started is in it or an ear
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import peewee
 from peewee import SQL
 
 from models.db import Prepared, quote
-from models.iomad import CompanyCourse
-from models.plugin import Reporting, Setting, State, SyncStatus
+from models.iomad import Company, CompanyCourse
+from models.moodle import User
+from models.plugin import ApiToken, Reporting, Setting, State, SyncStatus
 
 from ..access import settings as company_settings
 
@@ -116,14 +119,100 @@ _COMPANY_STATE = Prepared(
 )
 
 
+# The managed token (with its company and owner, as ``tokens`` checks them) and the company state
+# above, keyed by the token's hash: a cached page's only round trip (rows tagged t, s, c, v, e).
+TOKEN_ROW = (
+    "id",
+    "token_hash",
+    "name",
+    "companyid",
+    "userid",
+    "iprestriction",
+    "expires_at",
+    "lastused",
+    "revoked_at",
+    "company_id",
+    "company_shortname",
+    "owner_id",
+    "owner_deleted",
+    "owner_suspended",
+)
+
+
+def _token_and_state(token_hash, settings_of, courses_of, rows_of, epoch_name):
+    def company_of(sample):
+        return ApiToken.select(ApiToken.companyid).where(ApiToken.token_hash == sample)
+
+    pad = [SQL("NULL")] * len(TOKEN_ROW)
+    token = (
+        ApiToken.select(
+            SQL("'t'"),
+            SQL("''"),
+            SQL("NULL"),
+            *(getattr(ApiToken, name) for name in TOKEN_ROW[:9]),
+            Company.id,
+            Company.shortname,
+            User.id,
+            User.deleted,
+            User.suspended,
+        )
+        .join(Company, peewee.JOIN.LEFT_OUTER, on=(Company.id == ApiToken.companyid))
+        .join_from(ApiToken, User, peewee.JOIN.LEFT_OUTER, on=(User.id == ApiToken.userid))
+        .where(ApiToken.token_hash == token_hash)
+    )
+    return (
+        token.union_all(
+            Setting.select(SQL("'s'"), Setting.setting_name, Setting.setting_value, *pad).where(
+                Setting.companyid == company_of(settings_of)
+            )
+        )
+        .union_all(
+            CompanyCourse.select(SQL("'c'"), SQL("''"), CompanyCourse.courseid, *pad).where(
+                CompanyCourse.companyid == company_of(courses_of)
+            )
+        )
+        .union_all(
+            Reporting.select(SQL("'v'"), SQL("''"), peewee.fn.MAX(Reporting.change_seq), *pad).where(
+                Reporting.companyid == company_of(rows_of)
+            )
+        )
+        .union_all(State.select(SQL("'e'"), SQL("''"), State.value_int, *pad).where(State.name == epoch_name))
+    )
+
+
+_TOKEN_AND_STATE = Prepared(
+    _token_and_state, "sample-hash-1", "sample-hash-2", "sample-hash-3", "sample-hash-4", "sample-name"
+)
+
+
+def token_with_state(token_hash: str) -> tuple[SimpleNamespace | None, tuple[tuple, ...]]:
+    """The managed token of ``token_hash`` (None: no such token) and its company's state rows, for
+    :func:`settings_of_state`, in one round trip."""
+    token, state = None, []
+    for row in _TOKEN_AND_STATE.tuples(token_hash, token_hash, token_hash, token_hash, CACHE_EPOCH):
+        if row[0] == "t":
+            token = SimpleNamespace(**dict(zip(TOKEN_ROW, row[3:], strict=True)))
+        else:
+            state.append(tuple(row[:3]))
+    return token, tuple(state)
+
+
 def company_state(companyid: int) -> company_settings.CompanySettings:
     """The company's effective settings carrying its data version and the cache epoch, in one round
     trip. Both versions are part of every cache key, so a sync that changes the company's rows or an
     operator's "clear cache" makes every API process stop serving the entries cached before."""
+    rows = tuple(_COMPANY_STATE.tuples(companyid, companyid, companyid, CACHE_EPOCH))
+    return settings_of_state(companyid, rows)
+
+
+@functools.lru_cache(maxsize=1024)
+def settings_of_state(companyid: int, rows: tuple[tuple, ...]) -> company_settings.CompanySettings:
+    """The settings the rows of ``_COMPANY_STATE`` make, built once per distinct state: the rows are
+    read on every request, but building the settings from them took as long as reading them."""
     stored: dict[str, int] = {}
     courses: set[int] = set()
     version = epoch = 0
-    for tag, name, value in _COMPANY_STATE.tuples(companyid, companyid, companyid, CACHE_EPOCH):
+    for tag, name, value in rows:
         if tag == "s":
             stored[name] = int(value)
         elif tag == "c":

@@ -42,14 +42,31 @@ class Pipeline:
         self.budgets = ratelimit.DailyBudgets()  # written by the app's background writer
 
     # -- who is calling ---------------------------------------------------------------------
-    def authenticate(self, token: str | None, ip: str, now: int) -> tokens.Principal:
+    def identify(
+        self, token: str | None, ip: str, now: int
+    ) -> tuple[tokens.Principal, company_settings.CompanySettings]:
+        """The token's principal and its company's settings (with the data version and cache epoch).
+        For a managed token both come from one round trip; a Moodle token's settings from a second."""
+        prefetched: dict[str, tuple] = {}
+
+        def read_managed(token_hash: str):
+            row, prefetched["state"] = feed.token_with_state(token_hash)
+            return row
+
+        principal = self.authenticate(token, ip, now, read_managed)
+        state = prefetched.get("state") if principal.kind == "managed" else None
+        if state is None:
+            return principal, self.settings_for(principal)
+        return principal, feed.settings_of_state(principal.companyid, state)
+
+    def authenticate(self, token: str | None, ip: str, now: int, read_managed=None) -> tokens.Principal:
         """The token's principal. The token is checked first and only failures are throttled: a valid
         token keeps working behind an address (a NAT, a BI cloud's egress) that others fail from."""
         if not token:
             failure = ApiError("invalidtoken", "no token given")
         else:
             try:
-                return tokens.authenticate(token, ip, now)
+                return tokens.authenticate(token, ip, now, read_managed=read_managed)
             except tokens.AuthError as exc:
                 failure = ApiError(exc.code, exc.debuginfo)
         window = self.config.failed_auth_window_minutes * 60

@@ -96,7 +96,7 @@ def _insert_rows(entries: list[LogEntry]) -> None:
     statement (a node per value) than the database took to run it, on the API process's GIL."""
     db = ApiLog._meta.database
     fields = [ApiLog._meta.fields[name] for name in _COLUMNS]
-    values = []
+    values: list = []
     for entry in entries:
         row = _row(entry)
         values.extend(field.db_value(row[field.name]) for field in fields)

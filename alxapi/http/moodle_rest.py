@@ -142,7 +142,7 @@ class MoodleRestResource:
                 raise ApiError("requesttoolarge", "request body too large")
             if getattr(req.context, "db_down", False):
                 raise ApiError("servicetemporarilyunavailable", "the database is unreachable")
-            principal = ctx.pipeline.authenticate(params.get("wstoken"), entry.ip_address, now)
+            principal, settings = ctx.pipeline.identify(params.get("wstoken"), entry.ip_address, now)
             entry.identify(principal)
             function = params.get("wsfunction", "")
             if not function:
@@ -151,7 +151,6 @@ class MoodleRestResource:
                 raise ApiError("invalidrecord", f"unknown function {function[:100]}")
             if req.method == "GET" and not ctx.config.allow_get_method:
                 raise ApiError("invalidrequestmethod", "GET is disabled (allow_get_method)")
-            settings = ctx.pipeline.settings_for(principal)
             ctx.pipeline.check_rate_limit(principal, settings, now)
             limit = moodle_int(params, "limit", 100)
             offset = moodle_int(params, "offset", 0)

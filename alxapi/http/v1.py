@@ -87,9 +87,10 @@ def serve_token_request(ctx: AppContext, req, resp, endpoint: str, handler) -> N
     try:
         if getattr(req.context, "db_down", False):
             raise ApiError("servicetemporarilyunavailable", "the database is unreachable", retry_after=30)
-        principal = ctx.pipeline.authenticate(token_from(req, ctx.config.url_tokens), entry.ip_address, now)
+        principal, settings = ctx.pipeline.identify(
+            token_from(req, ctx.config.url_tokens), entry.ip_address, now
+        )
         entry.identify(principal)
-        settings = ctx.pipeline.settings_for(principal)
         ctx.pipeline.check_rate_limit(principal, settings, now)
         handler(principal, settings, entry, now)
         resp.set_header("Cache-Control", "no-store")
