@@ -28,6 +28,11 @@ class UserTimeDaily(BaseModel):
     events = IntegerField(default=0)
     interactions = IntegerField(default=0)
     lastupdated = BigIntegerField(default=0)
+    # Where the pair's log stood at the end of the day (schema step 9): the time of its last event
+    # and the start of that event's session. From the pair's latest row an incremental run carries
+    # the session on from new events alone; 0 (rows older than step 9) means "unknown".
+    last_time = BigIntegerField(default=0)
+    open_start = BigIntegerField(default=0)
 
     class Meta:
         table_function = prefixed("local_alx_api_usertime_daily")

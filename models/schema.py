@@ -129,6 +129,11 @@ def _step_8_schedules(db: peewee.Database) -> None:
     db.create_tables(analytics.SCHEDULE_TABLES, safe=True)
 
 
+def _step_9_time_spent_tails(db: peewee.Database) -> None:
+    """Each daily time-spent row's last event and its session's start (incremental analytics)."""
+    _add_missing_columns(db, analytics.UserTimeDaily, ["last_time", "open_start"])
+
+
 # (version, description, function). Append new steps; never renumber or edit a released one.
 # Step 1 creates tables as the models now define them, so later steps skip what exists already.
 UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
@@ -140,6 +145,7 @@ UPGRADE_STEPS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (6, "per-token daily request counters", _step_6_request_counters),
     (7, "saved SQL reports", _step_7_saved_reports),
     (8, "scheduled reports", _step_8_schedules),
+    (9, "time-spent session tails", _step_9_time_spent_tails),
 ]
 LATEST_VERSION = UPGRADE_STEPS[-1][0]
 

@@ -10,6 +10,7 @@ from alxapi.analytics.timespent import IN_FLIGHT_SECONDS, offsets, refresh
 from alxapi.config import load_config
 from models import schema
 from models.analytics import UserTimeDaily
+from models.moodle import Course
 
 T0 = 1_772_445_600  # 2026-03-02 10:00:00 UTC, a Monday
 NOW = T0 + 30 * 86_400
@@ -30,6 +31,21 @@ def site(b) -> None:
 def daily() -> dict[tuple, tuple]:
     return {
         (r.userid, r.courseid, r.date): (r.duration, r.sessions, r.events, r.interactions)
+        for r in UserTimeDaily.select()
+    }
+
+
+def daily_with_tails() -> dict[tuple, tuple]:
+    """The daily rows with each date's last event and its session start (the next run's tail)."""
+    return {
+        (r.userid, r.courseid, r.date): (
+            r.duration,
+            r.sessions,
+            r.events,
+            r.interactions,
+            r.last_time,
+            r.open_start,
+        )
         for r in UserTimeDaily.select()
     }
 
@@ -115,7 +131,14 @@ events = st.lists(
     st.tuples(
         st.sampled_from([100, 101]),
         st.sampled_from([10, 11]),
-        st.integers(0, 3 * 86_400),
+        # Clustered near the local midnights of the three zones (T0 is 10:00 UTC; midnight in
+        # Kolkata is 18:30 UTC, in Berlin 23:00, in UTC 00:00) and 600 s apart or so: sessions
+        # that span runs and dates, and gaps on both sides of the timeout.
+        st.builds(
+            lambda base, jitter: base + jitter,
+            st.sampled_from([0, 30_200, 46_400, 50_000, 136_400]),
+            st.integers(0, 1_000),
+        ),
         st.sampled_from([0, 0, 0, 1]),  # now and then an anonymous event, which does not count
     ),
     min_size=1,
@@ -123,19 +146,27 @@ events = st.lists(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     events,
     st.lists(st.integers(1, 24), max_size=4),
     st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata"]),
+    st.lists(st.integers(0, 23), max_size=3),
 )
-def test_any_split_into_incremental_runs_equals_one_full_run(moodle, log, cuts, zone):
+def test_any_split_into_incremental_runs_equals_one_full_run(moodle, log, cuts, zone, late):
+    """Runs that only append to a pair's events (Moodle logs in time order) add what the new events
+    add; ``late`` swaps neighbours, so some events get a higher id than a later one (a transaction
+    that committed late) and their pairs are recomputed. Either way: the full run's table, with
+    the tails the next run starts from."""
     moodle.execute("DELETE FROM {t:logstore_standard_log}")
-    if not moodle.db.table_exists(UserTimeDaily._meta.table_name):
+    if not Course.select().where(Course.id == 10).exists():  # the first example (the fixture is shared)
         site(moodle)
     UserTimeDaily.delete().execute()
     moodle.execute("DELETE FROM {t:local_alx_api_state} WHERE name = 'analytics_watermark'")
     ordered = sorted(log, key=lambda e: e[2])  # ids grow with time, as in Moodle
+    for i in late:
+        if i + 1 < len(ordered):
+            ordered[i], ordered[i + 1] = ordered[i + 1], ordered[i]
     cut_points = sorted({min(c, len(ordered)) for c in cuts})
     done = 0
     for cut in [*cut_points, len(ordered)]:
@@ -143,9 +174,10 @@ def test_any_split_into_incremental_runs_equals_one_full_run(moodle, log, cuts, 
             moodle.log(userid, courseid, T0 + offset, anonymous=anonymous)
         done = max(done, cut)
         refresh(moodle.db, config(zone), NOW)
-    incremental = daily()
+    incremental = daily_with_tails()
+    assert sum(row[2] for row in incremental.values()) == sum(1 for e in log if not e[3])  # all counted
     refresh(moodle.db, config(zone), NOW, full=True)
-    assert incremental == daily()
+    assert incremental == daily_with_tails()
 
 
 def test_an_incremental_run_over_many_pairs(moodle):
@@ -177,3 +209,52 @@ def test_new_events_that_do_not_count_leave_the_pair_alone(moodle):
     result = refresh(moodle.db, config(), NOW)
     assert (result.events, result.pairs) == (1, 1)
     assert daily() == {(100, 10, "2026-03-02"): (0, 1, 1, 0), (101, 11, "2026-03-02"): (0, 1, 1, 0)}
+
+
+def test_a_late_event_recomputes_its_pair_and_appends_the_others(moodle):
+    """An event older than its pair's last counted one (its transaction committed late, with a
+    higher id) cannot be appended: that pair is recomputed from its events; the others append."""
+    site(moodle)
+    moodle.log(100, 10, T0)
+    moodle.log(100, 10, T0 + 400)
+    moodle.log(101, 10, T0)
+    refresh(moodle.db, config(), NOW)
+    moodle.log(100, 10, T0 + 200)  # late: between the two counted ones
+    moodle.log(101, 10, T0 + 500)  # appended: the open session grows by 500 s
+    result = refresh(moodle.db, config(), NOW)
+    assert (result.events, result.pairs) == (2, 2)
+    assert daily_with_tails() == {
+        (100, 10, "2026-03-02"): (400, 1, 3, 0, T0 + 400, T0),
+        (101, 10, "2026-03-02"): (500, 1, 2, 0, T0 + 500, T0),
+    }
+
+
+def test_rows_without_a_tail_are_recomputed(moodle):
+    """Rows written before schema step 9 have no tail (0): the pair is recomputed, then appends."""
+    site(moodle)
+    moodle.log(100, 10, T0)
+    refresh(moodle.db, config(), NOW)
+    UserTimeDaily.update(last_time=0, open_start=0).execute()
+    moodle.log(100, 10, T0 + 300)
+    refresh(moodle.db, config(), NOW)
+    assert daily_with_tails() == {(100, 10, "2026-03-02"): (300, 1, 2, 0, T0 + 300, T0)}
+    moodle.log(100, 10, T0 + 86_400)  # the next day, a new session
+    refresh(moodle.db, config(), NOW)
+    assert daily_with_tails() == {
+        (100, 10, "2026-03-02"): (300, 1, 2, 0, T0 + 300, T0),
+        (100, 10, "2026-03-03"): (0, 1, 1, 0, T0 + 86_400, T0 + 86_400),
+    }
+
+
+def test_a_session_continued_past_midnight_in_a_later_run_grows_on_its_start_date(moodle):
+    site(moodle)
+    evening = T0 + 14 * 3600 - 300  # 23:55 UTC
+    moodle.log(100, 10, evening)
+    refresh(moodle.db, config(), NOW)
+    moodle.log(100, 10, evening + 480)  # 00:03 the next day, 8 minutes later: the same session
+    moodle.log(100, 10, evening + 480 + 601, edulevel=2)  # then a new one
+    refresh(moodle.db, config(), NOW)
+    assert daily_with_tails() == {
+        (100, 10, "2026-03-02"): (480, 1, 1, 0, evening, evening),
+        (100, 10, "2026-03-03"): (0, 1, 2, 1, evening + 1081, evening + 1081),
+    }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from playhouse.migrate import SchemaMigrator, migrate
 
 from models import analytics, plugin, schema
-from models.db import open_database
+from models.db import open_database, quote
 
 STEP_3_COLUMNS = [
     "subject",
@@ -53,6 +53,7 @@ def test_install_upgrades_a_version_2_database_and_is_idempotent(db_url):
             "6: per-token daily request counters",
             "7: saved SQL reports",
             "8: scheduled reports",
+            "9: time-spent session tails",
         ]
         assert schema.installed_version(db) == schema.LATEST_VERSION
         assert set(STEP_3_COLUMNS) <= {c.name for c in db.get_columns(plugin.Alert._meta.table_name)}
@@ -76,6 +77,7 @@ def test_a_version_4_database_gains_the_analytics_table_and_check_repairs_it(db_
             "6: per-token daily request counters",
             "7: saved SQL reports",
             "8: scheduled reports",
+            "9: time-spent session tails",
         ]
         assert daily in db.get_tables()
         assert {("userid", "courseid", "date")} <= {
@@ -85,4 +87,25 @@ def test_a_version_4_database_gains_the_analytics_table_and_check_repairs_it(db_
         db.drop_tables([analytics.UserTimeDaily])
         assert [t.problem for t in schema.check(db).tables if t.table == daily] == ["missing"]
         assert f"created {daily}" in schema.repair(db)
+        assert all(t.ok for t in schema.check(db).tables if t.owner == "plugin")
+
+
+def test_a_version_8_database_gains_the_time_spent_tails(db_url):
+    """Rows written before step 9 keep their figures; their tails are 0 ("unknown"), which makes
+    the next incremental run recompute those pairs (tests/test_analytics_timespent.py)."""
+    db = open_database(db_url, "mdl_")
+    daily = analytics.UserTimeDaily._meta.table_name
+    with db.connection_context():
+        schema.install(db)
+        migrator = SchemaMigrator.from_database(db)
+        migrate(migrator.drop_column(daily, "last_time"), migrator.drop_column(daily, "open_start"))
+        db.execute_sql(
+            f"INSERT INTO {quote(daily, db)} (userid, courseid, date, duration, sessions, events, "
+            "interactions, lastupdated) VALUES (100, 10, '2026-03-02', 300, 1, 2, 0, 5)"
+        )
+        plugin.State.update(value_int=8).where(plugin.State.name == schema.SCHEMA_VERSION_KEY).execute()
+
+        assert schema.install(db) == ["9: time-spent session tails"]
+        row = analytics.UserTimeDaily.get()
+        assert (row.duration, row.events, row.last_time, row.open_start) == (300, 2, 0, 0)
         assert all(t.ok for t in schema.check(db).tables if t.owner == "plugin")

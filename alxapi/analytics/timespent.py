@@ -164,9 +164,12 @@ def _daily_select(
         f"{sql.int_mod('packed', str(PACK))} AS rn, {sql.int_div('packed', str(PACK))} AS cum "
         f"FROM ({windowed}) x"
     )
+    # The session start of a boundary row: the latest start at or before it (times only grow).
     ends = (
         "SELECT m.*, MIN(CASE WHEN is_end = 1 THEN timecreated END) OVER (PARTITION BY userid, courseid "
-        "ORDER BY rn ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS session_end "
+        "ORDER BY rn ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS session_end, "
+        "MAX(CASE WHEN is_start = 1 THEN timecreated END) OVER (PARTITION BY userid, courseid "
+        "ORDER BY rn ROWS UNBOUNDED PRECEDING) AS session_start "
         f"FROM ({marks}) m WHERE is_start = 1 OR is_end = 1 OR day_first = 1 OR day_last = 1"
     )
     return (
@@ -174,7 +177,64 @@ def _daily_select(
         "SUM(CASE WHEN is_start = 1 THEN session_end - timecreated ELSE 0 END), SUM(is_start), "
         "SUM(CASE WHEN day_last = 1 THEN rn ELSE 0 END - CASE WHEN day_first = 1 THEN rn - 1 ELSE 0 END), "
         "SUM(CASE WHEN day_last = 1 THEN cum ELSE 0 END - CASE WHEN day_first = 1 THEN cum - own ELSE 0 END), "
+        "MAX(CASE WHEN day_last = 1 THEN timecreated ELSE 0 END), "
+        "MAX(CASE WHEN day_last = 1 THEN session_start ELSE 0 END), "
         f"{int(now)} FROM ({ends}) b GROUP BY userid, courseid, day"
+    )
+
+
+def _appended_select(
+    sql: _Sql, new_events: str, tails: str, zone_offsets: list[tuple[int, int]], timeout: int, now: int
+) -> str:
+    """What new events add to the daily rows of pairs they only append to (every new event at or
+    after the pair's last counted one): the pair's tail (``tails``: userid, courseid, last_time,
+    open_start; no row for a pair without events) stands in for its earlier events.
+
+    The first new event continues the open session when it is within ``timeout`` of the tail's last
+    event (LAG's default); that session then grows by its new end minus that last event, on the
+    date of its start. Every new start adds a session and its duration on its own date, every event
+    one event (and one interaction when the learner's own) on its date. Each touched date also gets
+    its last event and that event's session start, the tail of the next run."""
+    timeout = int(timeout)
+    day = sql.day_number("timecreated", zone_offsets)
+    tail_day = sql.day_number("tail_s", zone_offsets)
+    windowed = (
+        "SELECT e.userid, e.courseid, e.id, e.timecreated, "
+        "CASE WHEN e.edulevel = 2 THEN 1 ELSE 0 END AS own, "
+        "t.last_time AS tail_t, t.open_start AS tail_s, "
+        "COALESCE(LAG(e.timecreated) OVER w, t.last_time) AS prev_t, LEAD(e.timecreated) OVER w AS next_t "
+        f"FROM ({new_events}) e JOIN ({tails}) t ON t.userid = e.userid AND t.courseid = e.courseid "
+        "WINDOW w AS (PARTITION BY e.userid, e.courseid ORDER BY e.timecreated, e.id)"
+    )
+    marks = (
+        f"SELECT x.*, {day} AS day, "
+        f"CASE WHEN prev_t IS NOT NULL AND timecreated - prev_t <= {timeout} THEN 0 ELSE 1 END AS is_start, "
+        f"CASE WHEN next_t - timecreated <= {timeout} THEN 0 ELSE 1 END AS is_end "
+        f"FROM ({windowed}) x"
+    )
+    sessions = (
+        "SELECT m.*, MAX(CASE WHEN is_start = 1 THEN timecreated END) OVER p AS session_start, "
+        "MIN(CASE WHEN is_end = 1 THEN timecreated END) OVER (PARTITION BY userid, courseid "
+        "ORDER BY timecreated, id ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS session_end "
+        f"FROM ({marks}) m WINDOW p AS (PARTITION BY userid, courseid ORDER BY timecreated, id "
+        "ROWS UNBOUNDED PRECEDING)"
+    )
+    # Per event: its date's counts; per session start: the session; the end of the continued
+    # session (no new start before it): its growth, on the date the session started.
+    parts = (
+        "SELECT userid, courseid, day, "
+        "CASE WHEN is_start = 1 THEN session_end - timecreated ELSE 0 END AS duration, "
+        "is_start AS sessions, 1 AS events, own AS interactions, timecreated AS last_time, "
+        "COALESCE(session_start, tail_s) AS open_start "
+        f"FROM ({sessions}) s "
+        "UNION ALL "
+        f"SELECT userid, courseid, {tail_day}, timecreated - tail_t, 0, 0, 0, 0, 0 FROM ({sessions}) c "
+        "WHERE session_start IS NULL AND is_end = 1"
+    )
+    return (
+        f"SELECT userid, courseid, {sql.date_text('day')}, SUM(duration), SUM(sessions), SUM(events), "
+        f"SUM(interactions), MAX(last_time), MAX(open_start), {int(now)} FROM ({parts}) d "
+        "GROUP BY userid, courseid, day"
     )
 
 
@@ -226,73 +286,168 @@ def _refresh(
     mode = "full" if watermark == 0 else "incremental"
     if high is None:  # nothing new
         return RefreshResult(mode, 0, 0, 0, watermark, round(time.monotonic() - started, 3))
-    p = sql.p
-    log_table = sql.q(log._meta.table_name)
     say(f"reading log events {watermark + 1}..{high}")
-    affected: list = []
-    if mode == "incremental":
-        pairs_sql = (
-            f"SELECT userid, courseid, MIN(timecreated), COUNT(*) FROM "
-            f"({_counted_events(sql, f'l.id > {p} AND l.id <= {p}')}) x GROUP BY userid, courseid"
-        )
-        affected = db.execute_sql(pairs_sql, [watermark, high]).fetchall()
-        if not affected:
-            State.put(WATERMARK, value_int=int(high), now=now)
-            return RefreshResult(mode, 0, 0, 0, int(high), round(time.monotonic() - started, 3))
-        # Each affected pair is recomputed from all its events still in the log, up to ``high``:
-        # the pairs of the counted new events (the same as ``affected``, whose daily rows are deleted).
-        new_pairs = (
-            f"SELECT DISTINCT userid, courseid FROM {log_table} WHERE id > {p} AND id <= {p} "
-            "AND userid > 0 AND anonymous = 0 AND realuserid IS NULL"
-        )
-        counted = _counted_events(sql, f"l.id <= {p}", pairs=new_pairs)
-        params = [watermark, high, high]
-        say(f"recomputing {len(affected):,} user-course pairs")
-    else:
-        counted = _counted_events(sql, f"l.id <= {p}")
-        params = [high]
-        say("recomputing every user-course pair")
     # The zone's offsets over the whole log; wider than needed is harmless.
     # Two queries: each is one step down the time index (asked together, SQLite scans the log).
-    first = log.select(peewee.fn.MIN(log.timecreated)).scalar()
-    last = log.select(peewee.fn.MAX(log.timecreated)).scalar()
-    zone_offsets = offsets(config.timezone, int(first), int(last) + DAY)
-    daily = sql.q(UserTimeDaily._meta.table_name)
-    columns = "userid, courseid, date, duration, sessions, events, interactions, lastupdated"
-    select = _daily_select(sql, counted, zone_offsets, config.session_timeout, now)
+    first = int(log.select(peewee.fn.MIN(log.timecreated)).scalar())
+    last = int(log.select(peewee.fn.MAX(log.timecreated)).scalar())
     # The log's retention deletes its oldest events first: rows before the local date of the oldest
-    # event still in the log cannot be recomputed and stay; from that date on, a pair's rows are
-    # replaced by the recomputation from all its events.
-    kept_before = _local_date(int(first), config.timezone)
-    with db.atomic():
-        if mode == "full":
-            UserTimeDaily.delete().where(UserTimeDaily.date >= kept_before).execute()
-        else:
-            pairs = [(int(u), int(c)) for u, c, _t, _n in affected]
-            for i in range(0, len(pairs), 200):
-                chunk = pairs[i : i + 200]
-                # A flat OR: peewee would nest 200 parentheses, past SQLite's parser stack.
-                either = " OR ".join([f"(userid = {p} AND courseid = {p})"] * len(chunk))
-                db.execute_sql(
-                    f"DELETE FROM {daily} WHERE date >= {p} AND ({either})",
-                    [kept_before, *(value for pair in chunk for value in pair)],
-                )
-        cursor = db.execute_sql(f"INSERT INTO {daily} ({columns}) {select}", params)
-        written = max(cursor.rowcount or 0, 0)
-        State.put(WATERMARK, value_int=int(high), now=now)
+    # event still in the log cannot be recomputed and stay; from that date on, a recomputed pair's
+    # rows are replaced.
+    kept_before = _local_date(first, config.timezone)
     if mode == "full":
-        # What was recomputed, read back from the daily table (its unique index) rather than by
-        # grouping the whole log once more.
-        d = UserTimeDaily
-        events = int(
-            d.select(peewee.fn.COALESCE(peewee.fn.SUM(d.events), 0)).where(d.date >= kept_before).scalar()
+        return _full(sql, config, now, high, first, last, kept_before, started)
+    return _incremental(sql, config, now, watermark, high, first, last, kept_before, say, started)
+
+
+COLUMNS = (
+    "userid, courseid, date, duration, sessions, events, interactions, last_time, open_start, lastupdated"
+)
+
+
+def _full(
+    sql: _Sql, config, now: int, high: int, first: int, last: int, kept_before: str, started: float
+) -> RefreshResult:
+    db, p = sql.db, sql.p
+    zone_offsets = offsets(config.timezone, first, last + DAY)
+    select = _daily_select(
+        sql, _counted_events(sql, f"l.id <= {p}"), zone_offsets, config.session_timeout, now
+    )
+    daily = sql.q(UserTimeDaily._meta.table_name)
+    with db.atomic():
+        UserTimeDaily.delete().where(UserTimeDaily.date >= kept_before).execute()
+        written = max(db.execute_sql(f"INSERT INTO {daily} ({COLUMNS}) {select}", [high]).rowcount or 0, 0)
+        State.put(WATERMARK, value_int=int(high), now=now)
+    # What was recomputed, read back from the daily table (its unique index) rather than by
+    # grouping the whole log once more.
+    d = UserTimeDaily
+    events = int(
+        d.select(peewee.fn.COALESCE(peewee.fn.SUM(d.events), 0)).where(d.date >= kept_before).scalar()
+    )
+    pairs = d.select(d.userid, d.courseid).where(d.date >= kept_before).group_by(d.userid, d.courseid).count()
+    return RefreshResult("full", events, pairs, written, int(high), round(time.monotonic() - started, 3))
+
+
+def _incremental(
+    sql: _Sql,
+    config,
+    now: int,
+    watermark: int,
+    high: int,
+    first: int,
+    last: int,
+    kept_before: str,
+    say: Callable[[str], None],
+    started: float,
+) -> RefreshResult:
+    """The pairs with new events. Those the new events only append to (the usual case: Moodle logs
+    in time order) take what the new events add to their daily rows, computed from the new events
+    and the pair's tail alone: the cost of what changed. A pair with a new event older than its
+    last counted one (a transaction that committed late) or without a tail (rows from before
+    schema step 9) is recomputed from all its events still in the log."""
+    db, p = sql.db, sql.p
+    daily = sql.q(UserTimeDaily._meta.table_name)
+    new_events = _counted_events(sql, f"l.id > {p} AND l.id <= {p}")
+    firsts = (
+        f"SELECT userid, courseid, MIN(timecreated) AS first_new, COUNT(*) AS n FROM ({new_events}) x "
+        "GROUP BY userid, courseid"
+    )
+    # Each pair with new events, its first new event and its tail: its latest daily row, if any.
+    with_tails = (
+        f"FROM ({firsts}) f LEFT JOIN (SELECT x.userid, x.courseid, MAX(x.date) AS date "
+        f"FROM ({firsts}) f2 JOIN {daily} x ON x.userid = f2.userid AND x.courseid = f2.courseid "
+        "GROUP BY x.userid, x.courseid) m ON m.userid = f.userid AND m.courseid = f.courseid "
+        f"LEFT JOIN {daily} d ON d.userid = m.userid AND d.courseid = m.courseid AND d.date = m.date"
+    )
+    window = [watermark, high]
+    affected = db.execute_sql(
+        f"SELECT f.userid, f.courseid, f.first_new, f.n, d.last_time, d.open_start {with_tails}", window * 2
+    ).fetchall()
+    if not affected:
+        State.put(WATERMARK, value_int=int(high), now=now)
+        return RefreshResult("incremental", 0, 0, 0, int(high), round(time.monotonic() - started, 3))
+
+    def appends(first_new: int, last_time: int | None) -> bool:  # the SQL test below, in Python
+        return last_time is None or (last_time > 0 and first_new >= last_time)
+
+    late = [(int(u), int(c)) for u, c, first_new, _n, t, _s in affected if not appends(first_new, t)]
+    tails = (
+        f"SELECT f.userid, f.courseid, d.last_time, d.open_start {with_tails} "
+        "WHERE d.userid IS NULL OR (d.last_time > 0 AND f.first_new >= d.last_time)"
+    )
+    # Open sessions may have started before the oldest event still in the log.
+    oldest = min([first, *(int(s) for *_rest, s in affected if s)])
+    zone_offsets = offsets(config.timezone, oldest, last + DAY)
+    appended = _appended_select(sql, new_events, tails, zone_offsets, config.session_timeout, now)
+    say(f"adding the new events of {len(affected) - len(late):,} user-course pairs")
+    written = 0
+    with db.atomic():
+        # First, while every tail is as the split above saw it.
+        if len(late) < len(affected):
+            cursor = db.execute_sql(_upsert(sql, daily, appended), (window + window * 2) * 2)
+            written += max(cursor.rowcount or 0, 0)
+        if late:
+            say(f"recomputing {len(late):,} user-course pairs with late events")
+            written += _recompute(sql, daily, late, high, zone_offsets, kept_before, config, now)
+        State.put(WATERMARK, value_int=int(high), now=now)
+    events = sum(int(n) for _u, _c, _f, n, _t, _s in affected)
+    return RefreshResult(
+        "incremental", events, len(affected), written, int(high), round(time.monotonic() - started, 3)
+    )
+
+
+def _upsert(sql: _Sql, daily: str, select: str) -> str:
+    """INSERT the delta rows of ``select``, adding them to the rows that exist. A delta row with no
+    event of its own (a continued session's growth on its start date) keeps the row's tail."""
+    if sql.kind == "mysql":
+        # Left to right, each assignment sees the ones before it: open_start before last_time.
+        return (
+            f"INSERT INTO {daily} ({COLUMNS}) {select} ON DUPLICATE KEY UPDATE "
+            "duration = duration + VALUES(duration), sessions = sessions + VALUES(sessions), "
+            "events = events + VALUES(events), interactions = interactions + VALUES(interactions), "
+            "open_start = IF(VALUES(last_time) > 0, VALUES(open_start), open_start), "
+            "last_time = IF(VALUES(last_time) > 0, VALUES(last_time), last_time), "
+            "lastupdated = VALUES(lastupdated)"
         )
-        pairs_done = (
-            d.select(d.userid, d.courseid).where(d.date >= kept_before).group_by(d.userid, d.courseid).count()
-        )
-    else:
-        events, pairs_done = sum(int(n) for *_rest, n in affected), len(affected)
-    return RefreshResult(mode, events, pairs_done, written, int(high), round(time.monotonic() - started, 3))
+    # SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT (its parser's ambiguity with a join).
+    sums = ", ".join(
+        f"{c} = {daily}.{c} + EXCLUDED.{c}" for c in ("duration", "sessions", "events", "interactions")
+    )
+    keep = ", ".join(
+        f"{c} = CASE WHEN EXCLUDED.last_time > 0 THEN EXCLUDED.{c} ELSE {daily}.{c} END"
+        for c in ("last_time", "open_start")
+    )
+    return (
+        f"INSERT INTO {daily} ({COLUMNS}) SELECT * FROM ({select}) a WHERE 1 = 1 "
+        f"ON CONFLICT (userid, courseid, date) DO UPDATE SET {sums}, {keep}, lastupdated = EXCLUDED.lastupdated"
+    )
+
+
+def _recompute(
+    sql: _Sql,
+    daily: str,
+    pairs: list[tuple[int, int]],
+    high: int,
+    zone_offsets: list[tuple[int, int]],
+    kept_before: str,
+    config,
+    now: int,
+) -> int:
+    """Replace the pairs' daily rows from ``kept_before`` on by a computation from all their events."""
+    db, p = sql.db, sql.p
+    written = 0
+    for i in range(0, len(pairs), 200):
+        chunk = pairs[i : i + 200]
+        flat = [value for pair in chunk for value in pair]
+        # A flat OR: peewee would nest 200 parentheses, past SQLite's parser stack.
+        either = " OR ".join([f"(userid = {p} AND courseid = {p})"] * len(chunk))
+        db.execute_sql(f"DELETE FROM {daily} WHERE date >= {p} AND ({either})", [kept_before, *flat])
+        listed = " UNION ALL ".join([f"SELECT {p} AS userid, {p} AS courseid"] * len(chunk))
+        counted = _counted_events(sql, f"l.id <= {p}", pairs=listed)
+        select = _daily_select(sql, counted, zone_offsets, config.session_timeout, now)
+        cursor = db.execute_sql(f"INSERT INTO {daily} ({COLUMNS}) {select}", [*flat, high])
+        written += max(cursor.rowcount or 0, 0)
+    return written
 
 
 def _local_date(epoch: int, zone: str) -> str:
