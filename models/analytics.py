@@ -6,7 +6,7 @@ pair: ``models/analytics.py`` and ``alxapi/analytics/``.
 
 from __future__ import annotations
 
-from peewee import BigAutoField, BigIntegerField, CharField, IntegerField, TextField
+from peewee import SQL, BigAutoField, BigIntegerField, CharField, IntegerField, TextField
 
 from .base import BaseModel
 from .db import prefixed
@@ -30,9 +30,11 @@ class UserTimeDaily(BaseModel):
     lastupdated = BigIntegerField(default=0)
     # Where the pair's log stood at the end of the day (schema step 9): the time of its last event
     # and the start of that event's session. From the pair's latest row an incremental run carries
-    # the session on from new events alone; 0 (rows older than step 9) means "unknown".
-    last_time = BigIntegerField(default=0)
-    open_start = BigIntegerField(default=0)
+    # the session on from new events alone; 0 (rows older than step 9) means "unknown". A default
+    # in the database too: a writer that does not know the columns (an older version still
+    # running during an upgrade) keeps working.
+    last_time = BigIntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    open_start = BigIntegerField(default=0, constraints=[SQL("DEFAULT 0")])
 
     class Meta:
         table_function = prefixed("local_alx_api_usertime_daily")

@@ -132,6 +132,11 @@ def _step_8_schedules(db: peewee.Database) -> None:
 def _step_9_time_spent_tails(db: peewee.Database) -> None:
     """Each daily time-spent row's last event and its session's start (incremental analytics)."""
     _add_missing_columns(db, analytics.UserTimeDaily, ["last_time", "open_start"])
+    if isinstance(db, peewee.MySQLDatabase):
+        # peewee's NOT NULL step (MODIFY COLUMN) redefines the column without its DEFAULT 0.
+        table = quote(analytics.UserTimeDaily._meta.table_name, db)
+        for column in ("last_time", "open_start"):
+            db.execute_sql(f"ALTER TABLE {table} ALTER COLUMN {quote(column, db)} SET DEFAULT 0")
 
 
 # (version, description, function). Append new steps; never renumber or edit a released one.

@@ -108,4 +108,9 @@ def test_a_version_8_database_gains_the_time_spent_tails(db_url):
         assert schema.install(db) == ["9: time-spent session tails"]
         row = analytics.UserTimeDaily.get()
         assert (row.duration, row.events, row.last_time, row.open_start) == (300, 2, 0, 0)
+        # a writer that does not name the new columns (the previous version, mid-upgrade) still works
+        db.execute_sql(
+            f"INSERT INTO {quote(daily, db)} (userid, courseid, date, duration, sessions, events, "
+            "interactions, lastupdated) VALUES (101, 10, '2026-03-02', 0, 1, 1, 0, 5)"
+        )
         assert all(t.ok for t in schema.check(db).tables if t.owner == "plugin")
