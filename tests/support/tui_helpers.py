@@ -16,6 +16,8 @@ from alxtui.context import ConsoleContext
 from models import schema
 from models.db import open_database
 
+from . import site_cache
+
 # Fixed clock for every console test: 2026-03-02 10:00:00 UTC (a Monday), so figures and snapshots
 # do not depend on when the suite runs.
 CONSOLE_NOW = 1772445600
@@ -39,18 +41,29 @@ class ConsoleSite:
 def build_console_site(db_url: str, *, size: str = "tiny", history: bool = True, **settings) -> ConsoleSite:
     """Generate the demo Moodle site (seed 42), install ALX and run one full sync at CONSOLE_NOW;
     with ``history``, add a deterministic week of past sync runs and API calls (seed 42) so the
-    monitoring panes show real figures."""
-    config = load_config(
+    monitoring panes show real figures. Built once per test process and copied (site_cache)."""
+    config = _config(db_url, settings)
+
+    def build(url: str) -> None:
+        db = open_database(url, config.table_prefix)
+        with db.connection_context():
+            generate(db, config.table_prefix, size=size, seed=42, now=CONSOLE_NOW)
+            schema.install(db)
+            SyncEngine(
+                db, SyncOptions(report_roles=list(config.report_roles)), clock=lambda: CONSOLE_NOW
+            ).run()
+            refresh_time_spent(db, _config(url, settings), CONSOLE_NOW)  # Insights and Reports have data
+            if history:
+                seed_history(CONSOLE_NOW, days=7, seed=42, tz=config.timezone)
+        db.close()
+
+    site_cache.fill(db_url, ("console", size, history, tuple(sorted(settings.items()))), build)
+    return ConsoleSite(url=db_url, db=open_database(db_url, config.table_prefix), config=config)
+
+
+def _config(db_url: str, settings: dict) -> Config:
+    return load_config(
         flags={"database_url": db_url, "timezone": "UTC", "tui_refresh_seconds": 60, **settings},
         env={},
         search_paths=[],
     )
-    db = open_database(db_url, config.table_prefix)
-    with db.connection_context():
-        generate(db, config.table_prefix, size=size, seed=42, now=CONSOLE_NOW)
-        schema.install(db)
-        SyncEngine(db, SyncOptions(report_roles=list(config.report_roles)), clock=lambda: CONSOLE_NOW).run()
-        refresh_time_spent(db, config, CONSOLE_NOW)  # the demo's log: Insights and Reports have data
-        if history:
-            seed_history(CONSOLE_NOW, days=7, seed=42, tz=config.timezone)
-    return ConsoleSite(url=db_url, db=db, config=config)
