@@ -328,6 +328,7 @@ def _full(
         UserTimeDaily.delete().where(UserTimeDaily.date >= kept_before).execute()
         written = max(db.execute_sql(f"INSERT INTO {daily} ({COLUMNS}) {select}", [high]).rowcount or 0, 0)
         State.put(WATERMARK, value_int=int(high), now=now)
+    _fresh_statistics(sql, daily)
     # What was recomputed, read back from the daily table (its unique index) rather than by
     # grouping the whole log once more.
     d = UserTimeDaily
@@ -336,6 +337,17 @@ def _full(
     )
     pairs = d.select(d.userid, d.courseid).where(d.date >= kept_before).group_by(d.userid, d.courseid).count()
     return RefreshResult("full", events, pairs, written, int(high), round(time.monotonic() - started, 3))
+
+
+def _fresh_statistics(sql: _Sql, daily: str) -> None:
+    """After a full run, statistics of the daily table as it now is. Planned against the statistics
+    of the emptied table, the next incremental run on MariaDB once took 16 s instead of 0.4 s
+    (1M-event bench); the servers' own refresh comes later (PostgreSQL's autovacuum after about a
+    minute, InnoDB's in the background)."""
+    if sql.kind == "postgresql":
+        sql.db.execute_sql(f"ANALYZE {daily}")
+    elif sql.kind == "mysql":
+        sql.db.execute_sql(f"ANALYZE TABLE {daily}").fetchall()
 
 
 def _incremental(
