@@ -3,6 +3,8 @@ that any split of the log into incremental runs gives the daily table of one ful
 
 from __future__ import annotations
 
+import threading
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -258,3 +260,38 @@ def test_a_session_continued_past_midnight_in_a_later_run_grows_on_its_start_dat
         (100, 10, "2026-03-02"): (480, 1, 1, 0, evening, evening),
         (100, 10, "2026-03-03"): (0, 1, 2, 1, evening + 1081, evening + 1081),
     }
+
+
+def test_two_runs_at_once_count_each_event_once(moodle, monkeypatch):
+    """The worker's job and `alx analytics refresh` may start together: the second to commit finds
+    the log range taken and adds nothing (deltas added twice would count events twice)."""
+    from alxapi.analytics import timespent
+
+    site(moodle)
+    moodle.log(100, 10, T0)
+    refresh(moodle.db, config(), NOW)
+    moodle.log(100, 10, T0 + 300)
+    moodle.log(101, 11, T0 + 400)
+    real = timespent._appended_select
+    other: dict = {}
+
+    def meanwhile(*args, **kwargs):  # after this run read the pairs, another one does it all
+        if not other:
+            other["started"] = True  # the other run passes here too
+            thread = threading.Thread(target=lambda: other.update(result=_other_run(moodle.db)))
+            thread.start()
+            thread.join()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(timespent, "_appended_select", meanwhile)
+    mine = refresh(moodle.db, config(), NOW)
+    assert other["result"].events == 2 and mine.events == 0
+    assert daily_with_tails() == {
+        (100, 10, "2026-03-02"): (300, 1, 2, 0, T0 + 300, T0),
+        (101, 11, "2026-03-02"): (0, 1, 1, 0, T0 + 400, T0 + 400),
+    }
+
+
+def _other_run(db):
+    with db.connection_context():  # this thread's own connection
+        return refresh(db, config(), NOW)

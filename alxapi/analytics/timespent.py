@@ -397,18 +397,34 @@ def _incremental(
     say(f"adding the new events of {len(affected) - len(late):,} user-course pairs")
     written = 0
     with db.atomic():
-        # First, while every tail is as the split above saw it.
+        # Claim the log range first: the watermark moves only from where this run read it. A run
+        # started at the same time (the worker's job and `alx analytics refresh`) waits here for
+        # this one's commit, then finds the watermark moved and adds nothing: deltas added twice
+        # would count the same events twice.
+        if not _claim(watermark, high, now):
+            return RefreshResult("incremental", 0, 0, 0, watermark, round(time.monotonic() - started, 3))
+        # Then the deltas, while every tail is as the split above saw it.
         if len(late) < len(affected):
             cursor = db.execute_sql(_upsert(sql, daily, appended), window * 2)
             written += max(cursor.rowcount or 0, 0)
         if late:
             say(f"recomputing {len(late):,} user-course pairs with late events")
             written += _recompute(sql, daily, late, high, zone_offsets, kept_before, config, now)
-        State.put(WATERMARK, value_int=int(high), now=now)
     events = sum(int(n) for _u, _c, _f, n, _t, _s in affected)
     return RefreshResult(
         "incremental", events, len(affected), written, int(high), round(time.monotonic() - started, 3)
     )
+
+
+def _claim(watermark: int, high: int, now: int) -> bool:
+    """Move the watermark from ``watermark`` to ``high`` unless another run moved it meanwhile
+    (the UPDATE holds the row until commit: concurrent runs take turns)."""
+    moved = (
+        State.update(value_int=int(high), timemodified=int(now))
+        .where((State.name == WATERMARK) & (State.value_int == int(watermark)))
+        .execute()
+    )
+    return bool(moved)
 
 
 def _upsert(sql: _Sql, daily: str, select: str) -> str:
