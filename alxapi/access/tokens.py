@@ -347,7 +347,7 @@ def authenticate(
     - a Moodle token whose owner has no active company membership (or a managed token whose
       company no longer exists): ``nocompanyassociation``.
 
-    ``read_managed(token_hash)`` reads a managed token's row (the columns of ``_MANAGED_ROW``), for
+    ``read_managed(token_hash)`` reads a managed token's row (``MANAGED_FIELDS``), for
     a caller that reads more in the same round trip (the API: the company's state).
     """
     if not isinstance(token, str):
@@ -364,12 +364,33 @@ def authenticate(
     return _moodle_principal(token, token_hash, ip, now, services)
 
 
-# The token with its company's short name and its owner's state: one indexed read, compiled once,
-# since every API request makes it.
-_MANAGED_ROW = Prepared(
-    lambda token_hash: (
+# What authentication reads of a managed token: its own columns, its company (None: deleted) and
+# its owner's state, by these names.
+MANAGED_FIELDS = (
+    "id",
+    "token_hash",
+    "name",
+    "companyid",
+    "userid",
+    "iprestriction",
+    "expires_at",
+    "lastused",
+    "revoked_at",
+    "company_id",
+    "company_shortname",
+    "owner_id",
+    "owner_deleted",
+    "owner_suspended",
+)
+
+
+def managed_token_query(token_hash, *leading) -> peewee.Select:
+    """The SELECT of a managed token's MANAGED_FIELDS (after the ``leading`` columns) by its hash:
+    one indexed read. The API unions the company's state onto it (``alxapi.api.feed``)."""
+    return (
         ApiToken.select(
-            ApiToken,
+            *leading,
+            *(getattr(ApiToken, name) for name in MANAGED_FIELDS[:9]),
             Company.id.alias("company_id"),
             Company.shortname.alias("company_shortname"),
             User.id.alias("owner_id"),
@@ -379,9 +400,11 @@ _MANAGED_ROW = Prepared(
         .join(Company, peewee.JOIN.LEFT_OUTER, on=(Company.id == ApiToken.companyid))
         .join_from(ApiToken, User, peewee.JOIN.LEFT_OUTER, on=(User.id == ApiToken.userid))
         .where(ApiToken.token_hash == token_hash)
-    ),
-    "sample-token-hash",
-)
+    )
+
+
+# Compiled once: every API request with a Moodle-style token that is not a managed one makes it.
+_MANAGED_ROW = Prepared(managed_token_query, "sample-token-hash")
 
 
 def _managed_row(token_hash: str) -> SimpleNamespace | None:

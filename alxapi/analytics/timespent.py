@@ -376,8 +376,10 @@ def _incremental(
     )
     # Each pair with new events, its first new event and its tail: its latest daily row, if any.
     window = [watermark, high]
+    appends = APPENDS.format(first="f.first_new", last="d.last_time")
     affected = db.execute_sql(
-        f"SELECT f.userid, f.courseid, f.first_new, f.n, d.last_time, d.open_start FROM ({firsts}) f "
+        f"SELECT f.userid, f.courseid, CASE WHEN {appends} THEN 1 ELSE 0 END, f.n, d.open_start "
+        f"FROM ({firsts}) f "
         f"LEFT JOIN {daily} d ON d.userid = f.userid AND d.courseid = f.courseid AND d.date = "
         f"(SELECT MAX(x.date) FROM {daily} x WHERE x.userid = f.userid AND x.courseid = f.courseid)",
         window,
@@ -386,10 +388,7 @@ def _incremental(
         State.put(WATERMARK, value_int=int(high), now=now)
         return RefreshResult("incremental", 0, 0, 0, int(high), round(time.monotonic() - started, 3))
 
-    def appends(first_new: int, last_time: int | None) -> bool:  # APPENDS, in Python
-        return last_time is None or (last_time > 0 and first_new >= last_time)
-
-    late = [(int(u), int(c)) for u, c, first_new, _n, t, _s in affected if not appends(first_new, t)]
+    late = [(int(u), int(c)) for u, c, appended, _n, _s in affected if not appended]
     # Open sessions may have started before the oldest event still in the log.
     oldest = min([first, *(int(s) for *_rest, s in affected if s)])
     zone_offsets = offsets(config.timezone, oldest, last + DAY)
@@ -410,7 +409,7 @@ def _incremental(
         if late:
             say(f"recomputing {len(late):,} user-course pairs with late events")
             written += _recompute(sql, daily, late, high, zone_offsets, kept_before, config, now)
-    events = sum(int(n) for _u, _c, _f, n, _t, _s in affected)
+    events = sum(int(n) for _u, _c, _a, n, _s in affected)
     return RefreshResult(
         "incremental", events, len(affected), written, int(high), round(time.monotonic() - started, 3)
     )

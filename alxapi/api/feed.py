@@ -20,11 +20,11 @@ import peewee
 from peewee import SQL
 
 from models.db import Prepared, quote
-from models.iomad import Company, CompanyCourse
-from models.moodle import User
+from models.iomad import CompanyCourse
 from models.plugin import ApiToken, Reporting, Setting, State, SyncStatus
 
 from ..access import settings as company_settings
+from ..access import tokens
 
 FULL, INCREMENTAL = "full", "incremental"
 # Company setting sync_mode.
@@ -94,89 +94,44 @@ def data_version(companyid: int) -> int:
 CACHE_EPOCH = "cache_epoch"  # State row raised by alxapi.api.cache.clear_all ("clear cache" in the console)
 
 
+def _state_rows(settings_of, courses_of, rows_of, epoch_name, pad=(), first=None):
+    """The company's settings, IOMAD courses, data version and the cache epoch as rows tagged
+    s, c, v, e, after the rows of ``first`` if given (``pad``: NULL columns to match its width).
+    Unions nest to the left: PostgreSQL types a parenthesised union on its own, and its NULL
+    columns would become text."""
+    branches = [
+        Setting.select(SQL("'s'"), Setting.setting_name, Setting.setting_value, *pad).where(
+            Setting.companyid == settings_of
+        ),
+        CompanyCourse.select(SQL("'c'"), SQL("''"), CompanyCourse.courseid, *pad).where(
+            CompanyCourse.companyid == courses_of
+        ),
+        Reporting.select(SQL("'v'"), SQL("''"), peewee.fn.MAX(Reporting.change_seq), *pad).where(
+            Reporting.companyid == rows_of
+        ),
+        State.select(SQL("'e'"), SQL("''"), State.value_int, *pad).where(State.name == epoch_name),
+    ]
+    query = first if first is not None else branches.pop(0)
+    for branch in branches:
+        query = query.union_all(branch)
+    return query
+
+
 # Every API request needs the company's settings, its IOMAD courses, its data version and the cache
-# epoch: one round trip (rows tagged s, c, v, e), compiled once.
-_COMPANY_STATE = Prepared(
-    lambda settings_of, courses_of, rows_of, epoch_name: (
-        Setting.select(SQL("'s'"), Setting.setting_name, Setting.setting_value)
-        .where(Setting.companyid == settings_of)
-        .union_all(
-            CompanyCourse.select(SQL("'c'"), SQL("''"), CompanyCourse.courseid).where(
-                CompanyCourse.companyid == courses_of
-            )
-        )
-        .union_all(
-            Reporting.select(SQL("'v'"), SQL("''"), peewee.fn.MAX(Reporting.change_seq)).where(
-                Reporting.companyid == rows_of
-            )
-        )
-        .union_all(State.select(SQL("'e'"), SQL("''"), State.value_int).where(State.name == epoch_name))
-    ),
-    7_000_000_001,
-    7_000_000_002,
-    7_000_000_003,
-    "sample-state-name",
-)
+# epoch: one round trip, compiled once.
+_COMPANY_STATE = Prepared(_state_rows, 7_000_000_001, 7_000_000_002, 7_000_000_003, "sample-state-name")
 
 
-# The managed token (with its company and owner, as ``tokens`` checks them) and the company state
-# above, keyed by the token's hash: a cached page's only round trip (rows tagged t, s, c, v, e).
-TOKEN_ROW = (
-    "id",
-    "token_hash",
-    "name",
-    "companyid",
-    "userid",
-    "iprestriction",
-    "expires_at",
-    "lastused",
-    "revoked_at",
-    "company_id",
-    "company_shortname",
-    "owner_id",
-    "owner_deleted",
-    "owner_suspended",
-)
-
-
+# The managed token (``tokens.managed_token_query``) and the company state above, keyed by the
+# token's hash: a cached page's only round trip (rows tagged t, s, c, v, e).
 def _token_and_state(token_hash, settings_of, courses_of, rows_of, epoch_name):
     def company_of(sample):
         return ApiToken.select(ApiToken.companyid).where(ApiToken.token_hash == sample)
 
-    pad = [SQL("NULL")] * len(TOKEN_ROW)
-    token = (
-        ApiToken.select(
-            SQL("'t'"),
-            SQL("''"),
-            SQL("NULL"),
-            *(getattr(ApiToken, name) for name in TOKEN_ROW[:9]),
-            Company.id,
-            Company.shortname,
-            User.id,
-            User.deleted,
-            User.suspended,
-        )
-        .join(Company, peewee.JOIN.LEFT_OUTER, on=(Company.id == ApiToken.companyid))
-        .join_from(ApiToken, User, peewee.JOIN.LEFT_OUTER, on=(User.id == ApiToken.userid))
-        .where(ApiToken.token_hash == token_hash)
-    )
-    return (
-        token.union_all(
-            Setting.select(SQL("'s'"), Setting.setting_name, Setting.setting_value, *pad).where(
-                Setting.companyid == company_of(settings_of)
-            )
-        )
-        .union_all(
-            CompanyCourse.select(SQL("'c'"), SQL("''"), CompanyCourse.courseid, *pad).where(
-                CompanyCourse.companyid == company_of(courses_of)
-            )
-        )
-        .union_all(
-            Reporting.select(SQL("'v'"), SQL("''"), peewee.fn.MAX(Reporting.change_seq), *pad).where(
-                Reporting.companyid == company_of(rows_of)
-            )
-        )
-        .union_all(State.select(SQL("'e'"), SQL("''"), State.value_int, *pad).where(State.name == epoch_name))
+    token = tokens.managed_token_query(token_hash, SQL("'t'"), SQL("''"), SQL("NULL"))
+    pad = [SQL("NULL")] * len(tokens.MANAGED_FIELDS)
+    return _state_rows(
+        company_of(settings_of), company_of(courses_of), company_of(rows_of), epoch_name, pad, first=token
     )
 
 
@@ -191,7 +146,7 @@ def token_with_state(token_hash: str) -> tuple[SimpleNamespace | None, tuple[tup
     token, state = None, []
     for row in _TOKEN_AND_STATE.tuples(token_hash, token_hash, token_hash, token_hash, CACHE_EPOCH):
         if row[0] == "t":
-            token = SimpleNamespace(**dict(zip(TOKEN_ROW, row[3:], strict=True)))
+            token = SimpleNamespace(**dict(zip(tokens.MANAGED_FIELDS, row[3:], strict=True)))
         else:
             state.append(tuple(row[:3]))
     return token, tuple(state)
