@@ -1,15 +1,17 @@
 """Time spent from Moodle's standard log (SPEC §8.2): sessions per user and course, daily rows.
 
-All of it is set-based SQL run by the database: counted events are sessionised with one ``LAG``
-pass (a gap over ``session_timeout`` starts a session; a running ``SUM`` numbers them), sessions
-and events are placed on the local date of ``timezone`` by a ``CASE`` over the zone's UTC offsets
-(the few DST transitions in the range, found in Python), and grouped into the daily rows.
+All of it is set-based SQL run by the database: counted events are sessionised in one window pass
+per pair (the next event: a gap over ``session_timeout`` ends a session; a running ``SUM`` counts),
+sessions and events are placed on the local date of ``timezone`` by a ``CASE`` over the zone's UTC
+offsets (the few DST transitions in the range, found in Python), and grouped into the daily rows.
 
-Incremental runs read the log from an id watermark: the (user, course) pairs with new events are
-recomputed from their events still in the log, replacing their daily rows from the date of the
-first of those events on, so a session spanning runs or midnight comes out as in a full
-computation, and daily rows whose events the log's retention deleted are kept. The replacement and
-the new watermark commit in one transaction: a killed run loses nothing and counts nothing twice.
+Incremental runs read the log from an id watermark. A (user, course) pair whose new events all come
+after its last counted one gets them added to its rows, its latest row's last event and open
+session standing in for the events before (a session spanning runs or midnight comes out as in a
+full computation); any other pair is recomputed from its events still in the log, replacing its
+daily rows from the date of the first of those events on (rows whose events the log's retention
+deleted are kept). Both and the new watermark commit in one transaction: a killed run loses
+nothing and counts nothing twice.
 Events of the last ``IN_FLIGHT_SECONDS`` are left for the next run (Moodle transactions that commit
 late may still add lower ids).
 """
@@ -137,49 +139,64 @@ def _daily_select(
 ) -> str:
     """Daily rows from the counted events in two window passes, the second over few rows.
 
-    Pass 1 (every event, one sort): is the event a session start or end (the gap to the previous /
-    next event of its pair over ``timeout``), the first or last of its local day, its row number and
-    the running count of interactions. Only those boundary rows go on. Pass 2 gives each session
-    start the time of its end (the nearest end at or after it). A day's events are then the row
-    number of its last event minus that of its first plus one, its interactions the same difference
-    of the running count, its sessions and durations those of the starts on it.
+    Pass 1 (every event, one sort): the next event of the pair and the running count of events and
+    interactions. An event is a session end when the next one is over ``timeout`` later (or none
+    follows), the last of its local day when the next is on another day; only those, and each
+    pair's first event, go on. Pass 2 (boundary rows only) gives each the start of its session (the
+    event after the latest end before it, else the pair's first event) and the running counts at
+    the previous day's end. A day's events and interactions are then differences of running counts
+    at its last event, its last event and open session come from that row, and each session (its
+    end row) goes to the date it started: a row that ends a session and a day is read twice, once
+    per date, by a join with a two-row table.
+
+    No ``LAG``: with it (a session start and a day's first event marked too) the same rows took
+    63 s at 10M events, without it 51 s, against 34 s for a bare ``LAG`` over the same sort.
     """
     timeout = int(timeout)
-    day = sql.day_number("timecreated", zone_offsets)
     # One running SUM carries two counts: the row number (low 32 bits) and the interactions so far
-    # (high bits); each window function costs SQLite a pass, so three instead of six.
+    # (high bits); each window function costs SQLite a pass.
     windowed = (
-        "SELECT userid, courseid, timecreated, day, own, LAG(timecreated) OVER w AS prev_t, "
+        "SELECT userid, courseid, timecreated, "
         f"LEAD(timecreated) OVER w AS next_t, SUM(1 + own * {PACK}) OVER w AS packed "
-        f"FROM (SELECT id, userid, courseid, timecreated, {day} AS day, "
+        "FROM (SELECT id, userid, courseid, timecreated, "
         f"CASE WHEN edulevel = 2 THEN 1 ELSE 0 END AS own FROM ({counted}) ev) e "
         "WINDOW w AS (PARTITION BY userid, courseid ORDER BY timecreated, id ROWS UNBOUNDED PRECEDING)"
     )
-    marks = (
-        "SELECT userid, courseid, timecreated, day, own, "
-        f"CASE WHEN timecreated - prev_t <= {timeout} THEN 0 ELSE 1 END AS is_start, "
-        f"CASE WHEN next_t - timecreated <= {timeout} THEN 0 ELSE 1 END AS is_end, "
-        f"CASE WHEN {sql.day_number('prev_t', zone_offsets)} = day THEN 0 ELSE 1 END AS day_first, "
-        f"CASE WHEN {sql.day_number('next_t', zone_offsets)} = day THEN 0 ELSE 1 END AS day_last, "
-        f"{sql.int_mod('packed', str(PACK))} AS rn, {sql.int_div('packed', str(PACK))} AS cum "
-        f"FROM ({windowed}) x"
+    # Dates after the sort: the sorted rows stay narrow.
+    dated = (
+        f"SELECT x.*, {sql.day_number('timecreated', zone_offsets)} AS day, "
+        f"{sql.day_number('next_t', zone_offsets)} AS next_day FROM ({windowed}) x"
     )
-    # The session start of a boundary row: the latest start at or before it (times only grow).
-    ends = (
-        "SELECT m.*, MIN(CASE WHEN is_end = 1 THEN timecreated END) OVER (PARTITION BY userid, courseid "
-        "ORDER BY rn ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS session_end, "
-        "MAX(CASE WHEN is_start = 1 THEN timecreated END) OVER (PARTITION BY userid, courseid "
-        "ORDER BY rn ROWS UNBOUNDED PRECEDING) AS session_start "
-        f"FROM ({marks}) m WHERE is_start = 1 OR is_end = 1 OR day_first = 1 OR day_last = 1"
+    marks = (
+        "SELECT userid, courseid, timecreated, day, next_t, "
+        f"CASE WHEN next_t - timecreated <= {timeout} THEN 0 ELSE 1 END AS is_end, "
+        "CASE WHEN next_day = day THEN 0 ELSE 1 END AS day_last, "
+        f"{sql.int_mod('packed', str(PACK))} AS rn, {sql.int_div('packed', str(PACK))} AS cum "
+        f"FROM ({dated}) y"
+    )
+    before = "(PARTITION BY userid, courseid ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    bounds = (
+        f"SELECT m.*, COALESCE(MAX(CASE WHEN is_end = 1 THEN next_t END) OVER {before}, "
+        f"FIRST_VALUE(timecreated) OVER {before}, timecreated) AS session_start, "
+        f"COALESCE(MAX(CASE WHEN day_last = 1 THEN rn END) OVER {before}, 0) AS rn_before, "
+        f"COALESCE(MAX(CASE WHEN day_last = 1 THEN cum END) OVER {before}, 0) AS cum_before "
+        f"FROM ({marks}) m WHERE is_end = 1 OR day_last = 1 OR rn = 1"
+    )
+    # k = 0: the row as its day's last event; k = 1: as its session's end, on the session's date.
+    keyed = (
+        "SELECT b.*, k, CASE WHEN k = 0 THEN day ELSE "
+        f"{sql.day_number('session_start', zone_offsets)} END AS key_day "
+        f"FROM ({bounds}) b JOIN (SELECT 0 AS k UNION ALL SELECT 1) two "
+        "ON (k = 0 AND day_last = 1) OR (k = 1 AND is_end = 1)"
     )
     return (
-        f"SELECT userid, courseid, {sql.date_text('day')}, "
-        "SUM(CASE WHEN is_start = 1 THEN session_end - timecreated ELSE 0 END), SUM(is_start), "
-        "SUM(CASE WHEN day_last = 1 THEN rn ELSE 0 END - CASE WHEN day_first = 1 THEN rn - 1 ELSE 0 END), "
-        "SUM(CASE WHEN day_last = 1 THEN cum ELSE 0 END - CASE WHEN day_first = 1 THEN cum - own ELSE 0 END), "
-        "MAX(CASE WHEN day_last = 1 THEN timecreated ELSE 0 END), "
-        "MAX(CASE WHEN day_last = 1 THEN session_start ELSE 0 END), "
-        f"{int(now)} FROM ({ends}) b GROUP BY userid, courseid, day"
+        f"SELECT userid, courseid, {sql.date_text('key_day')}, "
+        "SUM(CASE WHEN k = 1 THEN timecreated - session_start ELSE 0 END), SUM(k), "
+        "SUM(CASE WHEN k = 0 THEN rn - rn_before ELSE 0 END), "
+        "SUM(CASE WHEN k = 0 THEN cum - cum_before ELSE 0 END), "
+        "MAX(CASE WHEN k = 0 THEN timecreated ELSE 0 END), "
+        "MAX(CASE WHEN k = 0 THEN session_start ELSE 0 END), "
+        f"{int(now)} FROM ({keyed}) g GROUP BY userid, courseid, key_day"
     )
 
 
