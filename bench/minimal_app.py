@@ -30,10 +30,23 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--bodies", required=True, help="pickle of {offset: body bytes}")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes on one socket, as alx serve --workers"
+    )
     args = parser.parse_args()
     with open(args.bodies, "rb") as f:
         bodies = pickle.load(f)
-    serve(make_app(bodies), host="127.0.0.1", port=args.port, threads=args.threads, ident="", _quiet=True)
+    app = make_app(bodies)
+    if args.workers == 1:
+        serve(app, host="127.0.0.1", port=args.port, threads=args.threads, ident="", _quiet=True)
+        return
+    from alxapi.http.workers import listening_socket, serve_workers
+
+    def worker(_config, sock, threads: int) -> int:
+        serve(app, sockets=[sock], threads=threads, ident="", _quiet=True)
+        return 0
+
+    serve_workers(None, listening_socket("127.0.0.1", args.port), args.workers, args.threads, worker, print)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -44,6 +47,7 @@ def moodle_form(token: str, **params) -> bytes:
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+MOODLE = "/webservice/rest/server.php"
 
 
 def error_code(body: bytes) -> str:
@@ -267,3 +271,112 @@ def written() -> tuple[int, int]:
     """(request-log rows, the token's count of today) as the database has them now."""
     counter = RequestCounter.get_or_none()
     return ApiLog.select().count(), counter.count if counter else 0
+
+
+def worker_pids(parent: int) -> set[int]:
+    """The processes whose parent is ``parent`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == parent:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def wait_for(condition, seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_worker_processes_share_the_port_a_dead_one_is_replaced_and_all_stop_cleanly(db_url, tmp_path):
+    """`alx serve --workers 2`: two processes answer on one port; a worker killed is started again
+    while the other answers; SIGTERM stops all of them with exit status 0 and their request logs
+    flushed."""
+    site = build_site(db_url, rate_limit=0)
+    server = Server(db_url, tmp_path / "home", threads=2, workers=2)
+
+    def answered(n: int) -> None:
+        for _ in range(n):  # a new connection each time: the kernel picks the worker
+            conn = server.connection()
+            status, _, body = request(conn, "POST", MOODLE, moodle_form(site.tokens[1], limit=2), FORM)
+            conn.close()
+            assert status == 200 and len(json.loads(body)) == 2, body[:200]
+
+    try:
+        assert wait_for(lambda: len(worker_pids(server.proc.pid)) == 2)
+        first = worker_pids(server.proc.pid)
+        answered(10)
+        assert wait_for(lambda: ApiLog.select().count() == 10)  # both workers' writers ran
+        killed = min(first)
+        os.kill(killed, signal.SIGKILL)
+        assert wait_for(lambda: len(worker_pids(server.proc.pid) - {killed}) == 2), server.stderr
+        assert f"(pid {killed}) ended (signal SIGKILL); starting it again" in server.stderr
+        answered(10)
+        workers = worker_pids(server.proc.pid)
+    finally:
+        assert server.stop() == 0, server.stderr
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    assert ApiLog.select().count() == 20  # written at shutdown by whichever worker served them
+    assert "Traceback" not in server.stderr, server.stderr
+
+
+def test_workers_that_keep_dying_stop_the_service_with_status_1(tmp_path):
+    """A worker that ends at once every time (e.g. it cannot build its app) is started again until
+    more than CRASH_LIMIT deaths in CRASH_WINDOW seconds; then serve_workers stops: status 1."""
+    from alxapi.http.workers import CRASH_LIMIT, listening_socket, serve_workers
+
+    starts = tmp_path / "starts"
+
+    def failing_worker(config, sock, threads) -> int:
+        with starts.open("a") as f:  # O_APPEND: one byte per start, whichever process
+            f.write("x")
+        return 3
+
+    def too_long(signum, frame):
+        raise TimeoutError("serve_workers kept restarting the workers")
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
+    sock = listening_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    announced: list[str] = []
+    signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(30)
+    try:
+        code = serve_workers(None, sock, 2, 1, failing_worker, announced.append)
+    finally:
+        signal.alarm(0)
+        sock.close()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert code == 1
+    assert announced == [f"http://127.0.0.1:{port} (2 worker processes)"]
+    # Two started, then one more after each of the first CRASH_LIMIT deaths; none after the last.
+    assert starts.read_text() == "x" * (2 + CRASH_LIMIT)
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_end_when_the_parent_is_killed(db_url, tmp_path):
+    """SIGKILL of `alx serve --workers 2` (no chance to stop them) still ends its workers: no orphan
+    keeps the port."""
+    build_site(db_url, rate_limit=0)
+    server = Server(db_url, tmp_path / "home", threads=1, workers=2)
+    assert wait_for(lambda: len(worker_pids(server.proc.pid)) == 2)
+    workers = worker_pids(server.proc.pid)
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(timeout=15)
+    assert wait_for(lambda: not any(running(pid) for pid in workers)), server.stderr
+    with socket.socket() as s:  # the port is free again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", server.port))

@@ -23,12 +23,20 @@ def register(sub) -> None:
     p.add_argument(
         "--threads", type=int, help="worker threads = database connections (api_threads, default 8)"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes sharing the port, each with --threads threads; one Python process uses about "
+        "one core (api_workers, default 1)",
+    )
 
 
 def cmd_serve(args) -> int:
     from ..http.serve import serve
 
-    config = load(args, api_host=args.host, api_port=args.port, api_threads=args.threads)
+    config = load(
+        args, api_host=args.host, api_port=args.port, api_threads=args.threads, api_workers=args.workers
+    )
     apply_logging(config, args.verbose)
     db = connect(config)
     require_schema(db, config)
@@ -40,6 +48,7 @@ def cmd_serve(args) -> int:
             config.api_port,
             config.api_threads,
             lambda url: say(f"alx: serving on {url} (Ctrl-C or SIGTERM stops)"),
+            workers=config.api_workers,
         )
     except OSError as exc:  # address in use, not permitted, unknown host
         raise UserError(

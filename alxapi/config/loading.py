@@ -149,6 +149,7 @@ class Config:
     api_host: str
     api_port: int
     api_threads: int
+    api_workers: int
     api_debug: bool
     trusted_proxy: str
     metrics_allow: tuple[str, ...]

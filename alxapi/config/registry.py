@@ -251,6 +251,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_host", STR, "127.0.0.1", "address the API listens on", flag="--host"),
     Setting("api_port", INT, 8080, "port the API listens on (0 picks a free one)", min=0, max=65535, flag="--port"),
     Setting("api_threads", INT, 8, "API worker threads", min=1, max=64, flag="--threads"),
+    Setting("api_workers", INT, 1, "API processes sharing the port (each with api_threads threads)",
+            min=1, max=64, flag="--workers"),
     Setting("api_debug", BOOL, False, "include error details in API responses"),
     Setting("trusted_proxy", STR, "", "address of the reverse proxy whose X-Forwarded-* headers are trusted"),
     Setting("metrics_allow", LIST, ("127.0.0.0/8", "::1"), "addresses/networks that may read /metrics (the request's "

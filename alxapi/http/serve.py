@@ -6,6 +6,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 
@@ -13,6 +14,7 @@ from waitress.server import create_server
 
 from ..config import Config
 from .app import create_app
+from .workers import listening_socket, serve_workers
 
 log = logging.getLogger("alx.api")
 MALLOC_ARENAS = 2  # glibc's default is 8 per core: each API thread would grow its own heap
@@ -20,16 +22,16 @@ _M_ARENA_MAX = -8  # mallopt() parameter (malloc.h)
 PROXY_HEADERS = "x-forwarded-for x-forwarded-host x-forwarded-proto x-forwarded-port"
 
 
-def build_server(config: Config, host: str, port: int, threads: int):
+def build_server(config: Config, host: str, port: int, threads: int, sock: socket.socket | None = None):
     """A Waitress server for the app: one pooled DB connection per thread, no tracebacks to clients.
+    ``sock``: an already listening socket to serve instead of binding ``host``/``port``.
 
     Behind nginx, set ``trusted_proxy`` (e.g. 127.0.0.1) so Waitress takes the client address from
     X-Forwarded-For; otherwise those headers are dropped.
     """
     app = create_app(config, pool_size=threads)
     options = dict(
-        host=host,
-        port=port,
+        **({"sockets": [sock]} if sock is not None else {"host": host, "port": port}),
         threads=threads,
         connection_limit=100,
         channel_timeout=120,
@@ -58,18 +60,39 @@ def limit_malloc_arenas() -> bool:
         return False
 
 
-def serve(config: Config, host: str, port: int, threads: int, announce: Callable[[str], None]) -> int:
-    """Serve until SIGTERM/SIGINT; return the exit status (0 on a requested stop)."""
+def serve(
+    config: Config,
+    host: str,
+    port: int,
+    threads: int,
+    announce: Callable[[str], None],
+    workers: int = 1,
+) -> int:
+    """Serve until SIGTERM/SIGINT; return the exit status (0 on a requested stop). ``workers`` > 1:
+    that many processes on one socket (alxapi.http.workers)."""
     limit_malloc_arenas()
+    if workers > 1:
+        sock = listening_socket(host, port)
+        try:
+            return serve_workers(config, sock, workers, threads, _serve_socket, announce)
+        finally:
+            sock.close()
     server = build_server(config, host, port, threads)
-    url = f"http://{server.effective_host}:{server.effective_port}"
+    return _run(server, lambda: announce(f"http://{server.effective_host}:{server.effective_port}"))
 
+
+def _serve_socket(config: Config, sock: socket.socket, threads: int) -> int:
+    """One worker process of ``serve(workers=N)``."""
+    return _run(build_server(config, "", 0, threads, sock), lambda: None)
+
+
+def _run(server, announce: Callable[[], None]) -> int:
     def stop(signum, frame):
         raise SystemExit(0)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
-    announce(url)
+    announce()
     writer = server.application.context.writer
     writer.start()
     try:

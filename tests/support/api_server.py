@@ -19,11 +19,11 @@ REQUEST_TIMEOUT = 15.0
 class Server:
     """`alx serve` on a free loopback port; stderr collected by a reader thread."""
 
-    def __init__(self, db_url: str, home, threads: int = 4):
+    def __init__(self, db_url: str, home, threads: int = 4, workers: int = 1):
         self.lines: list[str] = []
-        self.port = self._start(db_url, home, threads)
+        self.port = self._start(db_url, home, threads, workers)
 
-    def _start(self, db_url: str, home, threads: int) -> int:
+    def _start(self, db_url: str, home, threads: int, workers: int) -> int:
         for _attempt in range(3):  # a free port found here may be taken before the server binds it
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
@@ -40,6 +40,8 @@ class Server:
                     str(port),
                     "--threads",
                     str(threads),
+                    "--workers",
+                    str(workers),
                 ],
                 env=alx_env(home),
                 cwd=home,
