@@ -88,6 +88,10 @@ def _serve_socket(config: Config, sock: socket.socket, threads: int) -> int:
 
 def _run(server, announce: Callable[[], None]) -> int:
     def stop(signum, frame):
+        # Once: systemd stops a unit by signalling every process of it, and the parent of workers
+        # signals them too; a second SystemExit would cut the last flush of the request log short.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
         raise SystemExit(0)
 
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -33,6 +33,7 @@ CRASH_LIMIT, CRASH_WINDOW = 5, 60.0
 STOP_TIMEOUT = 30.0  # seconds a worker gets to finish its requests before SIGKILL
 BACKLOG = 1024  # Waitress's default
 PR_SET_PDEATHSIG = 1  # prctl() option (linux/prctl.h)
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -67,7 +68,7 @@ def serve_workers(
         nonlocal stopping
         stopping = True
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
     children: dict[int, int] = {}  # pid -> worker number
     deaths: deque[float] = deque()
@@ -75,12 +76,16 @@ def serve_workers(
     parent = os.getpid()
 
     def start(number: int) -> None:
+        # Signals wait until the worker has its own handler: a SIGTERM right after the fork would
+        # otherwise run the parent's in the worker, which would then serve on.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker: its own signal handling, never back into the parent's code
             code = 1
             try:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)
+                for sig in STOP_SIGNALS:  # until the server's own handler (that flushes the log)
+                    signal.signal(sig, _exit_now)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
                 _end_with_parent(parent)
                 code = run_worker(config, sock, threads)
             except SystemExit as exc:
@@ -90,6 +95,7 @@ def serve_workers(
             finally:
                 logging.shutdown()
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         children[pid] = number
 
     host, port = sock.getsockname()[:2]
@@ -109,11 +115,14 @@ def serve_workers(
         deaths.append(now)
         while deaths and deaths[0] < now - CRASH_WINDOW:
             deaths.popleft()
-        log.warning("API worker %d (pid %d) ended (%s); starting it again", number, pid, _status(status))
         if len(deaths) > CRASH_LIMIT:
-            log.error("API workers ended %d times in %.0f s: stopping", len(deaths), CRASH_WINDOW)
+            log.error(
+                "API worker %d (pid %d) ended (%s), the %d. time in %.0f s: stopping",
+                *(number, pid, _status(status), len(deaths), CRASH_WINDOW),
+            )
             _stop_all(children)
             return 1
+        log.warning("API worker %d (pid %d) ended (%s); starting it again", number, pid, _status(status))
         start(number)
     log.info("stopping on request")
     return 0 if _stop_all(children) else 1
@@ -128,8 +137,10 @@ def _stop_all(children: dict[int, int]) -> bool:
     while children:
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid in children:
-            children.pop(pid)
-            clean &= os.waitstatus_to_exitcode(status) == 0
+            number = children.pop(pid)
+            if os.waitstatus_to_exitcode(status) != 0:
+                log.warning("API worker %d (pid %d) ended (%s) while stopping", number, pid, _status(status))
+                clean = False
         elif time.monotonic() > deadline:
             for pid in children:
                 _signal(pid, signal.SIGKILL)
@@ -138,6 +149,11 @@ def _stop_all(children: dict[int, int]) -> bool:
         else:
             time.sleep(0.05)
     return clean
+
+
+def _exit_now(signum, frame):
+    """A worker stopped while it starts: nothing served yet, nothing to flush."""
+    raise SystemExit(0)
 
 
 def _end_with_parent(parent: int) -> None:
