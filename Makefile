@@ -44,8 +44,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run --size $(BENCH_SIZE) --databases $(BENCH_DATABASES)
 
 # REST v1 over HTTP on the same 1M database: uncached/cached pages, Datasette, 8 concurrent clients.
+# BENCH_WORKERS: alx serve --workers (the minimal app is then measured with as many processes too).
+BENCH_WORKERS ?= 1
 bench-api: $(VENV)/.bench-installed
-	$(BIN)/python -m bench.api --size $(BENCH_SIZE) --databases $(BENCH_DATABASES)
+	$(BIN)/python -m bench.api --size $(BENCH_SIZE) --databases $(BENCH_DATABASES) --workers $(BENCH_WORKERS)
 
 # Time spent from Moodle's log vs a bare LAG() insert; incremental after +1 % (ANALYTICS_EVENTS, default 1M).
 ANALYTICS_EVENTS ?= 1000000
