@@ -15,6 +15,7 @@ from alxapi.http.app import create_app
 from models.db import open_database
 from models.schema import install
 
+from . import site_cache
 from .moodle_builder import MoodleBuilder
 from .sync_helpers import run_sync
 
@@ -134,20 +135,11 @@ class Site:
         return falcon.testing.TestClient(app)
 
 
-def _form(params: dict) -> str:
-    return urlencode({k: v for k, v in params.items() if v is not None})
+_next_ids: dict[tuple, int] = {}
 
 
-def build_site(
-    db_url: str,
-    *,
-    companies=(1, 2),
-    users_per_company=5,
-    courses=(10, 11),
-    setup: Callable[[MoodleBuilder], None] | None = None,
-    **config,
-) -> Site:
-    """``setup(builder)`` adds Moodle data before the first sync; ``config`` overrides settings."""
+def _build_moodle(db_url: str, companies, users_per_company: int, courses, setup) -> MoodleBuilder:
+    """The site: Moodle's schema and rows, ALX installed, one sync run."""
     db = open_database(db_url, "mdl_")
     db.connect(reuse_if_open=True)
     install(db)
@@ -168,6 +160,40 @@ def build_site(
     if setup is not None:
         setup(b)
     run_sync(b)
+    return b
+
+
+def _form(params: dict) -> str:
+    return urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def build_site(
+    db_url: str,
+    *,
+    companies=(1, 2),
+    users_per_company=5,
+    courses=(10, 11),
+    setup: Callable[[MoodleBuilder], None] | None = None,
+    **config,
+) -> Site:
+    """``setup(builder)`` adds Moodle data before the first sync; ``config`` overrides settings.
+    Without ``setup`` the synced site is built once per test process and copied (site_cache)."""
+    shape = (tuple(companies), users_per_company, tuple(courses))
+    if setup is None:
+        key = ("api", *shape)
+
+        def build(url: str) -> None:
+            built = _build_moodle(url, *shape, None)
+            _next_ids[key] = built.next_id()  # where a copy's builder goes on
+            built.db.close()
+
+        site_cache.fill(db_url, key, build)
+        db = open_database(db_url, "mdl_")
+        db.connect(reuse_if_open=True)
+        b = MoodleBuilder.attach(db, _next_ids[key], now=NOW)
+    else:
+        b = _build_moodle(db_url, *shape, setup)
+        db = b.db
     cfg = load_config(env={}, search_paths=[]).replace(
         **{"database_url": db_url, "timezone": "UTC", **config}
     )

@@ -50,6 +50,15 @@ class MoodleBuilder:
         )
         self.insert("context", [dict(id=1, contextlevel=10, instanceid=0, path="/1", depth=1)])
 
+    @classmethod
+    def attach(cls, db: peewee.Database, next_id: int, prefix: str = "mdl_", now: int = 1_700_000_000):
+        """A builder for a site that already exists (a copy of a built one): no schema, no base rows;
+        its ids continue from ``next_id``, where the builder of the original stopped."""
+        builder = cls.__new__(cls)
+        builder.db, builder.prefix, builder.now = db, prefix, now
+        builder._ids = itertools.count(next_id)
+        return builder
+
     def insert(self, table: str, rows: list[dict]) -> None:
         insert_rows(self.db, table, rows, prefix=self.prefix)
 
