@@ -24,6 +24,7 @@ from alxapi.reporting.lock import LOCK_NAME, SyncLock
 from models.db import open_database
 from models.plugin import State
 
+from .support import site_cache
 from .support.cli_helpers import NOW, PREFIX, REPORTING, SYNC_RUNS, Alx, Peek, assert_user_error, table
 from .support.moodle_builder import MoodleBuilder
 from .support.sync_helpers import three_learners_in_two_courses
@@ -47,17 +48,22 @@ SITE_KEYS = {(1, u, c) for u in (100, 101, 102) for c in (10, 11)} | {(2, u, 10)
 
 
 def build_site(db_url: str) -> None:
-    """A small IOMAD site: two companies, two courses with two activities, eight reportable rows."""
-    db = open_database(db_url, PREFIX)
-    with db.connection_context():
-        b = MoodleBuilder(db, now=NOW)
-        three_learners_in_two_courses(b, companies=(1, 2))
-        for uid in (200, 201):
-            b.user(uid)
-            b.member(2, uid)
-            b.enrol(uid, 10)
-        b.complete_module(100, b.modules_of(10)[0], when=NOW - 100)
-    db.close()
+    """A small IOMAD site: two companies, two courses with two activities, eight reportable rows.
+    Built once per test process and backend, then copied (site_cache)."""
+
+    def build(url: str) -> None:
+        db = open_database(url, PREFIX)
+        with db.connection_context():
+            b = MoodleBuilder(db, now=NOW)
+            three_learners_in_two_courses(b, companies=(1, 2))
+            for uid in (200, 201):
+                b.user(uid)
+                b.member(2, uid)
+                b.enrol(uid, 10)
+            b.complete_module(100, b.modules_of(10)[0], when=NOW - 100)
+        db.close()
+
+    site_cache.fill(db_url, ("cli-small",), build)
 
 
 @pytest.fixture
