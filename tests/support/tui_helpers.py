@@ -67,3 +67,24 @@ def _config(db_url: str, settings: dict) -> Config:
         env={},
         search_paths=[],
     )
+
+
+async def settle(pilot, rounds: int = 100) -> None:
+    """Wait until the console is at rest: no worker running and every DataTable's deferred work
+    (column widths of new or updated cells, done when its message queue is idle) done. A poll can
+    start another from the handler of its result (a refresh asked for while one ran), so one
+    ``wait_for_complete`` is not enough before a screenshot."""
+    from textual.widgets import DataTable
+
+    app = pilot.app
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # A poll is over when its result has been shown (the screen's _polling), not when its thread ends.
+        running = any(worker.is_running for worker in app.workers) or getattr(app.screen, "_polling", False)
+        pending = any(
+            table._require_update_dimensions or table._updated_cells for table in app.screen.query(DataTable)
+        )
+        if not running and not pending:
+            return
+    raise AssertionError("the console did not come to rest")
