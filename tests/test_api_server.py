@@ -23,6 +23,7 @@ from models.plugin import ApiLog, RequestCounter
 
 from .support.api_helpers import FUNCTION, build_site
 from .support.api_server import Server
+from .support.dbservers import child_pids, wait_for_exit
 
 REQUEST_TIMEOUT = 15.0
 
@@ -275,19 +276,6 @@ def written() -> tuple[int, int]:
     return ApiLog.select().count(), counter.count if counter else 0
 
 
-def worker_pids(parent: int) -> set[int]:
-    """The processes whose parent is ``parent`` (from /proc)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        if int(fields[1]) == parent:
-            found.add(int(stat.parent.name))
-    return found
-
-
 def wait_for(condition, seconds: float = 15.0) -> bool:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
@@ -310,16 +298,16 @@ def test_worker_processes_share_the_port_a_dead_one_is_replaced_and_all_stop_cle
             assert status == 200 and len(json.loads(body)) == 2, body[:200]
 
     try:
-        assert wait_for(lambda: len(worker_pids(server.proc.pid)) == 2)
-        first = worker_pids(server.proc.pid)
+        assert wait_for(lambda: len(set(child_pids(server.proc.pid))) == 2)
+        first = set(child_pids(server.proc.pid))
         answered(10)
         assert wait_for(lambda: ApiLog.select().count() == 10)  # both workers' writers ran
         killed = min(first)
         os.kill(killed, signal.SIGKILL)
-        assert wait_for(lambda: len(worker_pids(server.proc.pid) - {killed}) == 2), server.stderr
+        assert wait_for(lambda: len(set(child_pids(server.proc.pid)) - {killed}) == 2), server.stderr
         assert f"(pid {killed}) ended (signal SIGKILL); starting it again" in server.stderr
         answered(10)
-        workers = worker_pids(server.proc.pid)
+        workers = set(child_pids(server.proc.pid))
         # Stopped as systemd stops a unit: SIGTERM to every process of it at once (the workers then
         # get a second one from the parent).
         for pid in (server.proc.pid, *workers):
@@ -363,24 +351,16 @@ def test_workers_that_keep_dying_stop_the_service_with_status_1():
     assert any(m.endswith(f"the {CRASH_LIMIT + 1}. time in 60 s: stopping") for m in out["messages"])
 
 
-def running(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_workers_end_when_the_parent_is_killed(db_url, tmp_path):
     """SIGKILL of `alx serve --workers 2` (no chance to stop them) still ends its workers: no orphan
     keeps the port."""
     build_site(db_url, rate_limit=0)
     server = Server(db_url, tmp_path / "home", threads=1, workers=2)
-    assert wait_for(lambda: len(worker_pids(server.proc.pid)) == 2)
-    workers = worker_pids(server.proc.pid)
+    assert wait_for(lambda: len(set(child_pids(server.proc.pid))) == 2)
+    workers = set(child_pids(server.proc.pid))
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait(timeout=15)
-    assert wait_for(lambda: not any(running(pid) for pid in workers)), server.stderr
+    assert wait_for_exit(list(workers), 15), server.stderr
     with socket.socket() as s:  # the port is free again
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", server.port))

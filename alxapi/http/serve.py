@@ -14,7 +14,7 @@ from waitress.server import create_server
 
 from ..config import Config
 from .app import create_app
-from .workers import listening_socket, serve_workers
+from .workers import STOP_SIGNALS, listening_socket, serve_workers
 
 log = logging.getLogger("alx.api")
 MALLOC_ARENAS = 2  # glibc's default is 8 per core: each API thread would grow its own heap
@@ -90,11 +90,11 @@ def _run(server, announce: Callable[[], None]) -> int:
     def stop(signum, frame):
         # Once: systemd stops a unit by signalling every process of it, and the parent of workers
         # signals them too; a second SystemExit would cut the last flush of the request log short.
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         raise SystemExit(0)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
     announce()
     writer = server.application.context.writer
