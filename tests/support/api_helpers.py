@@ -135,9 +135,6 @@ class Site:
         return falcon.testing.TestClient(app)
 
 
-_next_ids: dict[tuple, int] = {}
-
-
 def _build_moodle(db_url: str, companies, users_per_company: int, courses, setup) -> MoodleBuilder:
     """The site: Moodle's schema and rows, ALX installed, one sync run."""
     db = open_database(db_url, "mdl_")
@@ -180,17 +177,16 @@ def build_site(
     Without ``setup`` the synced site is built once per test process and copied (site_cache)."""
     shape = (tuple(companies), users_per_company, tuple(courses))
     if setup is None:
-        key = ("api", *shape)
 
-        def build(url: str) -> None:
+        def build(url: str) -> int:
             built = _build_moodle(url, *shape, None)
-            _next_ids[key] = built.next_id()  # where a copy's builder goes on
             built.db.close()
+            return built.next_id()  # where a copy's builder goes on
 
-        site_cache.fill(db_url, key, build)
+        next_id = site_cache.fill(db_url, ("api", *shape), build)
         db = open_database(db_url, "mdl_")
         db.connect(reuse_if_open=True)
-        b = MoodleBuilder.attach(db, _next_ids[key], now=NOW)
+        b = MoodleBuilder.attach(db, next_id, now=NOW)
     else:
         b = _build_moodle(db_url, *shape, setup)
         db = b.db

@@ -17,12 +17,14 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from . import dbservers
 
-_templates: dict[tuple, str] = {}
+_templates: dict[tuple, tuple[str, object]] = {}  # slot -> (template, what its build returned)
 _numbers = itertools.count(1)
+T = TypeVar("T")
 _sqlite_dir: Path | None = None
 
 
@@ -41,26 +43,28 @@ def _server_on(port: int | None) -> dbservers._Server:
     raise LookupError(f"no running test server on port {port}")
 
 
-def fill(db_url: str, key: Hashable, build: Callable[[str], None]) -> None:
-    """Make the empty database at ``db_url`` hold the site ``build(url)`` builds for ``key``."""
+def fill(db_url: str, key: Hashable, build: Callable[[str], T]) -> T:
+    """Make the empty database at ``db_url`` hold the site ``build(url)`` builds for ``key``;
+    returns what that build returned (state of the builder that a copy's user carries on with)."""
     parsed = urlparse(db_url)
     if parsed.scheme == "sqlite":
-        template = _templates.get(("sqlite", key))
-        if template is None:
+        slot = ("sqlite", key)
+        if slot not in _templates:
             template = str(_sqlite_templates() / f"site-{next(_numbers)}.sqlite3")
-            build(f"sqlite:///{template}")
+            built = build(f"sqlite:///{template}")
             con = sqlite3.connect(template)
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every row in the file itself
             con.close()
-            _templates[("sqlite", key)] = template
+            _templates[slot] = (template, built)
+        template, built = _templates[slot]
         shutil.copyfile(template, db_url[len("sqlite:///") :])  # relative paths too
-        return
+        return built
     server = _server_on(parsed.port)
     # The port names the server: one restarted afresh (new port, new data) builds its own template.
     slot = (parsed.scheme, parsed.port, key)
-    template = _templates.get(slot)
-    if template is None:
+    if slot not in _templates:
         template = f"alx_site_{next(_numbers)}"
-        build(server.create_database(template))
-        _templates[slot] = template
+        _templates[slot] = (template, build(server.create_database(template)))
+    template, built = _templates[slot]
     server.copy_database(template, parsed.path.lstrip("/"))
+    return built
