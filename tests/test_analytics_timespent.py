@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alxapi.analytics.timespent import IN_FLIGHT_SECONDS, offsets, refresh
+from alxapi.analytics.timespent import IN_FLIGHT_SECONDS, MAX_USERS, offsets, refresh
 from alxapi.config import load_config
 from models import schema
 from models.analytics import UserTimeDaily
@@ -295,3 +296,19 @@ def test_two_runs_at_once_count_each_event_once(moodle, monkeypatch):
 def _other_run(db):
     with db.connection_context():  # this thread's own connection
         return refresh(db, config(), NOW)
+
+
+def test_user_ids_past_the_packed_limit_are_a_clear_error_that_writes_nothing(moodle):
+    """The window pass packs a user id and a time into one 64-bit value (timespent.MAX_USERS)."""
+    site(moodle)
+    moodle.log(100, 10, T0)
+    refresh(moodle.db, config(), NOW)
+    before = daily_with_tails()
+    moodle.log(MAX_USERS, 10, T0 + 60)
+    with pytest.raises(ValueError, match="user ids below 1,073,741,824"):
+        refresh(moodle.db, config(), NOW, full=True)
+    assert daily_with_tails() == before
+    moodle.execute("DELETE FROM {t:logstore_standard_log} WHERE userid = ?", [MAX_USERS])
+    moodle.log(MAX_USERS - 2, 10, T0 + 60)  # the highest id that leaves room for the sentinel
+    refresh(moodle.db, config(), NOW, full=True)
+    assert daily()[(MAX_USERS - 2, 10, "2026-03-02")] == (0, 1, 1, 0)
