@@ -9,6 +9,7 @@ prefix (``$CFG->prefix``) is runtime configuration, so every model computes its 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import re
 import select
@@ -355,6 +356,12 @@ def make_database(
             f"SET SESSION innodb_lock_wait_timeout = {lock_timeout}, "
             f"SESSION lock_wait_timeout = {lock_timeout}"
         )
+        if _is_loopback(parsed.hostname) and not any(key.startswith("ssl") for key in options):
+            # PyMySQL otherwise offers TLS on every connection and loads the system's CA bundle
+            # each time to do so: 31 ms of CPU per connection against 0.5 ms without. On a
+            # loopback connection TLS protects nothing; ?ssl_disabled=false (or any ssl_ option)
+            # asks for it anyway.
+            extra["ssl_disabled"] = True
         # UPDATE reports rows matched, not rows changed, as SQLite and PostgreSQL do.
         db = _server_database(
             parsed,
@@ -441,6 +448,16 @@ class Prepared:
     def tuples(self, *params) -> list[tuple]:
         db, sql = self._sql()
         return [tuple(row) for row in db.execute_sql(sql, list(params)).fetchall()]
+
+
+def _is_loopback(host: str | None) -> bool:
+    """Is ``host`` this machine by a loopback name or address (no host: PyMySQL's localhost)?"""
+    if not host or host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _server_database(

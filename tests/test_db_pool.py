@@ -96,3 +96,32 @@ def test_a_transaction_left_open_is_rolled_back_before_reuse(pooled):
     assert counted[0].calls["rollback"] == 1
     with db.connection_context():
         assert db.execute_sql("SELECT COUNT(*) FROM t_pool").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "tls"),
+    [
+        ("mysql://alx:pw@127.0.0.1:3306/moodle", False),
+        ("mysql://alx:pw@localhost/moodle?unix_socket=/run/mysqld/mysqld.sock", False),
+        ("mysql://alx:pw@[::1]/moodle", False),
+        ("mysql://alx:pw@db.example.com/moodle", True),
+        ("mysql://alx:pw@10.0.0.5/moodle", True),
+        ("mysql://alx:pw@127.0.0.1/moodle?ssl_disabled=false", True),
+        ("mysql://alx:pw@127.0.0.1/moodle?ssl_ca=/etc/ssl/ca.pem", True),
+    ],
+)
+def test_mariadb_connections_offer_tls_except_over_loopback(url, tls):
+    """PyMySQL loads the system's CA bundle for every connection that may use TLS (31 ms of CPU)."""
+    params = make_database(url).connect_params
+    assert (not params.get("ssl_disabled", False)) is tls
+
+
+def test_a_loopback_mariadb_connection_skips_tls(mariadb_server):
+    url = mariadb_server.create_database("alx_tls_check")
+    assert "@127.0.0.1:" in url
+    db = make_database(url)
+    try:
+        assert db.connection().ssl is False  # PyMySQL's own flag: no TLS context made or offered
+    finally:
+        db.close()
+        mariadb_server.drop_database("alx_tls_check")
