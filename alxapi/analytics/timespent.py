@@ -191,11 +191,13 @@ def _daily_select(
         f"FROM ({unpacked}) y WHERE {new_session} OR {sql.day_number('prev_t', zone_offsets)} <> day"
     )
     after = "OVER (PARTITION BY courseid ORDER BY rn)"
+    # The running MAX in a window layer of its own: beside the LEADs, MariaDB 10.11 took 31 s
+    # instead of 13 s for this select at 1M events.
     linked = (
         f"SELECT b.*, LEAD(prev_t) {after} AS seg_last, LEAD(counted_before) {after} AS counted_next, "
-        f"LEAD(is_start) {after} AS next_start, LEAD(timecreated) {after} AS next_t, "
-        f"MAX(CASE WHEN is_start = 1 THEN userid * {TIME_BITS} + timecreated END) OVER (PARTITION BY courseid "
-        f"ORDER BY rn ROWS UNBOUNDED PRECEDING) AS packed_start FROM ({bounds}) b"
+        f"LEAD(is_start) {after} AS next_start, LEAD(timecreated) {after} AS next_t "
+        f"FROM (SELECT c.*, MAX(CASE WHEN is_start = 1 THEN userid * {TIME_BITS} + timecreated END) "
+        f"{after} AS packed_start FROM ({bounds}) c) b"
     )
     segments = (
         "SELECT userid, courseid, day, is_start, seg_last, "
