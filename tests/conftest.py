@@ -165,11 +165,16 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture
 def moodle(db_url):
     """An empty Moodle+IOMAD site (real schema) with the ALX tables installed, bound and connected."""
-    from .support.moodle_builder import fresh_site
+    from models.db import open_database
+    from models.schema import install
 
-    builder = fresh_site(db_url, now=1_700_000_000)
-    yield builder
-    builder.db.close()
+    from .support.moodle_builder import MoodleBuilder
+
+    db = open_database(db_url, "mdl_")
+    with db.connection_context():
+        install(db)
+        yield MoodleBuilder(db, now=1_700_000_000)
+    db.close()
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from alxapi.access import tokens
 from alxapi.config import load_config
 from alxapi.http.app import create_app
 from models.db import open_database
+from models.schema import install
 
 from . import site_cache
-from .moodle_builder import MoodleBuilder, fresh_site
+from .moodle_builder import MoodleBuilder
 from .sync_helpers import run_sync
 
 NOW = 1_700_000_000
@@ -136,7 +137,10 @@ class Site:
 
 def _build_moodle(db_url: str, companies, users_per_company: int, courses, setup) -> MoodleBuilder:
     """The site: Moodle's schema and rows, ALX installed, one sync run."""
-    b = fresh_site(db_url, now=NOW)
+    db = open_database(db_url, "mdl_")
+    db.connect(reuse_if_open=True)
+    install(db)
+    b = MoodleBuilder(db, now=NOW)
     for course in courses:
         b.course(course, modules=2)
     uid = 100

@@ -11,10 +11,7 @@ import itertools
 import peewee
 
 from alxapi.demo.moodle_schema import create_moodle_schema, insert_rows
-from models.db import open_database, quote
-from models.schema import install
-
-from . import site_cache
+from models.db import quote
 
 STUDENT, TEACHER, EDITINGTEACHER = 5, 4, 3
 ROLES = [
@@ -383,22 +380,3 @@ class MoodleBuilder:
         sql = re.sub(r"\{t:(\w+)\}", lambda m: quote(self.prefix + m.group(1), self.db), sql)
         sql = sql.replace("?", self.db.param)
         self.db.execute_sql(sql, params or [])
-
-
-def fresh_site(db_url: str, now: int = 1_700_000_000) -> MoodleBuilder:
-    """A builder, connected, for the empty database at ``db_url`` made an empty Moodle site (schema,
-    base rows) with the ALX tables installed. Creating the schema costs PostgreSQL about three times
-    a copy of it, so the site is built once per test process and backend and copied (site_cache)."""
-
-    def build(url: str) -> int:
-        db = open_database(url, "mdl_")
-        with db.connection_context():
-            install(db)
-            next_id = MoodleBuilder(db).next_id()
-        db.close()
-        return next_id
-
-    next_id = site_cache.fill(db_url, ("empty",), build)
-    db = open_database(db_url, "mdl_")
-    db.connect(reuse_if_open=True)
-    return MoodleBuilder.attach(db, next_id, now=now)
