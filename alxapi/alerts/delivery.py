@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+from models.db import is_loopback_host
 from models.plugin import Alert
 
 from .. import audit
 from ..config import Config
-from ..config.checks import is_loopback_host
 from ..redact import redact_url_path
 from . import lifecycle as alerts
 from .kinds import KINDS

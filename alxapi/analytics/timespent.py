@@ -153,10 +153,10 @@ def _daily_select(
 
     Pass 2 (boundary rows only) gives each segment the next boundary and the start of its session
     (the latest session start before it: a pair's first row is one, and user and time packed as in
-    pass 1 grow along the course's order). A day's rows add
-    up its segments; each segment adds its span (to the next boundary, or to its last event when a
-    session ends there) to the date its session started: a segment whose session started on an
-    earlier date is read twice, once per date, by a join with a two-row table.
+    pass 1 grow along the course's order). A day's rows add up its segments; each segment adds its
+    span (to the next boundary, or to its last event when a session ends there) to the date its
+    session started: a segment whose session started on an earlier date is read twice, once per
+    date, by a join with a two-row table.
 
     Only ``LAG``, partitioned by course: the same rows computed with ``LEAD`` per pair took 55 s at
     10M events (SQLite; a ``LEAD`` next to an aggregate costs it a pass), this way 36–42 s, against

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import urllib.parse
 
-from models.db import valid_table_prefix
+from models.db import is_loopback_host, valid_table_prefix
 
 from ..alerts.kinds import ALERT_TYPES, SEVERITIES
 from .zones import is_timezone
@@ -57,16 +57,6 @@ def check_alert_severities(items: tuple[str, ...]) -> str | None:
                 f"types: {', '.join(ALERT_TYPES)}; severities: {', '.join(SEVERITIES)}"
             )
     return None
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` or a loopback address: a peer on this machine (secrets may travel in clear)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_webhook_url(url: str) -> str | None:
