@@ -149,7 +149,9 @@ def peewee_database(url: str) -> peewee.Database:
     )
     name = parsed.path.lstrip("/")
     if parsed.scheme == "mysql":
-        return peewee.MySQLDatabase(name, charset="utf8mb4", connect_timeout=10, **kwargs)
+        # No TLS to the loopback test servers: PyMySQL would load the system's CA bundle for every
+        # connection (~22 ms of CPU each).
+        return peewee.MySQLDatabase(name, charset="utf8mb4", connect_timeout=10, ssl_disabled=True, **kwargs)
     if parsed.scheme == "postgresql":
         return peewee.PostgresqlDatabase(name, connect_timeout=10, **kwargs)
     raise ValueError(f"unsupported URL scheme in {url!r}")
@@ -522,6 +524,7 @@ class MariaDBServer(_Server):
             charset="utf8mb4",
             connect_timeout=5,
             autocommit=True,
+            ssl_disabled=True,  # a unix socket; PyMySQL would still load the CA bundle (~22 ms of CPU)
         )
         try:
             yield conn.cursor()
