@@ -115,6 +115,41 @@ def snapshot(url: str) -> tuple:
     return tables, rows, seqs, runs
 
 
+# --- the test harness ------------------------------------------------------------------------------
+
+
+def test_the_fork_server_runs_alx_as_the_console_script_does(synced, tmp_path):
+    """Most tests run `alx` as forks of a pre-imported interpreter (tests/support/alx_forkserver.py);
+    for the same environment, working directory, time zone and arguments it must answer exactly as the
+    installed console script does: status, stdout and stderr."""
+    (synced.workdir / "alx.toml").write_text("rate_limit = 7\n")
+    env = {"TZ": "America/New_York", "ALX_API_PORT": "8123"}
+    runs = [
+        ("--help",),
+        ("nosuchcommand",),
+        ("config", "--json"),
+        ("runs",),
+        ("check", "--json"),
+        ("--db", f"sqlite:///{tmp_path / 'missing.db'}", "check"),
+    ]
+    for args in runs:
+        db = args[0] != "--db"
+        forked = synced(*args, db=db, env=env, forked=True)
+        script = synced(*args, db=db, env=env, forked=False)
+        assert (forked.code, forked.stdout, forked.stderr) == (script.code, script.stdout, script.stderr), (
+            f"fork server:\n{forked}\nconsole script:\n{script}"
+        )
+    # The comparison above means something only if each run's settings reach the command:
+    shown = synced("config", "--json", env=env, forked=True).json()
+    assert shown["file"] == str(synced.workdir / "alx.toml")
+    assert shown["settings"]["rate_limit"]["value"] == "7"
+    assert shown["settings"]["api_port"] == {"source": "env:ALX_API_PORT", "value": "8123"}, shown[
+        "settings"
+    ]["api_port"]
+    new_york = synced("runs", env={"TZ": "America/New_York"}, forked=True).stdout
+    assert new_york != synced("runs", env={"TZ": "UTC"}, forked=True).stdout, "TZ changes the times shown"
+
+
 # --- --help -----------------------------------------------------------------------------------------
 
 # What the issue requires each help text to offer, on top of every option the parser defines.

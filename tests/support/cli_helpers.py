@@ -11,11 +11,18 @@ The database is inspected from the test process through a connection of its own
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import selectors
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -60,6 +67,102 @@ def alx_env(home: Path, **extra: str | int) -> dict[str, str]:
     return env
 
 
+class ForkServer:
+    """Runs `alx` as forks of one pre-imported interpreter (``alx_forkserver``), started on first use.
+
+    ``ALX_TEST_FORKSERVER=0`` runs the console script itself for every run instead.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._dir = ""
+
+    @staticmethod
+    def wanted() -> bool:
+        return os.environ.get("ALX_TEST_FORKSERVER", "1") != "0"
+
+    def _socket_path(self) -> str:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._dir = tempfile.mkdtemp(prefix="alx-forkserver-")
+                path = os.path.join(self._dir, "socket")
+                env = alx_env(Path(self._dir) / "home")
+                env.pop("ALX_NOW")
+                self._proc = subprocess.Popen(
+                    [sys.executable, str(Path(__file__).with_name("alx_forkserver.py")), path],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env=env,
+                    cwd=self._dir,
+                )
+                ready = self._proc.stdout.readline()
+                assert ready == b"ready\n", f"the alx fork server did not start (said {ready!r})"
+                atexit.register(self.stop)
+            return os.path.join(self._dir, "socket")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.stdin.close()  # its signal to exit
+            self._proc.wait(timeout=10)
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def run(self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, str]:
+        """Run ``alx argv`` to its end: (exit status, stdout, stderr); kills it after ``timeout``."""
+        path = self._socket_path()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        request = {"argv": [alx_command()[0], *argv], "cwd": str(cwd), "env": env}
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(path)
+            try:
+                socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [stdin, out_w, err_w])
+            finally:
+                for fd in (stdin, out_w, err_w):
+                    os.close(fd)
+            replies = conn.makefile("rb")
+            pid = int(replies.readline())
+            output = _read_until_closed({out_r: "stdout", err_r: "stderr"}, timeout)
+            if output is None:
+                os.kill(pid, signal.SIGKILL)
+                replies.readline()
+                raise subprocess.TimeoutExpired(["alx", *argv], timeout)
+            code = int(replies.readline())
+        return code, output["stdout"], output["stderr"]
+
+
+def _read_until_closed(pipes: dict[int, str], timeout: float) -> dict[str, str] | None:
+    """Everything written to ``pipes`` until their writers close them; None after ``timeout``."""
+    chunks: dict[str, list[bytes]] = {name: [] for name in pipes.values()}
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        for fd in pipes:
+            selector.register(fd, selectors.EVENT_READ)
+        try:
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                for key, _ in selector.select(left):
+                    data = os.read(key.fd, 65536)
+                    if data:
+                        chunks[pipes[key.fd]].append(data)
+                    else:
+                        selector.unregister(key.fd)
+        finally:
+            for fd in pipes:
+                os.close(fd)
+    # Decoded as subprocess.run(text=True) does: universal newlines.
+    return {
+        name: b"".join(parts).decode().replace("\r\n", "\n").replace("\r", "\n")
+        for name, parts in chunks.items()
+    }
+
+
+_forkserver = ForkServer()
+
+
 @dataclass
 class Result:
     args: list[str]
@@ -97,19 +200,31 @@ class Alx:
         return [*(["--db", self.db_url] if db and self.db_url else []), *args]
 
     def __call__(
-        self, *args: str, db: bool = True, env: dict[str, str] | None = None, timeout: float = TIMEOUT
+        self,
+        *args: str,
+        db: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = TIMEOUT,
+        forked: bool | None = None,
     ) -> Result:
+        """Run `alx args` to its end. ``forked``: through the fork server (default unless
+        ``ALX_TEST_FORKSERVER=0``) or False for the console script itself."""
         argv = self.argv(args, db)
-        proc = subprocess.run(
-            [*alx_command(), *argv],
-            cwd=self.workdir,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+        run_env = {**self.env, **(env or {})}
+        if ForkServer.wanted() if forked is None else forked:
+            code, stdout, stderr = _forkserver.run(argv, self.workdir, run_env, timeout)
+        else:
+            proc = subprocess.run(
+                [*alx_command(), *argv],
+                cwd=self.workdir,
+                env=run_env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+            code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+        result = Result(argv, code, stdout, stderr)
         assert "Traceback" not in result.output, f"a traceback escaped:\n{result}"
         return result
 
