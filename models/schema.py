@@ -208,17 +208,62 @@ class CheckReport:
         return [t for t in self.tables if not t.ok and t.owner == "plugin"]
 
 
-def _check_model(db: peewee.Database, model: type[peewee.Model], owner: str, tables: set[str]) -> TableCheck:
+class _Catalog:
+    """Column names and index column lists of the tables ``check`` looks at.
+
+    PostgreSQL answers in one catalog query per kind: peewee asks ``information_schema.columns`` and
+    then the primary key for each table, ~100 queries costing the server ~140 ms of CPU, paid by every
+    `alx` command (they all check the schema first). Elsewhere peewee's per-table introspection is cheap.
+    """
+
+    def __init__(self, db: peewee.Database, tables: list[str]):
+        self.db = db
+        self._columns: dict[str, set[str]] | None = None
+        self._indexes: dict[str, set[tuple[str, ...]]] | None = None
+        self._tables = tables
+
+    def columns(self, table: str) -> set[str]:
+        if not isinstance(self.db, peewee.PostgresqlDatabase):
+            return {c.name for c in self.db.get_columns(table)}
+        if self._columns is None:
+            self._columns = {}
+            for name, column in self.db.execute_sql(
+                "SELECT t.relname, a.attname FROM pg_catalog.pg_attribute AS a "
+                "JOIN pg_catalog.pg_class AS t ON t.oid = a.attrelid "
+                "WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s) "
+                "AND a.attnum > 0 AND NOT a.attisdropped",
+                (self._tables,),
+            ):
+                self._columns.setdefault(name, set()).add(column)
+        return self._columns.get(table, set())
+
+    def indexes(self, table: str) -> set[tuple[str, ...]]:
+        if not isinstance(self.db, peewee.PostgresqlDatabase):
+            return {tuple(i.columns) for i in self.db.get_indexes(table)}
+        if self._indexes is None:
+            self._indexes = {}
+            for name, columns in self.db.execute_sql(
+                "SELECT t.relname, ARRAY(SELECT pg_get_indexdef(idx.indexrelid, k + 1, TRUE) "
+                "FROM generate_subscripts(idx.indkey, 1) AS k ORDER BY k) "
+                "FROM pg_catalog.pg_class AS t JOIN pg_catalog.pg_index AS idx ON t.oid = idx.indrelid "
+                "WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s)",
+                (self._tables,),
+            ):
+                self._indexes.setdefault(name, set()).add(tuple(peewee.unqesc(c) for c in columns))
+        return self._indexes.get(table, set())
+
+
+def _check_model(catalog: _Catalog, model: type[peewee.Model], owner: str, tables: set[str]) -> TableCheck:
     name = model._meta.table_name
     if name not in tables:
         return TableCheck(name, owner, False, "missing")
-    present = {c.name for c in db.get_columns(name)}
+    present = catalog.columns(name)
     wanted = [f.column_name for f in model._meta.sorted_fields]
     missing = [c for c in wanted if c not in present]
     if missing:
         return TableCheck(name, owner, False, "missing columns: " + ", ".join(missing))
     if owner == "plugin":
-        have_idx = {tuple(i.columns) for i in db.get_indexes(name)}
+        have_idx = catalog.indexes(name)
         for index_fields, _unique in model._meta.indexes:
             cols = tuple(model._meta.fields[f].column_name for f in index_fields)
             if cols not in have_idx:
@@ -231,10 +276,10 @@ def check(db: peewee.Database | None = None) -> CheckReport:
     db = db or database
     tables = set(db.get_tables())
     report = CheckReport(installed_version(db), LATEST_VERSION)
-    for model in OWN_TABLES:
-        report.tables.append(_check_model(db, model, "plugin", tables))
-    for model in moodle.REQUIRED + iomad.REQUIRED:
-        report.tables.append(_check_model(db, model, "moodle", tables))
+    models = [(m, "plugin") for m in OWN_TABLES] + [(m, "moodle") for m in moodle.REQUIRED + iomad.REQUIRED]
+    catalog = _Catalog(db, [m._meta.table_name for m, _ in models if m._meta.table_name in tables])
+    for model, owner in models:
+        report.tables.append(_check_model(catalog, model, owner, tables))
     return report
 
 

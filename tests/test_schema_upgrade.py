@@ -114,3 +114,21 @@ def test_a_version_8_database_gains_the_time_spent_tails(db_url):
             "interactions, lastupdated) VALUES (101, 10, '2026-03-02', 0, 1, 1, 0, 5)"
         )
         assert all(t.ok for t in schema.check(db).tables if t.owner == "plugin")
+
+
+def test_checks_catalog_reads_what_peewees_introspection_reads(moodle):
+    """`check` reads columns and indexes in one query per kind on PostgreSQL; for every table it
+    checks, the answer is peewee's per-table one (a dropped column and index included)."""
+    db = moodle.db
+    alerts = plugin.Alert._meta.table_name
+    migrator = SchemaMigrator.from_database(db)
+    migrate(migrator.drop_column(alerts, "delivery_error"))
+    tables = sorted(set(db.get_tables()))
+    catalog = schema._Catalog(db, tables)
+    for table in tables:
+        assert catalog.columns(table) == {c.name for c in db.get_columns(table)}, table
+        assert catalog.indexes(table) == {tuple(i.columns) for i in db.get_indexes(table)}, table
+    assert "delivery_error" not in catalog.columns(alerts)
+    assert catalog.indexes(alerts), "the alert table's indexes are seen"
+    problems = {t.table: t.problem for t in schema.check(db).tables if not t.ok}
+    assert problems == {alerts: "missing columns: delivery_error"}
