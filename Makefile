@@ -19,13 +19,13 @@ demo: $(STAMP)
 
 # The static checks, then the whole suite, on SQLite and on real MariaDB and PostgreSQL servers started by
 # the tests (installed from Debian packages first when missing). ALX_TEST_DATABASES=sqlite narrows it.
-# TEST_WORKERS pytest-xdist processes, each with its own MariaDB and PostgreSQL servers (the tests wait on
-# servers and subprocesses more than they compute: 4 workers halve the time on 2 cores).
+# TEST_WORKERS pytest-xdist processes, each with its own MariaDB and PostgreSQL servers; worksteal hands the
+# last tests to idle workers. Temporary files live in /dev/shm when it is there (tests/conftest.py).
 TEST_WORKERS ?= 4
 
 test: $(STAMP) check
 	bash .ci/install-db-servers.sh
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # Lint, formatting, the import contract (pyproject.toml [tool.importlinter]) and the type check of the
 # models and the core packages ([tool.mypy]).
