@@ -7,8 +7,10 @@ own, as the console script would be: its own environment (``os.environ`` replace
 working directory, stdin/stdout/stderr on the caller's pipes, ``sys.argv``, and it ends the way
 ``alx`` ends, ``sys.exit(main())`` at the top level of the interpreter (atexit handlers, non-daemon
 threads joined, buffers flushed). What it does not re-do is the interpreter's start-up: no module may
-read the environment at import time (none does: they read it when called; ``test_packaging`` and
-``ALX_TEST_FORKSERVER=0`` run the real console script).
+read the environment at import time (none does: they read it when called; a test in test_cli compares
+the two, and ``ALX_TEST_FORKSERVER=0`` runs the console script everywhere), and what Python fixes at start-up comes from
+the server's start (stdio encoding from ``LC_ALL=C.UTF-8``): a test of another locale runs the console
+script (``Alx(...)(..., forked=False)``).
 
 Protocol, one connection per run on the server's unix socket: the caller sends a JSON request
 (argv, cwd, env) with its three file descriptors (``socket.send_fds``). The server forks a monitor,
