@@ -9,7 +9,10 @@ prefix (``$CFG->prefix``) is runtime configuration, so every model computes its 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import ipaddress
+import itertools
 import logging
 import re
 import select
@@ -440,16 +443,79 @@ class Prepared:
             by_prefix[_state["prefix"]] = sql
         return db, sql
 
+    def _execute(self, params: tuple) -> Any:
+        db, sql = self._sql()
+        if isinstance(db, pool.PooledPostgresqlDatabase) and not db.in_transaction():
+            return _execute_prepared(db, sql, list(params))
+        return db.execute_sql(sql, list(params))
+
     def dicts(self, *params) -> list[dict[str, Any]]:
         """The rows as dicts keyed by column name (or alias)."""
-        db, sql = self._sql()
-        cursor = db.execute_sql(sql, list(params))
+        cursor = self._execute(params)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def tuples(self, *params) -> list[tuple]:
-        db, sql = self._sql()
-        return [tuple(row) for row in db.execute_sql(sql, list(params)).fetchall()]
+        return [tuple(row) for row in self._execute(params).fetchall()]
+
+
+# PostgreSQL plans a query each time it receives its text; the API's cached page is one query (a
+# union of five reads) whose planning cost more than running it: ~0.5 ms of a 1.1 ms request. As a
+# server-side prepared statement (PREPARE once per connection, then EXECUTE) it is planned once, its
+# generic plan reused. Statement names are per SQL text; connections remember what they prepared.
+# Pooled databases only (the API's): a connection opened for one unit of work would pay a PREPARE
+# round trip for a single EXECUTE.
+_PG_PLACEHOLDER = re.compile(r"%([s%])")
+_pg_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> prepared names
+_pg_unpreparable: set[str] = set()  # SQL PostgreSQL refused to PREPARE: run as plain text
+
+
+@functools.lru_cache(maxsize=256)
+def _pg_statement(sql: str) -> tuple[str, str]:
+    """(statement name, PREPARE … AS text with $1, $2 … for psycopg2's %s placeholders)."""
+    numbers = itertools.count(1)
+    text = _PG_PLACEHOLDER.sub(lambda m: f"${next(numbers)}" if m.group(1) == "s" else "%", sql)
+    name = "alx_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
+    return name, f"PREPARE {name} AS {text}"
+
+
+def _pgcode(exc: BaseException) -> str | None:
+    """The SQLSTATE of the psycopg2 error behind a peewee error."""
+    for cause in (getattr(exc, "orig", None), exc.__cause__, exc.__context__):
+        code = getattr(cause, "pgcode", None)
+        if code:
+            return str(code)
+    return None
+
+
+def _execute_prepared(db: peewee.Database, sql: str, params: list) -> Any:
+    if sql in _pg_unpreparable:
+        return db.execute_sql(sql, params)
+    name, prepare = _pg_statement(sql)
+    execute = f"EXECUTE {name}" + (f"({', '.join(['%s'] * len(params))})" if params else "")
+    for attempt in (1, 2):
+        conn = db.connection()
+        done = _pg_prepared.setdefault(conn, set())
+        if name not in done:
+            try:
+                db.execute_sql(prepare)
+            except peewee.ProgrammingError as exc:
+                if _pgcode(exc) != "42P05":  # not "already exists"
+                    log.debug("could not prepare a statement; running it as text", exc_info=True)
+                    _pg_unpreparable.add(sql)
+                    return db.execute_sql(sql, params)
+            done.add(name)
+        try:
+            return db.execute_sql(execute, params)
+        except peewee.DatabaseError as exc:
+            # 26000: a new connection behind the same object (a reconnect): prepare again. Twice in a
+            # row (a pooler handing each statement to another server connection): run it as text.
+            if _pgcode(exc) != "26000":
+                raise
+            done.discard(name)
+            if attempt == 2:
+                _pg_unpreparable.add(sql)
+    return db.execute_sql(sql, params)
 
 
 def is_loopback_host(host: str) -> bool:
