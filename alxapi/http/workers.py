@@ -152,8 +152,10 @@ def _stop_all(children: dict[int, int]) -> bool:
 
 
 def _exit_now(signum, frame):
-    """A worker stopped while it starts: nothing served yet, nothing to flush."""
-    raise SystemExit(0)
+    """A worker stopped while it starts: nothing served yet, nothing to flush. Not SystemExit: raised
+    from a signal handler it can land in a ``__del__`` (the garbage collector closing a ZipFile while
+    the worker imports), where Python prints and ignores it; the worker then served on as an orphan."""
+    os._exit(0)
 
 
 def _end_with_parent(parent: int) -> None:
