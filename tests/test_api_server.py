@@ -364,3 +364,55 @@ def test_workers_end_when_the_parent_is_killed(db_url, tmp_path):
     with socket.socket() as s:  # the port is free again
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", server.port))
+
+
+# A server whose loop loses the first SystemExit, as Python does with one raised inside a __del__
+# (a signal handler runs wherever the main thread is, garbage collection included).
+LOSES_THE_FIRST_STOP = """
+import sys, time
+from types import SimpleNamespace
+from alxapi.http import serve
+
+class Writer:
+    def start(self): pass
+    def close(self): print("flushed", flush=True)
+
+class Server:
+    application = SimpleNamespace(context=SimpleNamespace(writer=Writer()))
+    def run(self):
+        lost = ready = False
+        while True:
+            try:
+                if not ready:  # inside the try: the signal cannot come before it
+                    ready = True
+                    print("ready", flush=True)
+                time.sleep(0.01)
+            except SystemExit:
+                if not lost:
+                    lost = True
+                    print("lost", flush=True)
+                    continue
+                return  # as Waitress's run() does on SystemExit
+    def close(self): pass
+
+sys.exit(serve._run(Server(), lambda: None))
+"""
+
+
+def test_a_stop_signal_lost_in_a_finalizer_is_repeated_until_the_server_stops():
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOSES_THE_FIRST_STOP],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)  # one signal, as systemd sends
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.splitlines() == ["lost", "flushed"], (out, err)

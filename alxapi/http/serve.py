@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import logging
 import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 
 from waitress.server import create_server
@@ -15,6 +17,8 @@ from waitress.server import create_server
 from ..config import Config
 from .app import create_app
 from .workers import STOP_SIGNALS, listening_socket, serve_workers
+
+STOP_REPEAT_SECONDS = 1.0  # a stop signal lost in a __del__ is repeated this often (_insist)
 
 log = logging.getLogger("alx.api")
 MALLOC_ARENAS = 2  # glibc's default is 8 per core: each API thread would grow its own heap
@@ -87,24 +91,37 @@ def _serve_socket(config: Config, sock: socket.socket, threads: int) -> int:
 
 
 def _run(server, announce: Callable[[], None]) -> int:
+    stopped = threading.Event()  # Waitress's loop has ended: flushing, then exit
+
     def stop(signum, frame):
-        # Once: systemd stops a unit by signalling every process of it, and the parent of workers
-        # signals them too; a second SystemExit would cut the last flush of the request log short.
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+        if stopped.is_set():
+            # systemd signals every process of a unit, and the parent of workers signals them too:
+            # a second SystemExit now would cut the last flush of the request log short.
+            return
+        if not insisting.is_set():
+            insisting.set()
+            threading.Thread(target=_insist, args=(stopped,), name="stop", daemon=True).start()
         raise SystemExit(0)
 
+    insisting = threading.Event()
     for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
     announce()
     writer = server.application.context.writer
     writer.start()
     try:
-        server.run()
-    except SystemExit as exc:
-        log.info("stopping on request")
-        return int(exc.code or 0)
+        server.run()  # Waitress ends its loop on SystemExit
     finally:
+        stopped.set()
         server.close()
         writer.close()  # the last second of request-log rows and rate-limit counts
+    log.info("stopping on request")
     return 0
+
+
+def _insist(stopped: threading.Event) -> None:
+    """Raised from a signal handler, SystemExit can land in a ``__del__`` (the garbage collector
+    finalizing an object), where Python prints and ignores it: the server would serve on. So the
+    stop is repeated every second until the loop has ended."""
+    while not stopped.wait(STOP_REPEAT_SECONDS):
+        _thread.interrupt_main(signal.SIGTERM)
