@@ -218,39 +218,44 @@ class _Catalog:
 
     def __init__(self, db: peewee.Database, tables: list[str]):
         self.db = db
-        self._columns: dict[str, set[str]] | None = None
-        self._indexes: dict[str, set[tuple[str, ...]]] | None = None
+        self._columns: dict[str, set] | None = None
+        self._indexes: dict[str, set] | None = None
         self._tables = tables
 
     def columns(self, table: str) -> set[str]:
         if not isinstance(self.db, peewee.PostgresqlDatabase):
             return {c.name for c in self.db.get_columns(table)}
         if self._columns is None:
-            self._columns = {}
-            for name, column in self.db.execute_sql(
-                "SELECT t.relname, a.attname FROM pg_catalog.pg_attribute AS a "
-                "JOIN pg_catalog.pg_class AS t ON t.oid = a.attrelid "
-                "WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s) "
-                "AND a.attnum > 0 AND NOT a.attisdropped",
-                (self._tables,),
-            ):
-                self._columns.setdefault(name, set()).add(column)
+            self._columns = self._per_table(_PG_COLUMNS, lambda column: column)
         return self._columns.get(table, set())
 
     def indexes(self, table: str) -> set[tuple[str, ...]]:
         if not isinstance(self.db, peewee.PostgresqlDatabase):
             return {tuple(i.columns) for i in self.db.get_indexes(table)}
         if self._indexes is None:
-            self._indexes = {}
-            for name, columns in self.db.execute_sql(
-                "SELECT t.relname, ARRAY(SELECT pg_get_indexdef(idx.indexrelid, k + 1, TRUE) "
-                "FROM generate_subscripts(idx.indkey, 1) AS k ORDER BY k) "
-                "FROM pg_catalog.pg_class AS t JOIN pg_catalog.pg_index AS idx ON t.oid = idx.indrelid "
-                "WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s)",
-                (self._tables,),
-            ):
-                self._indexes.setdefault(name, set()).add(tuple(peewee.unqesc(c) for c in columns))
+            self._indexes = self._per_table(_PG_INDEXES, lambda cols: tuple(peewee.unqesc(c) for c in cols))
         return self._indexes.get(table, set())
+
+    def _per_table(self, sql: str, value: Callable) -> dict[str, set]:
+        """(table, item) rows of ``sql`` for our tables, as table -> {value(item)}."""
+        found: dict[str, set] = {}
+        for name, item in self.db.execute_sql(sql, (self._tables,)):
+            found.setdefault(name, set()).add(value(item))
+        return found
+
+
+_PG_COLUMNS = (
+    "SELECT t.relname, a.attname FROM pg_catalog.pg_attribute AS a "
+    "JOIN pg_catalog.pg_class AS t ON t.oid = a.attrelid "
+    "WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s) "
+    "AND a.attnum > 0 AND NOT a.attisdropped"
+)
+_PG_INDEXES = (
+    "SELECT t.relname, ARRAY(SELECT pg_get_indexdef(idx.indexrelid, k + 1, TRUE) "
+    "FROM generate_subscripts(idx.indkey, 1) AS k ORDER BY k) "
+    "FROM pg_catalog.pg_class AS t JOIN pg_catalog.pg_index AS idx ON t.oid = idx.indrelid "
+    "WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s)"
+)
 
 
 def _check_model(catalog: _Catalog, model: type[peewee.Model], owner: str, tables: set[str]) -> TableCheck:
