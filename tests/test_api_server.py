@@ -416,3 +416,25 @@ def test_a_stop_signal_lost_in_a_finalizer_is_repeated_until_the_server_stops():
             proc.wait()
     assert proc.returncode == 0, err
     assert out.splitlines() == ["lost", "flushed"], (out, err)
+
+
+# A worker that is told to stop while it starts, the signal handled inside a finalizer (the garbage
+# collector runs them wherever the interpreter is, imports included).
+STOPPED_IN_A_FINALIZER = """
+import signal
+from alxapi.http import workers
+
+class Finalized:
+    def __del__(self):
+        workers._exit_now(signal.SIGTERM, None)
+
+Finalized()
+print("served on", flush=True)
+"""
+
+
+def test_a_worker_stopped_in_a_finalizer_while_it_starts_exits():
+    run = subprocess.run(
+        [sys.executable, "-c", STOPPED_IN_A_FINALIZER], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 0 and "served on" not in run.stdout, (run.stdout, run.stderr)

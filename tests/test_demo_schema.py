@@ -508,3 +508,24 @@ def test_custom_size_and_impossible_size(db):
     other = sqlite_db(db.database + ".other")
     with pytest.raises(ValueError, match="at most"):
         generate(other, size=impossible, seed=1, now=NOW)
+
+
+def test_generated_tables_have_planner_statistics_on_postgresql(postgresql_server):
+    """PostgreSQL plans the first sync after the bulk load from statistics the generator gathered
+    (ANALYZE), not from guesses made before autovacuum comes by."""
+    from models.db import open_database
+
+    database = open_database(postgresql_server.create_database("alx_demo_analyze"), "mdl_")
+    try:
+        with database.connection_context():
+            generate(database, size="tiny", seed=42, now=NOW)
+            never = database.execute_sql(
+                "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NULL AND relname LIKE 'mdl%%'"
+            ).fetchall()
+            analyzed = scalar(
+                database, "SELECT count(*) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+            )
+    finally:
+        database.close()
+        postgresql_server.drop_database("alx_demo_analyze")
+    assert never == [] and analyzed >= 20, (never, analyzed)
