@@ -77,6 +77,7 @@ class ForkServer:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._dir = ""
+        atexit.register(self.stop)
 
     @staticmethod
     def wanted() -> bool:
@@ -85,6 +86,7 @@ class ForkServer:
     def _socket_path(self) -> str:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
+                self.stop()  # a server that died: its directory goes with it
                 self._dir = tempfile.mkdtemp(prefix="alx-forkserver-")
                 path = os.path.join(self._dir, "socket")
                 env = alx_env(Path(self._dir) / "home")
@@ -98,7 +100,6 @@ class ForkServer:
                 )
                 ready = self._proc.stdout.readline()
                 assert ready == b"ready\n", f"the alx fork server did not start (said {ready!r})"
-                atexit.register(self.stop)
             return os.path.join(self._dir, "socket")
 
     def stop(self) -> None:
@@ -106,6 +107,7 @@ class ForkServer:
             self._proc.stdin.close()  # its signal to exit
             self._proc.wait(timeout=10)
             shutil.rmtree(self._dir, ignore_errors=True)
+            self._proc = None
 
     def run(self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, str]:
         """Run ``alx argv`` to its end: (exit status, stdout, stderr); kills it after ``timeout``."""
