@@ -4,6 +4,8 @@ audited) and the API (`--api` reports bind :companyid to the token's company).""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlglot
 from hypothesis import HealthCheck, given, settings
@@ -123,7 +125,9 @@ def test_fuzz_accepted_sql_stays_inside_the_rules(words, backend):
         return
     text, _order = compile_query(checked, backend, "mdl_", "?" if backend == "sqlite" else "%s")
     # What will run, read back independently: one query over allowed tables, nothing that writes.
-    tree = sqlglot.parse(text.replace("%%", "%"), read=DIALECTS[backend])
+    # The driver's %s markers become NULL (sqlglot's MySQL dialect reads a bare % as modulo).
+    plain = re.sub(r"%([%s])", lambda m: "%" if m.group(1) == "%" else "NULL", text)
+    tree = sqlglot.parse(plain, read=DIALECTS[backend])
     assert len(tree) == 1 and isinstance(tree[0], exp.Select | exp.Union | exp.Intersect | exp.Except), (
         sql,
         text,
