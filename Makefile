@@ -19,12 +19,15 @@ demo: $(STAMP)
 
 # The static checks, then the whole suite, on SQLite and on real MariaDB and PostgreSQL servers started by
 # the tests (installed from Debian packages first when missing). ALX_TEST_DATABASES=sqlite narrows it.
-# TEST_WORKERS pytest-xdist processes, each with its own MariaDB and PostgreSQL servers; worksteal hands the
-# last tests to idle workers. Temporary files live in /dev/shm when it is there (tests/conftest.py).
+# MariaDB runs on mysqlclient (built against libmariadb: .ci/install-mysqlclient.sh), and on PyMySQL too
+# in the connection-handling tests. TEST_WORKERS pytest-xdist processes, each with its own MariaDB and
+# PostgreSQL servers; worksteal hands the last tests to idle workers. Temporary files live in /dev/shm
+# when it is there (tests/conftest.py).
 TEST_WORKERS ?= 4
 
 test: $(STAMP) check
 	bash .ci/install-db-servers.sh
+	sh .ci/install-mysqlclient.sh $(BIN)/python
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # Lint, formatting, the import contract (pyproject.toml [tool.importlinter]) and the type check of the
@@ -74,6 +77,7 @@ bench-tui: $(STAMP)
 
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	sh .ci/install-mysqlclient.sh $(BIN)/python
 	touch $@
 
 clean:

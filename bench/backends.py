@@ -102,7 +102,7 @@ def load_moodle(source: Path, url: str, prefix: str = "mdl_") -> float:
                         execute_values(
                             out, f"INSERT INTO {target} ({quoted}) VALUES %s", rows, page_size=LOAD_CHUNK
                         )
-                    else:  # PyMySQL turns this into multi-row INSERTs
+                    else:  # both MariaDB drivers turn this into multi-row INSERTs
                         out.executemany(
                             f"INSERT INTO {target} ({quoted}) VALUES ({', '.join(['%s'] * len(columns))})",
                             rows,

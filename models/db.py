@@ -20,6 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlparse
 
@@ -40,7 +41,7 @@ API_READ_TIMEOUT = 120
 # network partition) is noticed after about 30 + 3 × 10 s instead of the kernel's two hours.
 PG_KEEPALIVES = dict(keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
 PING_AFTER_IDLE = 30.0  # seconds: a connection idle this long is pinged before its next statement
-_MYSQL_FOUND_ROWS = 2  # pymysql.constants.CLIENT.FOUND_ROWS
+_MYSQL_FOUND_ROWS = 2  # CLIENT_FOUND_ROWS (MySQL's protocol; both drivers take client_flag)
 _PREFIX_RE = re.compile(r"^[a-z0-9_]{0,20}$")  # Moodle's $CFG->prefix as the installer accepts it
 
 
@@ -96,6 +97,42 @@ def dialect(db: peewee.Database | None = None) -> str:
     raise DatabaseURLError(f"unsupported database type {type(obj).__name__}")
 
 
+MYSQL_DRIVERS = ("mysqlclient", "pymysql")
+_SCHEME_MODIFIERS = ("pool", *MYSQL_DRIVERS)
+
+
+def split_scheme(scheme: str) -> tuple[str, frozenset[str]]:
+    """``mysql+pool+pymysql`` -> ("mysql", {"pool", "pymysql"}): the database kind and its modifiers.
+    Raises :class:`DatabaseURLError` for a modifier that is not known."""
+    base, *mods = scheme.lower().split("+")
+    unknown = [m for m in mods if m not in _SCHEME_MODIFIERS]
+    if unknown:
+        raise DatabaseURLError(
+            f"unknown database URL modifier +{unknown[0]}: use +pool, or for MariaDB/MySQL "
+            f"+mysqlclient or +pymysql"
+        )
+    return base, frozenset(mods)
+
+
+def mysql_driver(requested: str | None = None):
+    """The MariaDB/MySQL driver module: ``requested`` ("mysqlclient" or "pymysql"), else mysqlclient
+    when installed (C, libmariadb: a query's client CPU is a third of PyMySQL's), else PyMySQL."""
+    for name in (requested,) if requested else MYSQL_DRIVERS:
+        try:
+            if name == "mysqlclient":
+                import MySQLdb as module
+            else:
+                import pymysql as module
+        except ImportError:
+            continue
+        return module
+    if requested == "mysqlclient":
+        hint = "pip install 'alx-report[mysqlclient]' (needs libmariadb-dev, pkg-config and a C compiler)"
+    else:
+        hint = "pip install 'alx-report[mysql]' (PyMySQL)" + ("" if requested else " or '[mysqlclient]'")
+    raise DatabaseURLError(f"no MariaDB/MySQL driver for {requested or 'mysql://'} URLs: {hint}")
+
+
 def _coerce(value: str):
     if value.isdigit():
         return int(value)
@@ -115,8 +152,9 @@ def _driver_closed(conn) -> bool:
     """Does the driver itself know that ``conn`` is unusable? (no round trip)"""
     if conn is None:
         return True
-    if hasattr(conn, "_sock") and hasattr(type(conn), "open"):  # PyMySQL: no socket once closed or lost
-        return not conn.open
+    is_open = getattr(conn, "open", None)  # PyMySQL (no socket once closed or lost), mysqlclient
+    if isinstance(is_open, int):
+        return not is_open
     closed = getattr(conn, "closed", 0)  # psycopg2: 0 open, 1 closed, 2 lost
     return bool(closed) if isinstance(closed, int) else False
 
@@ -218,8 +256,10 @@ class ResilientMixin(_DatabaseBase):  # type: ignore[valid-type,misc]
 
     def _ping(self, conn) -> bool:
         try:
-            if hasattr(conn, "ping"):
-                conn.ping(False)  # PyMySQL; False: report, do not silently reconnect
+            if _is_pymysql(conn):
+                conn.ping(False)  # False: report, do not silently reconnect
+            elif hasattr(conn, "ping"):
+                conn.ping()  # mysqlclient never reconnects
             else:
                 with conn.cursor() as cur:
                     cur.execute("SELECT 1")
@@ -265,11 +305,12 @@ class _ResilientPoolMixin(ResilientMixin):
 def _rollback(conn) -> None:
     """End the open transaction. psycopg2 in autocommit mode (peewee's) ignores ``rollback()``, though
     peewee began the transaction with a ``BEGIN`` statement: say ROLLBACK to the server instead."""
-    if getattr(conn, "autocommit", False) and hasattr(conn, "info"):
+    if hasattr(getattr(conn, "info", None), "transaction_status") and conn.autocommit:
         with conn.cursor() as cursor:
             cursor.execute("ROLLBACK")
     else:
         conn.rollback()
+    _note_transaction(conn, False)
 
 
 _MYSQL_SERVER_STATUS_IN_TRANS = 1  # SERVER_STATUS_IN_TRANS, sent with every OK packet
@@ -285,14 +326,74 @@ def _transaction_open(conn) -> bool:
     )  # psycopg2: 0 idle, 1 active, 2 in a transaction, 3 in error, 4 unknown
     if info is not None and hasattr(info, "transaction_status"):
         return info.transaction_status != 0
-    return True
+    return getattr(conn, _IN_TRANSACTION, True)  # mysqlclient: as noted below; unknown: assume open
 
 
-class AlxMySQLDatabase(ResilientMixin, peewee.MySQLDatabase):
+# mysqlclient does not tell whether the server has a transaction open, so the connection carries what
+# this process did: set by BEGIN/START TRANSACTION, cleared by a COMMIT or ROLLBACK that succeeded.
+_IN_TRANSACTION = "alx_in_transaction"
+_TRANSACTION_ENDS = {"COMMIT", "COMMIT WORK", "ROLLBACK", "ROLLBACK WORK"}
+
+
+def _note_transaction(conn, is_open: bool) -> None:
+    if conn is not None and not _is_pymysql(conn) and hasattr(conn, "get_autocommit"):
+        setattr(conn, _IN_TRANSACTION, is_open)
+
+
+def _note_statement(conn, sql: str) -> None:
+    """Follow what a statement run as text does to the transaction (mysqlclient connections)."""
+    head = sql.lstrip()[:20].upper()
+    if head.startswith(("BEGIN", "START TRANSACTION", "SET AUTOCOMMIT", "XA ")):
+        _note_transaction(conn, True)  # SET autocommit and XA: an open transaction, to be safe
+    elif " ".join(head.rstrip(" ;").split()) in _TRANSACTION_ENDS:
+        _note_transaction(conn, False)
+
+
+def _is_pymysql(conn) -> bool:
+    return type(conn).__module__.startswith("pymysql")
+
+
+class _DriverMySQLDatabase(peewee.MySQLDatabase):
+    """peewee's MySQL database on the driver chosen by the URL (``mysql_driver``); peewee itself
+    takes PyMySQL whenever it is installed."""
+
+    alx_driver: Any = None  # the driver module, set by make_database
+    alx_mariadb = False  # a MariaDB server (EXECUTE … USING takes literals), known once connected
+
+    def _connect(self):
+        driver = self.alx_driver or mysql_driver()
+        conn = driver.connect(database=self.database, autocommit=True, **self.connect_params)
+        _note_transaction(conn, False)
+        return conn
+
+    def _set_server_version(self, conn):
+        super()._set_server_version(conn)
+        info = conn.get_server_info() if hasattr(conn, "get_server_info") else ""
+        self.alx_mariadb = "mariadb" in str(info).lower()
+
+    def execute_sql(self, sql, params=None):
+        cursor = super().execute_sql(sql, params)
+        _note_statement(self._state.conn, sql)
+        return cursor
+
+    def begin(self, *args, **kwargs):
+        super().begin(*args, **kwargs)
+        _note_transaction(self._state.conn, True)
+
+    def commit(self):
+        super().commit()  # a failed COMMIT leaves the mark: the pool rolls back before reuse
+        _note_transaction(self._state.conn, False)
+
+    def rollback(self):
+        super().rollback()
+        _note_transaction(self._state.conn, False)
+
+
+class AlxMySQLDatabase(ResilientMixin, _DriverMySQLDatabase):
     pass
 
 
-class AlxPooledMySQLDatabase(_ResilientPoolMixin, pool.PooledMySQLDatabase):
+class AlxPooledMySQLDatabase(_ResilientPoolMixin, pool._PooledMySQLDatabase, _DriverMySQLDatabase):
     pass
 
 
@@ -320,8 +421,11 @@ def make_database(
     """
     lock_timeout = int(lock_timeout or DEFAULT_LOCK_TIMEOUT)
     parsed = urlparse(url)
-    scheme = parsed.scheme.lower().replace("+pool", "")
-    pooled = pooled or "+pool" in parsed.scheme.lower()
+    scheme, modifiers = split_scheme(parsed.scheme)
+    pooled = pooled or "pool" in modifiers
+    drivers = modifiers & set(MYSQL_DRIVERS)
+    if drivers and (scheme not in ("mysql", "mariadb") or len(drivers) > 1):
+        raise DatabaseURLError(f"+{'/+'.join(sorted(drivers))}: one driver, and only for mysql:// URLs")
     options = {k: _coerce(v) for k, v in parse_qsl(parsed.query)}
     if scheme in ("sqlite", "sqlite3"):
         path = unquote(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)
@@ -359,14 +463,21 @@ def make_database(
             f"SET SESSION innodb_lock_wait_timeout = {lock_timeout}, "
             f"SESSION lock_wait_timeout = {lock_timeout}"
         )
-        if is_loopback_host(parsed.hostname or "localhost") and not any(
-            key.startswith("ssl") for key in options
-        ):
-            # PyMySQL otherwise offers TLS on every connection and loads the system's CA bundle
-            # each time to do so: 31 ms of CPU per connection against 0.5 ms without. On a
-            # loopback connection TLS protects nothing; ?ssl_disabled=false (or any ssl_ option)
-            # asks for it anyway.
-            extra["ssl_disabled"] = True
+        driver = mysql_driver(next(iter(drivers), None))
+        if driver.__name__ == "pymysql":
+            if is_loopback_host(parsed.hostname or "localhost") and not any(
+                key.startswith("ssl") for key in options
+            ):
+                # PyMySQL otherwise offers TLS on every connection and loads the system's CA bundle
+                # each time to do so: 31 ms of CPU per connection against 0.5 ms without. On a
+                # loopback connection TLS protects nothing; ?ssl_disabled=false (or any ssl_ option)
+                # asks for it anyway.
+                extra["ssl_disabled"] = True
+        else:
+            # mysqlclient allows several statements in one query string unless told not to; PyMySQL
+            # never does. Saved SQL reports run text an operator wrote: one statement, always.
+            extra["multi_statements"] = False
+            options = _mysqlclient_tls(options)
         # UPDATE reports rows matched, not rows changed, as SQLite and PostgreSQL do.
         db = _server_database(
             parsed,
@@ -384,6 +495,7 @@ def make_database(
             client_flag=_MYSQL_FOUND_ROWS,
             **extra,
         )
+        db.alx_driver = driver
     elif scheme in ("postgresql", "postgres", "pgsql"):
         # Options of the URL (?options=...) come last and win.
         pg_options = f"-c lock_timeout={lock_timeout}s {options.pop('options', '')}".strip()
@@ -445,8 +557,9 @@ class Prepared:
 
     def _execute(self, params: tuple) -> Any:
         db, sql = self._sql()
-        if isinstance(db, pool.PooledPostgresqlDatabase) and not db.in_transaction():
-            return _execute_prepared(db, sql, list(params))
+        server = _server_prepares(db)
+        if server is not None and not db.in_transaction():
+            return _execute_prepared(db, server, sql, list(params))
         return db.execute_sql(sql, list(params))
 
     def dicts(self, *params) -> list[dict[str, Any]]:
@@ -459,24 +572,35 @@ class Prepared:
         return [tuple(row) for row in self._execute(params).fetchall()]
 
 
-# PostgreSQL plans a query each time it receives its text; the API's cached page is one query (a
-# union of five reads) whose planning cost more than running it: ~0.5 ms of a 1.1 ms request. As a
-# server-side prepared statement (PREPARE once per connection, then EXECUTE) it is planned once, its
-# generic plan reused. Statement names are per SQL text; connections remember what they prepared.
+# A server parses (and PostgreSQL plans) a query each time it receives its text; the API's cached page
+# is one query, a union of five reads, whose parsing and planning cost more than running it: on
+# PostgreSQL ~0.5 ms of a 1.1 ms request, on MariaDB ~60 of ~260 µs of server CPU. As a server-side
+# prepared statement (PREPARE once per connection, then EXECUTE) it is parsed once, and on PostgreSQL
+# its generic plan reused. Statement names are per SQL text; connections remember what they prepared.
 # Pooled databases only (the API's): a connection opened for one unit of work would pay a PREPARE
-# round trip for a single EXECUTE.
-_PG_PLACEHOLDER = re.compile(r"%([s%])")
-_pg_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> prepared names
-_pg_unpreparable: set[str] = set()  # SQL PostgreSQL refused to PREPARE: run as plain text
+# round trip for a single EXECUTE. Never inside a transaction: a failed PREPARE would abort it.
+_PLACEHOLDER = re.compile(r"%([s%])")
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> prepared names
+_unpreparable: set[str] = set()  # SQL a server refused to PREPARE: run as plain text
 
 
-@functools.lru_cache(maxsize=256)
-def _pg_statement(sql: str) -> tuple[str, str]:
-    """(statement name, PREPARE … AS text with $1, $2 … for psycopg2's %s placeholders)."""
-    numbers = itertools.count(1)
-    text = _PG_PLACEHOLDER.sub(lambda m: f"${next(numbers)}" if m.group(1) == "s" else "%", sql)
-    name = "alx_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
-    return name, f"PREPARE {name} AS {text}"
+@dataclass(frozen=True)
+class _ServerPrepare:
+    """How one server prepares and executes statements, and its two errors that matter."""
+
+    marker: Callable[[int], str]  # the n-th (from 1) parameter marker in the prepared text
+    prepare: str  # PREPARE … with {name}, and {text} in it or (text_as_parameter) sent as %s
+    text_as_parameter: bool
+    execute: str  # EXECUTE … with {name} and {markers} (%s, %s …), or "" without parameters
+    execute_bare: str
+    already: Callable[[BaseException], bool]  # the name is taken on this connection
+    forgotten: Callable[[BaseException], bool]  # the connection does not know the name
+
+    def statement(self, sql: str) -> tuple[str, str]:
+        """(statement name, the SQL with the server's parameter markers)."""
+        numbers = itertools.count(1)
+        text = _PLACEHOLDER.sub(lambda m: self.marker(next(numbers)) if m.group(1) == "s" else "%", sql)
+        return "alx_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest(), text
 
 
 def _pgcode(exc: BaseException) -> str | None:
@@ -488,33 +612,85 @@ def _pgcode(exc: BaseException) -> str | None:
     return None
 
 
-def _execute_prepared(db: peewee.Database, sql: str, params: list) -> Any:
-    if sql in _pg_unpreparable:
+def _mysql_code(exc: BaseException) -> int | None:
+    """The MariaDB/MySQL error number behind a peewee error."""
+    for cause in (getattr(exc, "orig", None), exc.__cause__, exc.__context__, exc):
+        args = getattr(cause, "args", ())
+        if args and isinstance(args[0], int):
+            return args[0]
+    return None
+
+
+_POSTGRESQL_PREPARE = _ServerPrepare(
+    marker=lambda n: f"${n}",
+    prepare="PREPARE {name} AS {text}",  # psycopg2 sends it as it is: no parameters
+    text_as_parameter=False,
+    execute="EXECUTE {name}({markers})",
+    execute_bare="EXECUTE {name}",
+    already=lambda exc: _pgcode(exc) == "42P05",
+    forgotten=lambda exc: _pgcode(exc) == "26000",
+)
+# MariaDB takes literals after EXECUTE … USING (MySQL only user variables: not used there).
+_MARIADB_PREPARE = _ServerPrepare(
+    marker=lambda n: "?",
+    prepare="PREPARE {name} FROM %s",  # the text as a string literal, escaped by the driver
+    text_as_parameter=True,
+    execute="EXECUTE {name} USING {markers}",
+    execute_bare="EXECUTE {name}",
+    already=lambda exc: False,  # PREPARE replaces a statement of the same name
+    forgotten=lambda exc: _mysql_code(exc) == 1243,  # ER_UNKNOWN_STMT_HANDLER
+)
+
+
+def _server_prepares(db: peewee.Database) -> _ServerPrepare | None:
+    if isinstance(db, pool.PooledPostgresqlDatabase):
+        return _POSTGRESQL_PREPARE
+    if isinstance(db, AlxPooledMySQLDatabase) and db.alx_mariadb:
+        return _MARIADB_PREPARE
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _statements(server: _ServerPrepare, sql: str, count: int) -> tuple[str, str, list | None, str]:
+    """(name, PREPARE statement and its parameters, EXECUTE statement) of ``sql`` with ``count``
+    parameters."""
+    name, text = server.statement(sql)
+    if server.text_as_parameter:
+        prepare, prepare_params = server.prepare.format(name=name), [text]
+    else:
+        prepare, prepare_params = server.prepare.format(name=name, text=text), None
+    markers = ", ".join(["%s"] * count)
+    execute = (server.execute if count else server.execute_bare).format(name=name, markers=markers)
+    return name, prepare, prepare_params, execute
+
+
+def _execute_prepared(db: peewee.Database, server: _ServerPrepare, sql: str, params: list) -> Any:
+    if sql in _unpreparable:
         return db.execute_sql(sql, params)
-    name, prepare = _pg_statement(sql)
-    execute = f"EXECUTE {name}" + (f"({', '.join(['%s'] * len(params))})" if params else "")
+    name, prepare, prepare_params, execute = _statements(server, sql, len(params))
     for attempt in (1, 2):
         conn = db.connection()
-        done = _pg_prepared.setdefault(conn, set())
+        done = _prepared.setdefault(conn, set())
         if name not in done:
             try:
-                db.execute_sql(prepare)
-            except peewee.ProgrammingError as exc:
-                if _pgcode(exc) != "42P05":  # not "already exists"
+                db.execute_sql(prepare, prepare_params)
+            except peewee.DatabaseError as exc:
+                if not server.already(exc):
                     log.debug("could not prepare a statement; running it as text", exc_info=True)
-                    _pg_unpreparable.add(sql)
+                    _unpreparable.add(sql)
                     return db.execute_sql(sql, params)
             done.add(name)
         try:
             return db.execute_sql(execute, params)
         except peewee.DatabaseError as exc:
-            # 26000: a new connection behind the same object (a reconnect): prepare again. Twice in a
-            # row (a pooler handing each statement to another server connection): run it as text.
-            if _pgcode(exc) != "26000":
+            # The connection does not know it: a new connection behind the same object (a reconnect),
+            # prepare again. Twice in a row (a pooler handing each statement to another server
+            # connection): run it as text.
+            if not server.forgotten(exc):
                 raise
             done.discard(name)
             if attempt == 2:
-                _pg_unpreparable.add(sql)
+                _unpreparable.add(sql)
     return db.execute_sql(sql, params)
 
 
@@ -526,6 +702,28 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_TLS_FILES = ("ca", "capath", "cert", "key", "cipher")
+
+
+def _mysqlclient_tls(options: dict) -> dict:
+    """PyMySQL's TLS options of the URL (``ssl_ca=…``, ``ssl_verify_identity=true``, ``ssl_disabled``)
+    as mysqlclient takes them (``ssl={"ca": …}``, ``ssl_mode=…``), so a URL works with either driver."""
+    out = {k: v for k, v in options.items() if not k.startswith("ssl_") or k == "ssl_mode"}
+    files = {name: options[f"ssl_{name}"] for name in _TLS_FILES if f"ssl_{name}" in options}
+    if files:
+        out["ssl"] = files
+    if "ssl_mode" not in out:
+        if options.get("ssl_disabled") is True:
+            out["ssl_mode"] = "DISABLED"
+        elif options.get("ssl_verify_identity") is True:
+            out["ssl_mode"] = "VERIFY_IDENTITY"
+        elif options.get("ssl_verify_cert") is True:
+            out["ssl_mode"] = "VERIFY_CA"
+        elif files or options.get("ssl_disabled") is False:
+            out["ssl_mode"] = "REQUIRED"
+    return out
 
 
 def _server_database(
@@ -592,7 +790,7 @@ def error_kind(exc: BaseException) -> str | None:
     code = orig.args[0] if getattr(orig, "args", None) and isinstance(orig.args[0], int) else None
     pgcode = getattr(orig, "pgcode", None) or ""
     text = str(orig).lower()
-    if code is not None:  # PyMySQL
+    if code is not None:  # PyMySQL, mysqlclient: (number, message)
         if code in _MYSQL_CONNECTION_ERRORS or (code == 0 and isinstance(exc, peewee.InterfaceError)):
             return "connection"
         return {
@@ -617,7 +815,7 @@ def error_kind(exc: BaseException) -> str | None:
 
 
 def error_detail(exc: BaseException) -> str:
-    """The driver's own message, on one line, without PyMySQL's (code, '...') tuple dressing."""
+    """The driver's own message, on one line, without the MariaDB drivers' (code, '...') tuple dressing."""
     orig = getattr(exc, "orig", None) or exc
     args: tuple = getattr(orig, "args", ())
     text = args[1] if len(args) >= 2 and isinstance(args[0], int) else str(orig)

@@ -12,6 +12,9 @@ Fixtures:
                               backend; tests using it run on the server backends only
     own_db_server   function  like db_server, but a server private to the test module, for fault
                               tests that stop or kill it
+    mysql_driver    function  requested by a test, it runs on MariaDB once per driver (ids
+                              [mariadb-mysqlclient] / [mariadb-pymysql]) and db_url names the driver
+                              (mysql+pymysql://…); None on the other backends
     mariadb_server  session   the MariaDB server (started on first use, stopped at session end)
     postgresql_server session the PostgreSQL server (likewise)
 """
@@ -26,7 +29,9 @@ import time
 
 import pytest
 
-from .support.dbservers import SERVER_CLASSES
+from models.db import MYSQL_DRIVERS
+
+from .support.dbservers import SERVER_CLASSES, with_driver
 
 ALL_BACKENDS = ("sqlite", "mariadb", "postgresql")
 SERVER_BACKENDS = tuple(SERVER_CLASSES)
@@ -87,7 +92,12 @@ def pytest_generate_tests(metafunc):
         backends = selected_backends(metafunc.config)
         if "db_server" in metafunc.fixturenames or "own_db_server" in metafunc.fixturenames:
             backends = [name for name in backends if name in SERVER_BACKENDS]
-        metafunc.parametrize("db_backend", backends, ids=backends)
+        if "mysql_driver" in metafunc.fixturenames:  # MariaDB once per driver
+            pairs = [(b, d) for b in backends for d in (MYSQL_DRIVERS if b == "mariadb" else (None,))]
+            ids = [f"{b}-{d}" if d else b for b, d in pairs]
+            metafunc.parametrize(("db_backend", "mysql_driver"), pairs, ids=ids)
+        else:
+            metafunc.parametrize("db_backend", backends, ids=backends)
 
 
 def _server_fixture(request, backend: str):
@@ -164,6 +174,12 @@ def own_db_server(request, db_backend, _own_servers):
 
 
 @pytest.fixture
+def mysql_driver(request):
+    """The MariaDB driver under test (None on other backends); parametrized by ``pytest_generate_tests``."""
+    return request.param
+
+
+@pytest.fixture
 def db_url(request, db_backend, tmp_path):
     """URL of a fresh, empty database of the current backend, dropped after the test."""
     if db_backend == "sqlite":
@@ -171,7 +187,8 @@ def db_url(request, db_backend, tmp_path):
         return
     server = request.getfixturevalue(f"{db_backend}_server")
     name = f"alx_t_{next(_database_numbers)}"
-    url = server.create_database(name)
+    driver = request.getfixturevalue("mysql_driver") if "mysql_driver" in request.fixturenames else None
+    url = with_driver(server.create_database(name), driver)
     yield url
     server.ensure_running()  # a fault test may have stopped it
     server.drop_database(name)

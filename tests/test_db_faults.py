@@ -50,6 +50,7 @@ from .support.cli_helpers import (
     by_course,
     table,
 )
+from .support.dbservers import with_driver
 
 RUN_NOW = NOW + 60
 STALE = 60  # lock_stale_seconds of the CLI runs (the minimum)
@@ -205,8 +206,10 @@ def _kill_session(url: str, backend: str, pid: int) -> None:
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["plain", "pooled"])
-def test_a_connection_the_server_dropped_is_replaced_before_the_next_statement(fault_url, db_backend, pooled):
-    db = make_database(fault_url, pooled=pooled, max_connections=2)
+def test_a_connection_the_server_dropped_is_replaced_before_the_next_statement(
+    fault_url, db_backend, mysql_driver, pooled
+):
+    db = make_database(with_driver(fault_url, mysql_driver), pooled=pooled, max_connections=2)
     db.connect()
     try:
         first = db.connection()
@@ -230,9 +233,9 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_next_statement(f
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["plain", "pooled"])
 def test_after_a_server_restart_the_same_database_object_works_again(
-    fault_url, own_db_server, db_backend, pooled
+    fault_url, own_db_server, db_backend, mysql_driver, pooled
 ):
-    db = make_database(fault_url, pooled=pooled, max_connections=4)
+    db = make_database(with_driver(fault_url, mysql_driver), pooled=pooled, max_connections=4)
     try:
         db.connect()
         before = db.connection()

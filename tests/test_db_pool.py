@@ -6,6 +6,7 @@ from __future__ import annotations
 import peewee
 import pytest
 
+from models import db as db_module
 from models.db import make_database
 
 
@@ -60,10 +61,11 @@ class _CountingCursor:
 
 
 @pytest.fixture
-def pooled(db_server, db_url, monkeypatch):
-    """A pool of the server under test (SQLite has no round trips), every raw connection counted."""
+def pooled(db_server, mysql_driver, db_url, monkeypatch):
+    """A pool of the server under test (SQLite has no round trips), every raw connection counted;
+    MariaDB once per driver."""
     counted: list[CountingConnection] = []
-    for driver_db in (peewee.MySQLDatabase, peewee.PostgresqlDatabase):
+    for driver_db in (db_module._DriverMySQLDatabase, peewee.PostgresqlDatabase):
         raw_connect = driver_db._connect
 
         def counting_connect(self, raw_connect=raw_connect):
@@ -101,13 +103,13 @@ def test_a_transaction_left_open_is_rolled_back_before_reuse(pooled):
 @pytest.mark.parametrize(
     ("url", "tls"),
     [
-        ("mysql://alx:pw@127.0.0.1:3306/moodle", False),
-        ("mysql://alx:pw@localhost/moodle?unix_socket=/run/mysqld/mysqld.sock", False),
-        ("mysql://alx:pw@[::1]/moodle", False),
-        ("mysql://alx:pw@db.example.com/moodle", True),
-        ("mysql://alx:pw@10.0.0.5/moodle", True),
-        ("mysql://alx:pw@127.0.0.1/moodle?ssl_disabled=false", True),
-        ("mysql://alx:pw@127.0.0.1/moodle?ssl_ca=/etc/ssl/ca.pem", True),
+        ("mysql+pymysql://alx:pw@127.0.0.1:3306/moodle", False),
+        ("mysql+pymysql://alx:pw@localhost/moodle?unix_socket=/run/mysqld/mysqld.sock", False),
+        ("mysql+pymysql://alx:pw@[::1]/moodle", False),
+        ("mysql+pymysql://alx:pw@db.example.com/moodle", True),
+        ("mysql+pymysql://alx:pw@10.0.0.5/moodle", True),
+        ("mysql+pymysql://alx:pw@127.0.0.1/moodle?ssl_disabled=false", True),
+        ("mysql+pymysql://alx:pw@127.0.0.1/moodle?ssl_ca=/etc/ssl/ca.pem", True),
     ],
 )
 def test_mariadb_connections_offer_tls_except_over_loopback(url, tls):
@@ -119,7 +121,7 @@ def test_mariadb_connections_offer_tls_except_over_loopback(url, tls):
 def test_a_loopback_mariadb_connection_skips_tls(mariadb_server):
     url = mariadb_server.create_database("alx_tls_check")
     assert "@127.0.0.1:" in url
-    db = make_database(url)
+    db = make_database(url.replace("mysql://", "mysql+pymysql://"))
     try:
         assert db.connection().ssl is False  # PyMySQL's own flag: no TLS context made or offered
     finally:

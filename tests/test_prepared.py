@@ -76,35 +76,60 @@ def _settings_site(db_url):
     return db
 
 
-def test_postgresql_plans_it_once_per_connection(db_url, db_backend):
-    """On PostgreSQL the query is a server-side prepared statement: prepared once per connection,
-    prepared again when the connection lost it (DEALLOCATE, a pooler, a reconnect) or already has it
-    under our name; elsewhere it is sent as text."""
+def _counts(db, backend):
+    """(statements prepared, statements executed) on this connection so far (MariaDB), or the names
+    of the statements it holds (PostgreSQL)."""
+    if backend == "postgresql":
+        return sorted(r[0] for r in db.execute_sql("SELECT name FROM pg_prepared_statements").fetchall())
+    rows = dict(
+        db.execute_sql("SHOW SESSION STATUS WHERE Variable_name IN ('Com_prepare_sql', 'Com_execute_sql')")
+    )
+    return int(rows["Com_prepare_sql"]), int(rows["Com_execute_sql"])
+
+
+def test_the_server_parses_it_once_per_connection(db_server, db_backend, mysql_driver, db_url):
+    """On PostgreSQL and MariaDB the query is a server-side prepared statement: prepared once per
+    connection, prepared again when the connection lost it (DEALLOCATE, a pooler, a reconnect) or
+    already has it under our name; inside a transaction it is sent as text."""
     db = _settings_site(db_url)
     prepared = Prepared(by_company, COMPANY)
     expected = [("field_email", 1)]
+    sql = prepared._sql()[1]
+    server = db_module._server_prepares(db)
+    assert server is not None
+    name = server.statement(sql)[0]
+    forget = f"DEALLOCATE {name}" if db_backend == "postgresql" else f"DEALLOCATE PREPARE {name}"
+
+    def prepares_and_executes(action):  # MariaDB: what ``action`` made the server do
+        before = _counts(db, db_backend)
+        action()
+        after = _counts(db, db_backend)
+        return after[0] - before[0], after[1] - before[1]
+
     try:
         assert prepared.tuples(1) == expected
-        assert prepared.tuples(1) == expected and prepared.tuples(2) == []
-        names = (
-            [r[0] for r in db.execute_sql(_PREPARED_NAMES).fetchall()] if db_backend == "postgresql" else []
-        )
-        if db_backend != "postgresql":
-            return
-        assert len(names) == 1 and names[0].startswith("alx_"), names
-        db.execute_sql("DEALLOCATE ALL")  # the connection forgot it: prepared again, same rows
+        if db_backend == "postgresql":
+            assert prepared.tuples(1) == expected and prepared.tuples(2) == []
+            assert _counts(db, db_backend) == [name]
+        else:
+            assert prepares_and_executes(lambda: [prepared.tuples(c) for c in (1, 1, 2)]) == (0, 3)
+        db.execute_sql(forget)  # the connection forgot it: prepared again, same rows
         assert prepared.tuples(1) == expected
-        assert len(db.execute_sql(_PREPARED_NAMES).fetchall()) == 1
-        db_module._pg_prepared.clear()  # we forgot it, the connection did not ("already exists")
+        db_module._prepared.clear()  # we forgot it, the connection did not ("already exists")
         assert prepared.tuples(1) == expected
         db.close_all()
         db.connect()  # a new connection prepares it for itself
-        assert prepared.tuples(1) == expected
-        assert len(db.execute_sql(_PREPARED_NAMES).fetchall()) == 1
-        with db.atomic():  # inside a transaction it is sent as text: a failed PREPARE would abort it
+        if db_backend == "postgresql":
             assert prepared.tuples(1) == expected
+            assert _counts(db, db_backend) == [name]
+        else:
+            assert prepares_and_executes(lambda: prepared.tuples(1)) == (1, 1)
+        with db.atomic():  # inside a transaction it is sent as text: a failed PREPARE would abort it
+            if db_backend == "postgresql":
+                assert prepared.tuples(1) == expected
+            else:
+                assert prepares_and_executes(lambda: prepared.tuples(1)) == (0, 0)
+        assert prepared.tuples(1) == expected
+        assert sql not in db_module._unpreparable
     finally:
         db.close_all()
-
-
-_PREPARED_NAMES = "SELECT name FROM pg_prepared_statements"

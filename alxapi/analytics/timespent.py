@@ -104,7 +104,7 @@ class _Sql:
         return f"({self.int_div(f'({shifted})', str(DAY))})"
 
     def int_mod(self, a: str, b: str) -> str:
-        """``a`` modulo ``b`` (``%`` would be a parameter marker to PyMySQL and psycopg2)."""
+        """``a`` modulo ``b`` (``%`` would be a parameter marker to the MariaDB drivers and psycopg2)."""
         return f"{a} % {b}" if self.kind == "sqlite" else f"MOD({a}, {b})"
 
     def int_div(self, a: str, b: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import urllib.parse
 
-from models.db import is_loopback_host, valid_table_prefix
+from models.db import DatabaseURLError, is_loopback_host, split_scheme, valid_table_prefix
 
 from ..alerts.kinds import ALERT_TYPES, SEVERITIES
 from .zones import is_timezone
@@ -26,7 +26,11 @@ def check_timezone(name: str) -> str | None:
 
 def check_database_url(url: str) -> str | None:
     scheme, sep, _ = url.partition("://")
-    if sep and scheme.lower().removesuffix("+pool") in DATABASE_SCHEMES:
+    try:
+        kind = split_scheme(scheme)[0]
+    except DatabaseURLError as exc:
+        return f"must be a database URL ({exc})"
+    if sep and kind in DATABASE_SCHEMES:
         return None
     return "must be a database URL: sqlite:///path, mysql://user:password@host/db or postgresql://…"
 

@@ -200,7 +200,7 @@ def compile_query(checked: Checked, backend: str, prefix: str, marker: str) -> t
         names.append(holder.name.lower())
     text = tree.sql(dialect=DIALECTS[backend])
     if names and marker == "%s":
-        text = text.replace("%", "%%")  # PyMySQL and psycopg2 read % as the start of a marker
+        text = text.replace("%", "%%")  # the MariaDB drivers and psycopg2 read % as a marker's start
     order: list[str] = []  # the markers' names in the order they appear in the text (tree walks differ)
 
     def to_marker(match: re.Match) -> str:

@@ -768,3 +768,8 @@ def _stop_all() -> None:
 
 
 SERVER_CLASSES: dict[str, type[_Server]] = {"mariadb": MariaDBServer, "postgresql": PostgreSQLServer}
+
+
+def with_driver(url: str, driver: str | None) -> str:
+    """``mysql://…`` as ``mysql+<driver>://…`` (other URLs, or no driver: unchanged)."""
+    return url.replace("mysql://", f"mysql+{driver}://", 1) if driver else url
