@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import peewee
-from peewee import SQL
 
-from models.db import Prepared, quote
+from models.db import Prepared, dialect, quote
 from models.iomad import CompanyCourse
 from models.plugin import ApiToken, Reporting, Setting, State, SyncStatus
 
@@ -94,91 +94,110 @@ def data_version(companyid: int) -> int:
 CACHE_EPOCH = "cache_epoch"  # State row raised by alxapi.api.cache.clear_all ("clear cache" in the console)
 
 
-def _state_rows(settings_of, courses_of, rows_of, epoch_name, pad=(), first=None):
-    """The company's settings, IOMAD courses, data version and the cache epoch as rows tagged
-    s, c, v, e, after the rows of ``first`` if given (``pad``: NULL columns to match its width).
-    Unions nest to the left: PostgreSQL types a parenthesised union on its own, and its NULL
-    columns would become text."""
-    branches = [
-        Setting.select(SQL("'s'"), Setting.setting_name, Setting.setting_value, *pad).where(
-            Setting.companyid == settings_of
-        ),
-        CompanyCourse.select(SQL("'c'"), SQL("''"), CompanyCourse.courseid, *pad).where(
-            CompanyCourse.companyid == courses_of
-        ),
-        Reporting.select(SQL("'v'"), SQL("''"), peewee.fn.MAX(Reporting.change_seq), *pad).where(
-            Reporting.companyid == rows_of
-        ),
-        State.select(SQL("'e'"), SQL("''"), State.value_int, *pad).where(State.name == epoch_name),
+def _object_agg(key, value):
+    """The rows' ``key: value`` pairs as one JSON object text (NULL when there are none)."""
+    kind = dialect()
+    if kind == "sqlite":
+        return peewee.fn.json_group_object(key, value)
+    if kind == "mysql":
+        return peewee.fn.JSON_OBJECTAGG(key, value)
+    return peewee.Cast(peewee.fn.json_object_agg(key, value), "text")
+
+
+def _array_agg(value):
+    """The rows' values as one JSON array text (NULL when there are none)."""
+    kind = dialect()
+    if kind == "sqlite":
+        return peewee.fn.json_group_array(value)
+    if kind == "mysql":
+        return peewee.fn.JSON_ARRAYAGG(value)
+    return peewee.Cast(peewee.fn.json_agg(value), "text")
+
+
+def _state_columns(settings_of, courses_of, rows_of, epoch_name) -> list:
+    """The company's settings (a JSON object), IOMAD courses (a JSON array), data version and the
+    cache epoch, as four scalar subqueries: one row whatever the number of settings and courses.
+    On SQLite each row fetched releases the GIL, a thread switch under load; on every backend a
+    row costs decoding: a company with 200 courses was 200 rows per request."""
+    return [
+        Setting.select(_object_agg(Setting.setting_name, Setting.setting_value))
+        .where(Setting.companyid == settings_of)
+        .alias("settings"),
+        CompanyCourse.select(_array_agg(CompanyCourse.courseid))
+        .where(CompanyCourse.companyid == courses_of)
+        .alias("courses"),
+        Reporting.select(peewee.fn.MAX(Reporting.change_seq))
+        .where(Reporting.companyid == rows_of)
+        .alias("version"),
+        State.select(State.value_int).where(State.name == epoch_name).alias("epoch"),
     ]
-    query = first if first is not None else branches.pop(0)
-    for branch in branches:
-        query = query.union_all(branch)
-    return query
 
 
 # Every API request needs the company's settings, its IOMAD courses, its data version and the cache
-# epoch: one round trip, compiled once.
-_COMPANY_STATE = Prepared(_state_rows, 7_000_000_001, 7_000_000_002, 7_000_000_003, "sample-state-name")
-
-
-# The managed token (``tokens.managed_token_query``) and the company state above, keyed by the
-# token's hash: a cached page's only round trip (rows tagged t, s, c, v, e).
-def _token_and_state(token_hash, settings_of, courses_of, rows_of, epoch_name):
-    def company_of(sample):
-        return ApiToken.select(ApiToken.companyid).where(ApiToken.token_hash == sample)
-
-    token = tokens.managed_token_query(token_hash, SQL("'t'"), SQL("''"), SQL("NULL"))
-    pad = [SQL("NULL")] * len(tokens.MANAGED_FIELDS)
-    return _state_rows(
-        company_of(settings_of), company_of(courses_of), company_of(rows_of), epoch_name, pad, first=token
-    )
-
-
-_TOKEN_AND_STATE = Prepared(
-    _token_and_state, "sample-hash-1", "sample-hash-2", "sample-hash-3", "sample-hash-4", "sample-name"
+# epoch: one round trip, one row, compiled once.
+_COMPANY_STATE = Prepared(
+    # No FROM, so no model to say which database's SQL to write: bound to the models' database.
+    lambda *samples: peewee.Select(columns=_state_columns(*samples)).bind(Setting._meta.database),
+    7_000_000_001,
+    7_000_000_002,
+    7_000_000_003,
+    "sample-state-name",
 )
 
 
-def token_with_state(token_hash: str) -> tuple[SimpleNamespace | None, tuple[tuple, ...]]:
-    """The managed token of ``token_hash`` (None: no such token) and its company's state rows, for
+# The company state above, then the managed token's MANAGED_FIELDS (``tokens.managed_token_query``),
+# keyed by the token's hash: a cached page's only round trip. The company is the token's own, read by
+# an uncorrelated subquery each time: a correlated MAX(change_seq) is not answered from the index's
+# end on MariaDB.
+def _token_and_state(settings_of, courses_of, rows_of, epoch_name, token_hash):
+    def company_of(sample):
+        same = ApiToken.alias()  # its own name, not the outer query's token
+        return same.select(same.companyid).where(same.token_hash == sample)
+
+    state = _state_columns(company_of(settings_of), company_of(courses_of), company_of(rows_of), epoch_name)
+    return tokens.managed_token_query(token_hash, *state)
+
+
+_TOKEN_AND_STATE = Prepared(
+    _token_and_state, "sample-hash-1", "sample-hash-2", "sample-hash-3", "sample-name", "sample-hash-4"
+)
+_STATE_WIDTH = 4
+
+
+def token_with_state(token_hash: str) -> tuple[SimpleNamespace | None, tuple | None]:
+    """The managed token of ``token_hash`` (None: no such token) and its company's state, for
     :func:`settings_of_state`, in one round trip."""
-    token, state = None, []
-    for row in _TOKEN_AND_STATE.tuples(token_hash, token_hash, token_hash, token_hash, CACHE_EPOCH):
-        if row[0] == "t":
-            token = SimpleNamespace(**dict(zip(tokens.MANAGED_FIELDS, row[3:], strict=True)))
-        else:
-            state.append(tuple(row[:3]))
-    return token, tuple(state)
+    rows = _TOKEN_AND_STATE.tuples(token_hash, token_hash, token_hash, CACHE_EPOCH, token_hash)
+    if not rows:
+        return None, None
+    row = rows[0]
+    token = SimpleNamespace(**dict(zip(tokens.MANAGED_FIELDS, row[_STATE_WIDTH:], strict=True)))
+    return token, tuple(row[:_STATE_WIDTH])
 
 
 def company_state(companyid: int) -> company_settings.CompanySettings:
     """The company's effective settings carrying its data version and the cache epoch, in one round
     trip. Both versions are part of every cache key, so a sync that changes the company's rows or an
     operator's "clear cache" makes every API process stop serving the entries cached before."""
-    rows = tuple(_COMPANY_STATE.tuples(companyid, companyid, companyid, CACHE_EPOCH))
-    return settings_of_state(companyid, rows)
+    (state,) = _COMPANY_STATE.tuples(companyid, companyid, companyid, CACHE_EPOCH)
+    return settings_of_state(companyid, tuple(state))
 
 
 @functools.lru_cache(maxsize=1024)
-def settings_of_state(companyid: int, rows: tuple[tuple, ...]) -> company_settings.CompanySettings:
-    """The settings the rows of ``_COMPANY_STATE`` make, built once per distinct state: the rows are
-    read on every request, but building the settings from them took as long as reading them."""
-    stored: dict[str, int] = {}
-    courses: set[int] = set()
-    version = epoch = 0
-    for tag, name, value in rows:
-        if tag == "s":
-            stored[name] = int(value)
-        elif tag == "c":
-            courses.add(int(value))
-        elif tag == "v":
-            version = int(value or 0)
-        else:
-            epoch = int(value or 0)
+def settings_of_state(companyid: int, state: tuple) -> company_settings.CompanySettings:
+    """The settings the state of :func:`company_state` makes, built once per distinct state: it is
+    read on every request, but building the settings from it took as long as reading it."""
+    settings, courses, version, epoch = state
+    stored = {str(name): int(value) for name, value in _json(settings, {}).items()}
+    course_ids = sorted({int(c) for c in _json(courses, [])})
     return company_settings.from_rows(
-        companyid, stored, lambda: sorted(courses), data_version=version, cache_epoch=epoch
+        companyid, stored, lambda: course_ids, data_version=int(version or 0), cache_epoch=int(epoch or 0)
     )
+
+
+def _json(text, empty):
+    """A JSON aggregate's text (bytes from some drivers); NULL (no rows) is ``empty``."""
+    return empty if text is None else json.loads(text)
 
 
 def versions_of(settings: company_settings.CompanySettings) -> tuple[int, int]:

@@ -47,7 +47,7 @@ class Pipeline:
     ) -> tuple[tokens.Principal, company_settings.CompanySettings]:
         """The token's principal and its company's settings (with the data version and cache epoch).
         For a managed token both come from one round trip; a Moodle token's settings from a second."""
-        prefetched: dict[str, tuple] = {}
+        prefetched: dict[str, tuple | None] = {}
 
         def read_managed(token_hash: str):
             row, prefetched["state"] = feed.token_with_state(token_hash)
