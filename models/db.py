@@ -245,7 +245,10 @@ class ResilientMixin(_DatabaseBase):  # type: ignore[valid-type,misc]
         log.info("reconnected to the database (the server had closed the previous connection)")
 
     def _connection_ok(self, conn) -> bool:
-        if _known_closed(conn):
+        # The pool looked at it as it handed it out (the same request, microseconds ago): the first
+        # statement does not look again. Each look is a system call, and under load a thread switch.
+        just_checked = self._alx_local.__dict__.pop("checked", None) is conn
+        if not just_checked and _known_closed(conn):
             return False
         if (
             self._alx_local.__dict__.get("conn") is conn
@@ -291,7 +294,10 @@ class _ResilientPoolMixin(ResilientMixin):
         pool.PooledDatabase._close(self, conn, close_conn=True)  # out of the pool for good
 
     def _is_closed(self, conn) -> bool:
-        return _known_closed(conn)
+        closed = _known_closed(conn)
+        if not closed:
+            self._alx_local.checked = conn  # see _connection_ok
+        return closed
 
     def _can_reuse(self, conn) -> bool:
         try:

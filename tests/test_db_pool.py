@@ -88,6 +88,24 @@ def test_checkout_and_checkin_cost_no_round_trip(pooled):
     assert counted[0].calls == {"ping": 0, "rollback": 0}
 
 
+def test_a_connection_is_looked_at_once_per_checkout_and_statement(pooled, monkeypatch):
+    """The pool looks at a connection's socket as it hands it out; the first statement right after does
+    not look again, later ones do (a look is a system call, and under load a thread switch)."""
+    db, _ = pooled
+    looks = []
+    real_select = db_module.select.select
+    monkeypatch.setattr(db_module.select, "select", lambda *a: looks.append(a) or real_select(*a))
+    with db.connection_context():
+        db.execute_sql("SELECT 1")
+    looks.clear()
+    with db.connection_context():  # a pooled connection handed out again
+        assert len(looks) == 1
+        db.execute_sql("SELECT 1")
+        assert len(looks) == 1
+        db.execute_sql("SELECT 1")
+        assert len(looks) == 2
+
+
 def test_a_transaction_left_open_is_rolled_back_before_reuse(pooled):
     db, counted = pooled
     db.connect()
