@@ -133,6 +133,26 @@ def mysql_driver(requested: str | None = None):
     raise DatabaseURLError(f"no MariaDB/MySQL driver for {requested or 'mysql://'} URLs: {hint}")
 
 
+def driver_name(db: peewee.Database) -> str:
+    """The Python driver behind ``db`` with its version, e.g. "mysqlclient 2.3.2" (for ``alx check``)."""
+    if isinstance(db, peewee.DatabaseProxy):
+        db = db.obj
+    if isinstance(db, peewee.SqliteDatabase):
+        import sqlite3
+
+        return f"sqlite3 (SQLite {sqlite3.sqlite_version})"
+    if isinstance(db, _DriverMySQLDatabase):
+        module = db.alx_driver or mysql_driver()
+        if module.__name__ == "MySQLdb":
+            return "mysqlclient " + ".".join(map(str, module.version_info[:3]))
+        return f"PyMySQL {module.__version__}"
+    if isinstance(db, peewee.PostgresqlDatabase):
+        import psycopg2
+
+        return f"psycopg2 {psycopg2.__version__.split()[0]}"
+    return type(db).__name__
+
+
 def _coerce(value: str):
     if value.isdigit():
         return int(value)

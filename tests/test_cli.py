@@ -199,7 +199,7 @@ def test_usage_errors_exit_2(plain, args):
 # --- install and check ------------------------------------------------------------------------------
 
 
-def test_install_creates_the_tables_then_says_up_to_date(site, db_url):
+def test_install_creates_the_tables_then_says_up_to_date(site, db_url, db_backend):
     first = site.ok("install")
     assert "applied" in first.stderr.lower(), first
     with Peek(db_url) as peek:
@@ -207,6 +207,9 @@ def test_install_creates_the_tables_then_says_up_to_date(site, db_url):
     assert tables >= PLUGIN_TABLES
     report = site.json("check", "--json")
     assert report["healthy"] is True and report["schema_version"] == report["latest_version"] >= 1
+    # MariaDB runs on mysqlclient when it is installed (the suite installs it), else PyMySQL.
+    drivers = {"sqlite": "sqlite3 (SQLite ", "mariadb": "mysqlclient ", "postgresql": "psycopg2 "}
+    assert report["driver"].startswith(drivers[db_backend]), report["driver"]
     assert report["repaired"] == []
     assert {t["table"] for t in report["tables"]} >= PLUGIN_TABLES | {table("user"), table("company_users")}
 

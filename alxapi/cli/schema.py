@@ -21,7 +21,8 @@ def register(sub) -> None:
         "check",
         cmd_check,
         "report missing or damaged tables (exit 1 when unhealthy)",
-        "Check the ALX tables (schema version, columns, indexes) and the Moodle/IOMAD tables ALX reads.",
+        "Check the ALX tables (schema version, columns, indexes) and the Moodle/IOMAD tables ALX reads;\n"
+        "name the database driver in use.",
     )
     p.add_argument("--repair", action="store_true", help="re-create missing ALX tables, columns and indexes")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -44,6 +45,7 @@ def cmd_install(args) -> int:
 
 def cmd_check(args) -> int:
     from models import schema
+    from models.db import driver_name
 
     from ..reporting.logfeed import feed_status
 
@@ -65,12 +67,15 @@ def cmd_check(args) -> int:
                 "repaired": repaired,
                 "tables": [t.__dict__ for t in report.tables],
                 "change_feed": None if feed is None else {"log": feed[0], "detail": feed[1]},
+                "driver": driver_name(db),
             }
         )
     else:
         for action in repaired:
             say(f"repair: {action}")
-        print(f"schema version {report.schema_version} (latest {report.latest_version})")
+        print(
+            f"schema version {report.schema_version} (latest {report.latest_version}), driver {driver_name(db)}"
+        )
         for t in report.tables:
             print(f"{'ok     ' if t.ok else 'PROBLEM'}  {t.owner:6}  {t.table}  {t.problem}")
         if feed is not None:
