@@ -362,12 +362,14 @@ _TRANSACTION_ENDS = {"COMMIT", "COMMIT WORK", "ROLLBACK", "ROLLBACK WORK"}
 
 
 def _note_transaction(conn, is_open: bool) -> None:
-    if conn is not None and not _is_pymysql(conn) and hasattr(conn, "get_autocommit"):
+    if _is_mysqlclient(conn):
         setattr(conn, _IN_TRANSACTION, is_open)
 
 
 def _note_statement(conn, sql: str) -> None:
     """Follow what a statement run as text does to the transaction (mysqlclient connections)."""
+    if not _is_mysqlclient(conn):
+        return
     head = sql.lstrip()[:20].upper()
     if head.startswith(("BEGIN", "START TRANSACTION", "SET AUTOCOMMIT", "XA ")):
         _note_transaction(conn, True)  # SET autocommit and XA: an open transaction, to be safe
@@ -377,6 +379,11 @@ def _note_statement(conn, sql: str) -> None:
 
 def _is_pymysql(conn) -> bool:
     return type(conn).__module__.startswith("pymysql")
+
+
+def _is_mysqlclient(conn) -> bool:
+    """A MariaDB/MySQL connection that is not PyMySQL's (by what it has: wrappers pass)."""
+    return hasattr(conn, "get_autocommit") and not _is_pymysql(conn)
 
 
 class _DriverMySQLDatabase(peewee.MySQLDatabase):
@@ -599,8 +606,8 @@ class Prepared:
 
 
 # A server parses (and PostgreSQL plans) a query each time it receives its text; the API's cached page
-# is one query, a union of five reads, whose parsing and planning cost more than running it: on
-# PostgreSQL ~0.5 ms of a 1.1 ms request, on MariaDB ~60 of ~260 µs of server CPU. As a server-side
+# is one query (the token and its company's state), whose parsing and planning cost more than running
+# it: on PostgreSQL ~0.5 ms of a 1.1 ms request, on MariaDB ~60 of ~260 µs of server CPU. As a server-side
 # prepared statement (PREPARE once per connection, then EXECUTE) it is parsed once, and on PostgreSQL
 # its generic plan reused. Statement names are per SQL text; connections remember what they prepared.
 # Pooled databases only (the API's): a connection opened for one unit of work would pay a PREPARE
@@ -617,8 +624,7 @@ class _ServerPrepare:
     marker: Callable[[int], str]  # the n-th (from 1) parameter marker in the prepared text
     prepare: str  # PREPARE … with {name}, and {text} in it or (text_as_parameter) sent as %s
     text_as_parameter: bool
-    execute: str  # EXECUTE … with {name} and {markers} (%s, %s …), or "" without parameters
-    execute_bare: str
+    execute: str  # EXECUTE … with {name} and {markers} (%s, %s …), when there are parameters
     already: Callable[[BaseException], bool]  # the name is taken on this connection
     forgotten: Callable[[BaseException], bool]  # the connection does not know the name
 
@@ -652,7 +658,6 @@ _POSTGRESQL_PREPARE = _ServerPrepare(
     prepare="PREPARE {name} AS {text}",  # psycopg2 sends it as it is: no parameters
     text_as_parameter=False,
     execute="EXECUTE {name}({markers})",
-    execute_bare="EXECUTE {name}",
     already=lambda exc: _pgcode(exc) == "42P05",
     forgotten=lambda exc: _pgcode(exc) == "26000",
 )
@@ -662,7 +667,6 @@ _MARIADB_PREPARE = _ServerPrepare(
     prepare="PREPARE {name} FROM %s",  # the text as a string literal, escaped by the driver
     text_as_parameter=True,
     execute="EXECUTE {name} USING {markers}",
-    execute_bare="EXECUTE {name}",
     already=lambda exc: False,  # PREPARE replaces a statement of the same name
     forgotten=lambda exc: _mysql_code(exc) == 1243,  # ER_UNKNOWN_STMT_HANDLER
 )
@@ -685,8 +689,9 @@ def _statements(server: _ServerPrepare, sql: str, count: int) -> tuple[str, str,
         prepare, prepare_params = server.prepare.format(name=name), [text]
     else:
         prepare, prepare_params = server.prepare.format(name=name, text=text), None
-    markers = ", ".join(["%s"] * count)
-    execute = (server.execute if count else server.execute_bare).format(name=name, markers=markers)
+    execute = (
+        server.execute.format(name=name, markers=", ".join(["%s"] * count)) if count else f"EXECUTE {name}"
+    )
     return name, prepare, prepare_params, execute
 
 

@@ -94,24 +94,21 @@ def data_version(companyid: int) -> int:
 CACHE_EPOCH = "cache_epoch"  # State row raised by alxapi.api.cache.clear_all ("clear cache" in the console)
 
 
-def _object_agg(key, value):
-    """The rows' ``key: value`` pairs as one JSON object text (NULL when there are none)."""
-    kind = dialect()
-    if kind == "sqlite":
-        return peewee.fn.json_group_object(key, value)
-    if kind == "mysql":
-        return peewee.fn.JSON_OBJECTAGG(key, value)
-    return peewee.Cast(peewee.fn.json_object_agg(key, value), "text")
+# The JSON aggregates of each dialect: (rows as an object, rows as an array). PostgreSQL's are json
+# values, cast to text as the others return them (the state is a cache key: it must be hashable).
+_JSON_AGGREGATES = {
+    "sqlite": ("json_group_object", "json_group_array"),
+    "mysql": ("JSON_OBJECTAGG", "JSON_ARRAYAGG"),
+    "postgresql": ("json_object_agg", "json_agg"),
+}
 
 
-def _array_agg(value):
-    """The rows' values as one JSON array text (NULL when there are none)."""
+def _json_aggregate(shape: int, *args):
+    """The rows as one JSON text, an object of ``key, value`` (shape 0) or an array of ``value``
+    (shape 1); NULL when there are none."""
     kind = dialect()
-    if kind == "sqlite":
-        return peewee.fn.json_group_array(value)
-    if kind == "mysql":
-        return peewee.fn.JSON_ARRAYAGG(value)
-    return peewee.Cast(peewee.fn.json_agg(value), "text")
+    call = getattr(peewee.fn, _JSON_AGGREGATES[kind][shape])(*args)
+    return peewee.Cast(call, "text") if kind == "postgresql" else call
 
 
 def _state_columns(settings_of, courses_of, rows_of, epoch_name) -> list:
@@ -120,10 +117,10 @@ def _state_columns(settings_of, courses_of, rows_of, epoch_name) -> list:
     On SQLite each row fetched releases the GIL, a thread switch under load; on every backend a
     row costs decoding: a company with 200 courses was 200 rows per request."""
     return [
-        Setting.select(_object_agg(Setting.setting_name, Setting.setting_value))
+        Setting.select(_json_aggregate(0, Setting.setting_name, Setting.setting_value))
         .where(Setting.companyid == settings_of)
         .alias("settings"),
-        CompanyCourse.select(_array_agg(CompanyCourse.courseid))
+        CompanyCourse.select(_json_aggregate(1, CompanyCourse.courseid))
         .where(CompanyCourse.companyid == courses_of)
         .alias("courses"),
         Reporting.select(peewee.fn.MAX(Reporting.change_seq))
