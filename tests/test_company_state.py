@@ -61,3 +61,6 @@ def test_the_state_means_what_the_stored_settings_mean(moodle, stored, courses, 
     assert row is not None and row.companyid == COMPANY
     assert _plain(feed.settings_of_state(COMPANY, read)) == expected
     assert feed.token_with_state(tokens.hash_token("0" * 32)) == (None, None)
+    # One row however many settings and courses: a row per course was a cost per request.
+    assert len(feed._TOKEN_AND_STATE.tuples(feed.CACHE_EPOCH, tokens.hash_token(token))) == 1
+    assert len(feed._COMPANY_STATE.tuples(COMPANY, COMPANY, COMPANY, feed.CACHE_EPOCH)) == 1
