@@ -361,9 +361,18 @@ def test_workers_end_when_the_parent_is_killed(db_url, tmp_path):
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait(timeout=15)
     assert wait_for_exit(list(workers), 15), server.stderr
-    with socket.socket() as s:  # the port is free again
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", server.port))
+    # Nothing listens on the port any more. Polled: a process whose main thread is a zombie may still
+    # be closing its files in its other threads. (Not a bind() of the port: it comes from the
+    # ephemeral range, and once free any other test's outgoing connection may hold it.)
+    assert wait_for(lambda: _refused(server.port)), f"port {server.port} still accepts connections"
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
 
 
 # A server whose loop loses the first SystemExit, as Python does with one raised inside a __del__
