@@ -85,3 +85,19 @@ class Server:
     @property
     def stderr(self) -> str:
         return "".join(self.lines)
+
+    def warnings(self) -> list[str]:
+        """Logged warnings and errors, without Waitress's "Task queue depth is N".
+
+        Waitress counts a thread as busy from its start until it first waits for a task, and
+        from a task's start until the thread comes back for the next one, which is after the
+        client has the response: one client sending requests back to back on a loaded machine
+        can see that warning with every thread idle. It is Waitress's load signal for the
+        operator, not a fault of the product.
+        """
+        return [
+            line
+            for line in self.lines
+            if ("warning" in line.lower() or line.startswith(("ERROR ", "CRITICAL ")))
+            and not line.startswith("WARNING waitress.queue: Task queue depth is ")
+        ]
