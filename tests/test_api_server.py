@@ -320,6 +320,73 @@ def test_worker_processes_share_the_port_a_dead_one_is_replaced_and_all_stop_cle
     assert "Traceback" not in server.stderr, server.stderr
 
 
+def test_worker_processes_take_even_shares_of_connections_opened_together(db_url, tmp_path):
+    """30 keep-alive connections opened at once on `alx serve --workers 3`: 10 on each worker. (The
+    kernel alone gives them to whichever worker accepts first: at random, all on one at times.)"""
+    build_site(db_url, rate_limit=0)
+    server = Server(db_url, tmp_path / "home", threads=1, workers=3)
+    conns = []
+    try:
+        assert wait_for(lambda: server.stderr.count(") serving") == 3), server.stderr
+        time.sleep(0.5)  # and their loops have turned: each has said it holds no connection
+        workers = set(child_pids(server.proc.pid))
+        conns = [
+            socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT) for _ in range(30)
+        ]
+        for sock in conns:  # each answered: accepted by some worker
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 200"), server.stderr
+        held = _connections_held(server.port, workers)
+        assert sorted(held.values()) == [10, 10, 10], held
+    finally:
+        for sock in conns:
+            sock.close()
+        assert server.stop() == 0, server.stderr
+
+
+def test_a_stopped_worker_does_not_keep_the_others_from_taking_connections(db_url, tmp_path):
+    """A worker that holds the fewest connections but no longer runs (stopped, hung) is left out
+    after balance.STALE_AFTER seconds: new connections still get answers from the others."""
+    build_site(db_url, rate_limit=0)
+    server = Server(db_url, tmp_path / "home", threads=1, workers=2)
+    stopped = None
+    conns = []
+    try:
+        assert wait_for(lambda: server.stderr.count(") serving") == 2), server.stderr
+        stopped = min(child_pids(server.proc.pid))
+        time.sleep(0.5)  # both loops have turned: each has said it holds no connection
+        os.kill(stopped, signal.SIGSTOP)
+        for _ in range(3):  # each one more than the stopped worker's 0
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT)
+            conns.append(sock)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 200"), server.stderr
+        running = set(child_pids(server.proc.pid)) - {stopped}
+        assert list(_connections_held(server.port, running).values()) == [3]
+    finally:
+        if stopped is not None:
+            os.kill(stopped, signal.SIGCONT)
+        for sock in conns:
+            sock.close()
+        assert server.stop() == 0, server.stderr
+
+
+def _connections_held(port: int, pids: set[int]) -> dict[int, int]:
+    """How many established connections to ``port`` each process of ``pids`` holds (/proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # ESTABLISHED
+                inodes.add(fields[9])
+    held = {}
+    for pid in pids:
+        fds = Path(f"/proc/{pid}/fd")
+        links = [os.readlink(fd) for fd in fds.iterdir()]
+        held[pid] = sum(link.startswith("socket:[") and link[8:-1] in inodes for link in links)
+    return held
+
+
 CRASH_LOOP = """
 import json, logging
 from alxapi.http.workers import listening_socket, serve_workers
@@ -329,7 +396,7 @@ handler = logging.Handler()
 handler.emit = lambda record: messages.append(record.getMessage())
 logging.getLogger("alx.api").addHandler(handler)
 logging.getLogger("alx.api").setLevel(logging.INFO)
-code = serve_workers(None, listening_socket("127.0.0.1", 0), 2, 1, lambda c, s, t: 3, print)
+code = serve_workers(None, listening_socket("127.0.0.1", 0), 2, 1, lambda c, s, t, b: 3, print)
 print(json.dumps({"code": code, "messages": messages}))
 """
 

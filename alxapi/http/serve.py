@@ -85,9 +85,13 @@ def serve(
     return _run(server, lambda: announce(f"http://{server.effective_host}:{server.effective_port}"))
 
 
-def _serve_socket(config: Config, sock: socket.socket, threads: int) -> int:
+def _serve_socket(
+    config: Config, sock: socket.socket, threads: int, balanced: Callable[[object], None]
+) -> int:
     """One worker process of ``serve(workers=N)``."""
-    return _run(build_server(config, "", 0, threads, sock), lambda: None)
+    server = build_server(config, "", 0, threads, sock)
+    balanced(server)
+    return _run(server, lambda: None)
 
 
 def _run(server, announce: Callable[[], None]) -> int:

@@ -3,8 +3,8 @@
 One Python process serves about one core's worth of requests (the GIL: Waitress's parsing, Falcon
 and the resource all hold it). With ``api_workers`` above 1 the parent binds the socket, forks the
 workers, each of which builds its own app (database pool, response cache, request-log writer) and
-runs Waitress on the inherited socket, the kernel giving each new connection to one of them. The
-parent only supervises: a worker that dies is started again (more than ``CRASH_LIMIT`` deaths in
+runs Waitress on the inherited socket, the kernel giving each new connection to one of them, and
+the workers keeping their shares even (alxapi.http.balance). The parent only supervises: a worker that dies is started again (more than ``CRASH_LIMIT`` deaths in
 ``CRASH_WINDOW`` seconds stop the service with exit status 1: something is wrong that a restart
 does not fix), SIGTERM/SIGINT stop the workers (each finishes its requests and flushes its request
 log and rate-limit counts) and then the parent, exit status 0.
@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..config import Config
+from .balance import ConnectionBalance
 
 log = logging.getLogger("alx.api")
 CRASH_LIMIT, CRASH_WINDOW = 5, 60.0
@@ -58,10 +59,12 @@ def serve_workers(
     sock: socket.socket,
     workers: int,
     threads: int,
-    run_worker: Callable[[Config, socket.socket, int], int],
+    run_worker: Callable[[Config, socket.socket, int, Callable[[object], None]], int],
     announce: Callable[[str], None],
 ) -> int:
-    """Fork ``workers`` processes running ``run_worker(config, sock, threads)``; supervise them."""
+    """Fork ``workers`` processes running ``run_worker(config, sock, threads, ready)``, which calls
+    ``ready(server)`` with its Waitress server before serving (the server then takes its share of the
+    connections, and the log says that the worker serves); supervise them."""
     stopping = False
 
     def stop(signum, frame):
@@ -71,6 +74,7 @@ def serve_workers(
     for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
     children: dict[int, int] = {}  # pid -> worker number
+    balance = ConnectionBalance(workers)
     deaths: deque[float] = deque()
 
     parent = os.getpid()
@@ -87,7 +91,7 @@ def serve_workers(
                     signal.signal(sig, _exit_now)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
                 _end_with_parent(parent)
-                code = run_worker(config, sock, threads)
+                code = run_worker(config, sock, threads, lambda server: _ready(server, number, balance))
             except SystemExit as exc:
                 code = int(exc.code or 0)
             except BaseException:
@@ -111,6 +115,7 @@ def serve_workers(
         number = children.pop(pid, None)
         if number is None or stopping:
             continue
+        balance.forget(number)
         now = time.monotonic()
         deaths.append(now)
         while deaths and deaths[0] < now - CRASH_WINDOW:
@@ -126,6 +131,11 @@ def serve_workers(
         start(number)
     log.info("stopping on request")
     return 0 if _stop_all(children) else 1
+
+
+def _ready(server, number: int, balance: ConnectionBalance) -> None:
+    balance.install(server, number)
+    log.info("API worker %d (pid %d) serving", number, os.getpid())
 
 
 def _stop_all(children: dict[int, int]) -> bool:
