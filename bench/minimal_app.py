@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import pickle
+import signal
+import sys
 from urllib.parse import parse_qsl
 
 from waitress import serve
+from waitress.server import create_server
 
 
 def make_app(bodies: dict[str, bytes]):
@@ -38,15 +41,19 @@ def main() -> None:
         bodies = pickle.load(f)
     app = make_app(bodies)
     if args.workers == 1:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # Waitress's loop ends on it
         serve(app, host="127.0.0.1", port=args.port, threads=args.threads, ident="", _quiet=True)
         return
     from alxapi.http.workers import listening_socket, serve_workers
 
-    def worker(_config, sock, threads: int) -> int:
-        serve(app, sockets=[sock], threads=threads, ident="", _quiet=True)
+    def worker(_config, sock, threads: int, ready) -> int:
+        server = create_server(app, sockets=[sock], threads=threads, ident="")
+        ready(server)  # the same even shares of the connections as ALX's workers
+        server.run()
         return 0
 
-    serve_workers(None, listening_socket("127.0.0.1", args.port), args.workers, args.threads, worker, print)
+    sock = listening_socket("127.0.0.1", args.port)
+    raise SystemExit(serve_workers(None, sock, args.workers, args.threads, worker, print))
 
 
 if __name__ == "__main__":
