@@ -85,13 +85,10 @@ def serve(
     return _run(server, lambda: announce(f"http://{server.effective_host}:{server.effective_port}"))
 
 
-def _serve_socket(
-    config: Config, sock: socket.socket, threads: int, balanced: Callable[[object], None]
-) -> int:
-    """One worker process of ``serve(workers=N)``."""
+def _serve_socket(config: Config, sock: socket.socket, threads: int, ready: Callable[[object], None]) -> int:
+    """One worker process of ``serve(workers=N)``; ``ready(server)`` just before it serves."""
     server = build_server(config, "", 0, threads, sock)
-    balanced(server)
-    return _run(server, lambda: None)
+    return _run(server, lambda: ready(server))
 
 
 def _run(server, announce: Callable[[], None]) -> int:

@@ -3,11 +3,12 @@
 One Python process serves about one core's worth of requests (the GIL: Waitress's parsing, Falcon
 and the resource all hold it). With ``api_workers`` above 1 the parent binds the socket, forks the
 workers, each of which builds its own app (database pool, response cache, request-log writer) and
-runs Waitress on the inherited socket, the kernel giving each new connection to one of them, and
-the workers keeping their shares even (alxapi.http.balance). The parent only supervises: a worker that dies is started again (more than ``CRASH_LIMIT`` deaths in
-``CRASH_WINDOW`` seconds stop the service with exit status 1: something is wrong that a restart
-does not fix), SIGTERM/SIGINT stop the workers (each finishes its requests and flushes its request
-log and rate-limit counts) and then the parent, exit status 0.
+runs Waitress on the inherited socket, the kernel giving each new connection to one of them and the
+workers keeping their shares even (alxapi.http.balance). The parent only supervises: a worker that
+dies is started again (more than ``CRASH_LIMIT`` deaths in ``CRASH_WINDOW`` seconds stop the service
+with exit status 1: something is wrong that a restart does not fix), SIGTERM/SIGINT stop the
+workers (each finishes its requests and flushes its request log and rate-limit counts) and then the
+parent, exit status 0.
 
 What the workers share goes through the database: the daily rate limit (within the tolerance the
 README states for several processes), failed-authentication throttling (exact), the request log.
