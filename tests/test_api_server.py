@@ -24,6 +24,7 @@ from models.plugin import ApiLog, RequestCounter
 from .support.api_helpers import FUNCTION, build_site
 from .support.api_server import Server
 from .support.dbservers import child_pids, wait_for_exit
+from .support.procnet import ESTABLISHED, tcp_sockets
 
 REQUEST_TIMEOUT = 15.0
 
@@ -373,16 +374,10 @@ def test_a_stopped_worker_does_not_keep_the_others_from_taking_connections(db_ur
 
 def _connections_held(port: int, pids: set[int]) -> dict[int, int]:
     """How many established connections to ``port`` each process of ``pids`` holds (/proc)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # ESTABLISHED
-                inodes.add(fields[9])
+    inodes = {inode for _address, inode in tcp_sockets(port, ESTABLISHED)}
     held = {}
     for pid in pids:
-        fds = Path(f"/proc/{pid}/fd")
-        links = [os.readlink(fd) for fd in fds.iterdir()]
+        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
         held[pid] = sum(link.startswith("socket:[") and link[8:-1] in inodes for link in links)
     return held
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import peewee
 import pytest
 
 from .support.dbservers import peewee_database
+from .support.procnet import LISTEN, tcp_sockets
 
 # 4-byte UTF-8 (emoji, musical symbol, CJK extension B) next to 2- and 3-byte characters.
 TEXT = "José 😀 𝄞 𠜎 中文 – done ✅"
@@ -80,23 +80,8 @@ def test_shared_test_database_url(db_server, db_backend):
 
 
 def _tcp_listeners(port: int) -> list[str]:
-    """Local addresses of the LISTEN sockets on ``port``, from /proc/net/tcp and tcp6."""
-    addresses = []
-    for family in ("tcp", "tcp6"):
-        path = Path(f"/proc/net/{family}")
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state = fields[1], fields[3]
-            address, port_hex = local.split(":")
-            if state == "0A" and int(port_hex, 16) == port:  # 0A = LISTEN
-                if family == "tcp":  # little-endian hex IPv4
-                    addresses.append(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1]))
-                else:
-                    words = [bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, 32, 8)]
-                    addresses.append(socket.inet_ntop(socket.AF_INET6, b"".join(words)))
-    return addresses
+    """Local addresses of the LISTEN sockets on ``port``."""
+    return [address for address, _inode in tcp_sockets(port, LISTEN)]
 
 
 def _non_loopback_address() -> str | None:
