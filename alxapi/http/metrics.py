@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import defaultdict
+from itertools import accumulate
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -12,17 +14,16 @@ class Metrics:
     def __init__(self):
         self._lock = threading.Lock()
         self.requests: dict[tuple[str, int], int] = defaultdict(int)
-        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * len(BUCKETS))
+        # Per endpoint, the observations that fell in each bucket alone (the last: above every bound);
+        # the exposition's cumulative counts are summed when rendered, not on every request.
+        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(BUCKETS) + 1))
         self.sums: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         with self._lock:
             self.requests[(endpoint, status)] += 1
-            buckets = self.buckets[endpoint]
-            for i, bound in enumerate(BUCKETS):
-                if seconds <= bound:
-                    buckets[i] += 1
+            self.buckets[endpoint][bisect.bisect_left(BUCKETS, seconds)] += 1  # le: bound >= seconds
             self.sums[endpoint] += seconds
             self.counts[endpoint] += 1
 
@@ -39,7 +40,8 @@ class Metrics:
                 "# TYPE alx_http_request_duration_seconds histogram",
             ]
             for endpoint in sorted(self.counts):
-                for bound, n in zip(BUCKETS, self.buckets[endpoint], strict=True):
+                cumulative = list(accumulate(self.buckets[endpoint]))[: len(BUCKETS)]
+                for bound, n in zip(BUCKETS, cumulative, strict=True):
                     lines.append(
                         f'alx_http_request_duration_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}} {n}'
                     )
