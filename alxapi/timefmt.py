@@ -70,10 +70,21 @@ def local_midnight(day: date, zone: ZoneInfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
 
 
+# Per zone, the [start, end) of the local day last asked for: every API request asks (its daily rate
+# limit), and computing the day from the zone cost more than the rest of the rate-limit check.
+_DAYS: dict[str, tuple[int, int]] = {}
+
+
 def local_day_start(now: int, zone: str) -> int:
     """Epoch seconds of the local midnight that began the day containing ``now``."""
+    span = _DAYS.get(zone)
+    if span is not None and span[0] <= now < span[1]:
+        return span[0]
     tz = ZoneInfo(zone)
-    return local_midnight(datetime.fromtimestamp(int(now), tz).date(), tz)
+    day = datetime.fromtimestamp(int(now), tz).date()
+    start = local_midnight(day, tz)
+    _DAYS[zone] = (start, local_midnight(day + timedelta(days=1), tz))  # one assignment: thread-safe
+    return start
 
 
 def local_day_starts(since: int, until: int, zone: str) -> list[int]:
