@@ -26,6 +26,14 @@ FUNCTION = "local_alx_report_api_get_course_progress"
 ENDPOINT = "get_course_progress"
 _INT = re.compile(r"-?[0-9]+")
 MAX_INT = 2**63 - 1
+# What Moodle's server.php sends with every answer (its no-cache headers and open CORS).
+MOODLE_HEADERS = (
+    ("Cache-Control", "private, must-revalidate, pre-check=0, post-check=0, max-age=0"),
+    ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
+    ("Pragma", "no-cache"),
+    ("Accept-Ranges", "none"),
+    ("Access-Control-Allow-Origin", "*"),
+)
 
 
 def moodle_int(params: dict, name: str, default: int) -> int:
@@ -88,10 +96,11 @@ class MoodleRestResource:
         off) is returned, not raised, and bytes that are not UTF-8 are kept as surrogate escapes:
         ``_handle`` refuses them once it knows the format the client asked for.
         """
-        params = dict(
-            parse_qsl(
-                req.query_string or "", keep_blank_values=True, strict_parsing=False, errors="surrogateescape"
-            )
+        query = req.query_string
+        params = (
+            dict(parse_qsl(query, keep_blank_values=True, strict_parsing=False, errors="surrogateescape"))
+            if query
+            else {}  # a POST's usual case: nothing to parse
         )
         url_token = None
         if "wstoken" in params and not self.ctx.config.url_tokens:
@@ -136,7 +145,7 @@ class MoodleRestResource:
             fmt = "json" if params.get("moodlewsrestformat") == "json" else "xml"
             if problem is not None:
                 raise problem
-            if not all(_is_utf8(k) and _is_utf8(v) for k, v in params.items()):
+            if not _is_utf8("".join(params) + "".join(params.values())):
                 raise ApiError("invalidparameter", "the parameters are not valid UTF-8")
             if req.context.body_too_large:
                 raise ApiError("requesttoolarge", "request body too large")
@@ -168,11 +177,7 @@ class MoodleRestResource:
             self._error(resp, entry, ApiError("unexpectederror", "the error was logged on the server"), fmt)
         finally:
             resp.status = falcon.HTTP_200  # Moodle answers every error with HTTP 200
-            resp.set_header("Cache-Control", "private, must-revalidate, pre-check=0, post-check=0, max-age=0")
-            resp.set_header("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")
-            resp.set_header("Pragma", "no-cache")
-            resp.set_header("Accept-Ranges", "none")
-            resp.set_header("Access-Control-Allow-Origin", "*")
+            resp.set_headers(MOODLE_HEADERS)
             ctx.finish(req, ENDPOINT, entry)
 
     def _error(self, resp, entry: LogEntry, err: ApiError, fmt: str) -> None:
