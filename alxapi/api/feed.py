@@ -209,7 +209,8 @@ def removed_since(companyid: int, seq: int) -> bool:
     )
 
 
-def scope_digest(courses, fields) -> str:
+@functools.lru_cache(maxsize=1024)  # every Moodle-endpoint request asks, for few distinct scopes
+def scope_digest(courses: tuple[int, ...], fields: tuple[str, ...]) -> str:
     """What a client was given access to: a newly enabled course or field has no new change
     sequence, so a pass under a different scope than the last completed one must be full."""
     text = ",".join(map(str, sorted(courses))) + "|" + ",".join(fields)

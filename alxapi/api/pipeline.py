@@ -113,13 +113,12 @@ class Pipeline:
         self.check_limit(limit, settings)
         if offset < 0:
             raise ApiError("invalidparameter", f"offset must be 0 or more, got {offset}")
-        courses = list(settings.courses)
         passes = feed.Passes(
             principal.companyid,
             principal.token_hash,
             settings.sync_mode,
             settings.sync_window_hours,
-            feed.scope_digest(courses, settings.fields),
+            feed.scope_digest(settings.courses, settings.fields),
         )
         # The data version and the cache epoch (raised by "clear cache") in one query.
         version, epoch = feed.versions_of(settings)
@@ -130,7 +129,7 @@ class Pipeline:
             window,
             position,
             limit,
-            tuple(courses),
+            settings.courses,
             settings.fields,
             fmt,
             version,
@@ -140,7 +139,9 @@ class Pipeline:
         hit = cached is not None
         if not hit:
             try:
-                rows = feed.read_page(self.db, principal.companyid, courses, window, position, limit)
+                rows = feed.read_page(
+                    self.db, principal.companyid, list(settings.courses), window, position, limit
+                )
             except peewee.DatabaseError as exc:
                 passes.failed(str(exc).split("\n", 1)[0] or type(exc).__name__, now)  # the next pass is full
                 raise
