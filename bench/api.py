@@ -16,7 +16,9 @@ SQLite files only. The servers are private (bench/backends.py), loaded with the 
 (e) the same on the Moodle endpoint (POSTs of 10 cached 100-row pages, the company without pass
     state, sync_mode=3; and with passes, sync_mode=2), against (f) the ceiling: a minimal Waitress
     app (bench/minimal_app.py) with as many threads answering the same POSTs with the same bodies
-    from memory (goal: ALX ≥ 50 % of it). Both are the median of ``--rounds`` runs (default 3).
+    from memory (goal: ALX ≥ 50 % of it). Both are the median of ``--rounds`` runs (default 3);
+    without pass state the rounds of (e) and (f) alternate and the ratio is the median of the
+    rounds' own ratios.
 
 ``--server-path DIR`` runs ALX's server from another checkout (e.g. a ``git worktree`` of an
 older commit) while everything else stays as it is: before/after figures in one run.
@@ -29,6 +31,7 @@ their own pid.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -395,8 +398,11 @@ def set_sync_mode(url: str, company: int, mode: int) -> None:
 
 
 def moodle_throughput(url: str, port: int, setup: dict, args) -> dict:
-    """(e): 8 clients on the Moodle endpoint's cached pages, without and with pass state. The
-    settings change between the two runs reaches the server at its next page (no cache of them)."""
+    """(e): 8 clients on the Moodle endpoint's cached pages, without and with pass state, and (f) the
+    minimal app on the same bodies. Without pass state (the goal's case) the rounds of (e) and (f)
+    alternate and the ratio is the median of each round's own: a 2-core machine drifts over the
+    minutes between two blocks of rounds as much as the goal's margin. The settings change between
+    the two modes reaches the server at its next page (no cache of them)."""
     requests = moodle_requests(setup["token"])
     out: dict = {}
     for mode in (3, 2):
@@ -412,13 +418,28 @@ def moodle_throughput(url: str, port: int, setup: dict, args) -> dict:
                 raise SystemExit(f"Moodle endpoint → {r.status}: {data[:300]!r}")
             offset = dict(parse_qsl(body.decode()))["offset"]
             bodies[offset] = data
-        out[mode] = median_of(args.rounds, lambda: throughput(port, requests, FORM, 8, args.seconds))
-        out.setdefault("bodies", bodies)
+        if mode == 2:
+            out[mode] = median_of(args.rounds, lambda: throughput(port, requests, FORM, 8, args.seconds))
+            continue
+        out["bodies"] = bodies
+        with ceiling_app(bodies, args) as ceiling_port:
+            rounds = [
+                (
+                    throughput(port, requests, FORM, 8, args.seconds),
+                    throughput(ceiling_port, moodle_requests("x"), FORM, 8, args.seconds),
+                )
+                for _ in range(max(args.rounds, 1))
+            ]
+        out[mode] = statistics.median(e[0] for e, _ in rounds), sum(e[1] for e, _ in rounds)
+        out["ceiling"] = statistics.median(f[0] for _, f in rounds), sum(f[1] for _, f in rounds)
+        out["ratio"] = statistics.median(e[0] / f[0] if f[0] else 0.0 for e, f in rounds)
     return out
 
 
-def ceiling_throughput(bodies: dict[str, bytes], args, workers: int = 1) -> tuple[float, int]:
-    """(f): the minimal Waitress app on the same POSTs and bodies (``workers`` processes)."""
+@contextlib.contextmanager
+def ceiling_app(bodies: dict[str, bytes], args, workers: int = 1):
+    """The minimal Waitress app (bench/minimal_app.py) answering the same POSTs with ``bodies``
+    (``workers`` processes): yields its port."""
     with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as f:
         pickle.dump(bodies, f)
     port = free_port()
@@ -432,10 +453,16 @@ def ceiling_throughput(bodies: dict[str, bytes], args, workers: int = 1) -> tupl
     )  # fmt: skip
     try:
         wait_http(port, "/", proc)
-        return median_of(args.rounds, lambda: throughput(port, moodle_requests("x"), FORM, 8, args.seconds))
+        yield port
     finally:
         stop(proc)
         os.unlink(f.name)
+
+
+def ceiling_throughput(bodies: dict[str, bytes], args, workers: int = 1) -> tuple[float, int]:
+    """(f) alone: the median of ``--rounds`` runs of the minimal app."""
+    with ceiling_app(bodies, args, workers) as port:
+        return median_of(args.rounds, lambda: throughput(port, moodle_requests("x"), FORM, 8, args.seconds))
 
 
 def ms(seconds: float) -> str:
@@ -484,7 +511,7 @@ def measure_backend(backend: str, url: str, args, path: Path | None) -> dict:
     finally:
         stop(proc)
     bodies = results["moodle"].pop("bodies")
-    results["ceiling"] = ceiling_throughput(bodies, args)
+    results["ceiling"] = results["moodle"].pop("ceiling")
     if WORKERS > 1:  # the same number of processes for the minimal app too, for the fair view
         results["ceiling_workers"] = ceiling_throughput(bodies, args, WORKERS)
 
@@ -556,7 +583,9 @@ def report(args, backends: list[str], all_results: dict[str, dict]) -> None:
         row(
             f"(e) Moodle endpoint, cached 100-row pages, {label}",
             lambda r, mode=mode: (
-                f"{r['moodle'][mode][0]:.0f} req/s {r['moodle'][mode][0] / r['ceiling'][0]:.0%}"
+                f"{r['moodle'][mode][0]:.0f} req/s "
+                # no pass state: the median of the paired rounds' ratios (moodle_throughput)
+                f"{r['moodle']['ratio'] if mode == 3 else r['moodle'][mode][0] / r['ceiling'][0]:.0%}"
                 + (f" ({r['moodle'][mode][1]} err)" if r["moodle"][mode][1] else "")
             ),
         )
@@ -574,7 +603,7 @@ def report(args, backends: list[str], all_results: dict[str, dict]) -> None:
         verdict = {
             "(a)": med(r["uncached"]["client"]) / med(r["baseline"]) <= 2.0,
             "(b)": med(r["cached"]["server"]) <= 0.001,
-            "(e)": r["moodle"][3][0] >= 0.5 * r["ceiling"][0],
+            "(e)": r["moodle"]["ratio"] >= 0.5,
         }
         if "datasette" in r:
             verdict["(c)"] = med(r["datasette"]["client"]) / med(r["cached"]["client"]) >= 2.0
