@@ -352,7 +352,22 @@ def _transaction_open(conn) -> bool:
     )  # psycopg2: 0 idle, 1 active, 2 in a transaction, 3 in error, 4 unknown
     if info is not None and hasattr(info, "transaction_status"):
         return info.transaction_status != 0
+    in_transaction = getattr(conn, "in_transaction", None)  # sqlite3
+    if isinstance(in_transaction, bool):
+        return in_transaction
     return getattr(conn, _IN_TRANSACTION, True)  # mysqlclient: as noted below; unknown: assume open
+
+
+def may_keep(db: peewee.Database) -> bool:
+    """Can the calling thread keep its open connection of ``db`` for its next unit of work as it is:
+    no transaction open and not known to be lost, as far as can be told without a round trip?"""
+    conn = db._state.conn
+    return (
+        conn is not None
+        and not db.in_transaction()
+        and not _driver_closed(conn)
+        and not _transaction_open(conn)
+    )
 
 
 # mysqlclient does not tell whether the server has a transaction open, so the connection carries what

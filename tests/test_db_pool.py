@@ -1,11 +1,15 @@
-"""The pooled connections of the API: no round trip to hand a connection out or take it back, and a
-transaction left open is still rolled back before the connection is reused."""
+"""The pooled connections of the API: no round trip to hand a connection out or take it back, a
+transaction left open is still rolled back before the connection is reused, and each server thread
+keeps its connection between requests unless it must go back to the pool."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import peewee
 import pytest
 
+from alxapi.http.middleware import DatabaseSession
 from models import db as db_module
 from models.db import make_database
 
@@ -145,3 +149,87 @@ def test_a_loopback_mariadb_connection_skips_tls(mariadb_server):
     finally:
         db.close()
         mariadb_server.drop_database("alx_tls_check")
+
+
+# -- the API's server threads keep their connection between requests (alxapi.http.middleware) ------
+def _request():
+    return SimpleNamespace(context=SimpleNamespace())
+
+
+def _serve(
+    session: DatabaseSession, work=lambda db: db.execute_sql("SELECT 1").fetchone()
+) -> SimpleNamespace:
+    """One request through the middleware, ``work`` being what the resource does with the database."""
+    req = _request()
+    session.process_request(req, None)
+    if not getattr(req.context, "db_down", False):
+        work(session.db)
+    session.process_response(req, None, None, True)
+    return req
+
+
+@pytest.fixture
+def checkouts(pooled, monkeypatch):
+    """(session, counted raw connections, how many times the pool handed a connection out)."""
+    db, counted = pooled
+    taken = []
+    real = db._connect
+    monkeypatch.setattr(db, "_connect", lambda: taken.append(1) or real())
+    return DatabaseSession(db), counted, taken
+
+
+def test_a_server_thread_keeps_its_connection_from_one_request_to_the_next(checkouts):
+    session, counted, taken = checkouts
+    for _ in range(5):
+        _serve(session)
+        assert not session.db.is_closed()
+    assert len(taken) == 1 and len(counted) == 1
+    assert counted[0].calls == {"ping": 0, "rollback": 0}
+
+
+def test_a_request_that_leaves_a_transaction_open_gives_the_connection_back(checkouts):
+    session, counted, taken = checkouts
+    _serve(session, lambda db: db.execute_sql("CREATE TEMPORARY TABLE t_kept (x INTEGER)"))
+
+    def leave_open(db):
+        db.execute_sql("BEGIN")
+        db.execute_sql("INSERT INTO t_kept VALUES (1)")
+
+    _serve(session, leave_open)
+    assert session.db.is_closed()  # back to the pool, which rolled the transaction back
+    assert counted[0].calls["rollback"] == 1
+    _serve(
+        session, lambda db: db.execute_sql("SELECT COUNT(*) FROM t_kept").fetchone()[0] == 0 or pytest.fail()
+    )
+    assert len(taken) == 2 and len(counted) == 1
+
+
+def test_a_connection_is_given_back_after_keep_seconds_and_after_a_database_error(checkouts, monkeypatch):
+    session, _counted, taken = checkouts
+    monkeypatch.setattr(DatabaseSession, "KEEP_SECONDS", 0.0)
+    _serve(session)
+    assert session.db.is_closed()
+    monkeypatch.setattr(DatabaseSession, "KEEP_SECONDS", 60.0)
+    _serve(session)
+    assert not session.db.is_closed()
+
+    def fails(db):
+        with pytest.raises(peewee.DatabaseError):
+            db.execute_sql("SELECT * FROM no_such_table_here")
+
+    req = _request()
+    session.process_request(req, None)
+    fails(session.db)
+    req.context.db_down = True  # what a resource notes when the database failed it
+    session.process_response(req, None, None, False)
+    assert session.db.is_closed()
+    assert len(taken) == 2  # the third request ran on the connection the second kept
+    _serve(session)
+    assert len(taken) == 3
+
+
+def test_a_database_that_is_not_a_pool_is_closed_after_each_request(tmp_path):
+    db = make_database(f"sqlite:///{tmp_path / 'plain.sqlite3'}")
+    session = DatabaseSession(db)
+    _serve(session)
+    assert db.is_closed()
