@@ -195,12 +195,13 @@ def test_a_request_that_leaves_a_transaction_open_gives_the_connection_back(chec
         db.execute_sql("BEGIN")
         db.execute_sql("INSERT INTO t_kept VALUES (1)")
 
+    def count_rows(db):
+        assert db.execute_sql("SELECT COUNT(*) FROM t_kept").fetchone()[0] == 0
+
     _serve(session, leave_open)
     assert session.db.is_closed()  # back to the pool, which rolled the transaction back
     assert counted[0].calls["rollback"] == 1
-    _serve(
-        session, lambda db: db.execute_sql("SELECT COUNT(*) FROM t_kept").fetchone()[0] == 0 or pytest.fail()
-    )
+    _serve(session, count_rows)
     assert len(taken) == 2 and len(counted) == 1
 
 

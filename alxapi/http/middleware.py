@@ -29,8 +29,8 @@ class DatabaseSession:
     request (``bench.api``'s Moodle endpoint, 2 workers: ALX 580 → 560 µs per request, +6 % req/s).
 
     It goes back to the pool (which rolls back, drops a lost connection and replaces one older than its
-    stale timeout) when a request leaves a transaction open or met a database error, and at the end of
-    the first request after ``KEEP_SECONDS``. Before each request's first statement the connection is
+    stale timeout) when a request leaves a transaction open or found the database unreachable
+    (``req.context.db_down``), and at the end of the first request after ``KEEP_SECONDS``. Before each request's first statement the connection is
     looked at as before (``models.db.ResilientMixin``): one the server dropped between two requests is
     replaced, not used. A database given to ``create_app`` that is not a pool is closed per request.
     """
